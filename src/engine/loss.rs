@@ -1,0 +1,88 @@
+//! Losses on the final output y, with their gradient ∂L/∂y.
+
+use ndarray::ArrayD;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Loss {
+    /// mean((y − t)²), PyTorch's MSELoss with reduction "mean": ∂L/∂y = 2(y − t)/n
+    Mse { target: ArrayD<f64> },
+    /// ½·Σ(y − t)², the textbook form: ∂L/∂y = y − t
+    HalfSse { target: ArrayD<f64> },
+    /// −log softmax(y)[class] over the flattened output: ∂L/∂y = softmax(y) − onehot(class)
+    CrossEntropy { class: usize },
+}
+
+impl Loss {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Loss::Mse { .. } => "mse",
+            Loss::HalfSse { .. } => "half_sse",
+            Loss::CrossEntropy { .. } => "cross_entropy",
+        }
+    }
+
+    /// (L, ∂L/∂y); the gradient has the shape of y.
+    pub fn value_and_grad(&self, y: &ArrayD<f64>) -> (f64, ArrayD<f64>) {
+        match self {
+            Loss::Mse { target } => {
+                let n = y.len() as f64;
+                let diff = y - target;
+                (diff.mapv(|d| d * d).sum() / n, diff * (2.0 / n))
+            }
+            Loss::HalfSse { target } => {
+                let diff = y - target;
+                (0.5 * diff.mapv(|d| d * d).sum(), diff)
+            }
+            Loss::CrossEntropy { class } => {
+                let probabilities = softmax(y);
+                let log_sum_exp = log_sum_exp(y);
+                let logit = y.iter().nth(*class).copied().expect("class is validated");
+                let mut grad = probabilities;
+                if let Some(g) = grad.iter_mut().nth(*class) {
+                    *g -= 1.0;
+                }
+                (log_sum_exp - logit, grad)
+            }
+        }
+    }
+}
+
+/// log Σ exp(y), shifted by max(y) so that large logits do not overflow.
+pub fn log_sum_exp(y: &ArrayD<f64>) -> f64 {
+    let max = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        return max;
+    }
+    max + y.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
+}
+
+pub fn softmax(y: &ArrayD<f64>) -> ArrayD<f64> {
+    let lse = log_sum_exp(y);
+    y.mapv(|v| (v - lse).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{IxDyn, array};
+
+    #[test]
+    fn mse_is_the_mean_and_half_sse_the_half_sum() {
+        let y = array![1.0, 3.0].into_dyn();
+        let t = array![0.0, 0.0].into_dyn();
+        let (l, g) = Loss::Mse { target: t.clone() }.value_and_grad(&y);
+        assert_eq!(l, 5.0);
+        assert_eq!(g, array![1.0, 3.0].into_dyn());
+        let (l, g) = Loss::HalfSse { target: t }.value_and_grad(&y);
+        assert_eq!(l, 5.0);
+        assert_eq!(g, array![1.0, 3.0].into_dyn());
+    }
+
+    #[test]
+    fn cross_entropy_is_stable_for_large_logits() {
+        let y = ArrayD::from_shape_vec(IxDyn(&[3]), vec![1000.0, 1000.0, 0.0]).unwrap();
+        let (l, g) = Loss::CrossEntropy { class: 0 }.value_and_grad(&y);
+        assert!((l - 2f64.ln()).abs() < 1e-12);
+        assert!((g[0] + 0.5).abs() < 1e-12 && (g[1] - 0.5).abs() < 1e-12);
+    }
+}

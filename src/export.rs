@@ -1,0 +1,58 @@
+//! The trace file, format v1: every tensor of every training step as nested JSON arrays.
+//! Documented in docs/trace-format.md.
+
+use std::io::Write;
+
+use serde_json::{Map, Value, json};
+
+use crate::engine::{LayerTrace, StepTrace};
+use crate::tensor_json::{index_tensor_to_json, number_to_json, tensor_to_json};
+
+pub const TRACE_FORMAT: &str = "deltascope-trace";
+pub const TRACE_VERSION: u64 = 1;
+
+pub fn layer_to_json(name: &str, layer: &LayerTrace) -> Value {
+    let mut entry = Map::new();
+    entry.insert("type".into(), Value::from(layer.type_name()));
+    if let LayerTrace::Pool(p) = layer {
+        entry.insert("kind".into(), Value::from(p.kind.name()));
+    }
+    entry.insert("name".into(), Value::from(name));
+    for (tensor, values) in layer.tensors() {
+        entry.insert(tensor.into(), tensor_to_json(&values));
+    }
+    if let LayerTrace::Pool(p) = layer
+        && let Some(argmax) = &p.argmax
+    {
+        entry.insert("argmax".into(), index_tensor_to_json(&argmax.view().into_dyn()));
+    }
+    Value::Object(entry)
+}
+
+pub fn step_to_json(step: &StepTrace) -> Value {
+    json!({
+        "step": step.step,
+        "loss": number_to_json(step.loss),
+        "loss_grad": tensor_to_json(&step.loss_grad.view()),
+        "layers": step.layers.iter().map(|(name, t)| layer_to_json(name, t)).collect::<Vec<_>>(),
+    })
+}
+
+/// Write the trace, one step at a time so that long runs need not be held in memory.
+pub fn write_trace(out: &mut dyn Write, name: &str, steps: impl IntoIterator<Item = StepTrace>) -> std::io::Result<()> {
+    write!(
+        out,
+        "{{\"format\":\"{TRACE_FORMAT}\",\"version\":{TRACE_VERSION},\"name\":{},\"producer\":\"deltascope {}\",\"steps\":[",
+        Value::from(name),
+        env!("CARGO_PKG_VERSION")
+    )?;
+    for (i, step) in steps.into_iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        out.write_all(b"\n")?;
+        serde_json::to_writer(&mut *out, &step_to_json(&step))?;
+    }
+    out.write_all(b"\n]}\n")?;
+    out.flush()
+}

@@ -1,0 +1,101 @@
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use deltascope::check::{CheckOptions, DEFAULT_STEP, DEFAULT_TOLERANCE, gradient_check};
+use deltascope::engine::StepTrace;
+use deltascope::export::write_trace;
+use deltascope::files::write_atomic;
+use deltascope::scenario::{self, Scenario};
+
+/// A terminal debugger for backpropagation through small convolutional networks.
+#[derive(Parser)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the scenario's training steps and write every tensor of every step as JSON.
+    Export {
+        /// Scenario file (format v1).
+        file: PathBuf,
+        /// Write to this file (atomically) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Compare the backward pass with central differences on every weight, bias and input cell.
+    Check {
+        /// Scenario file (format v1); the built-in default scenario when omitted.
+        file: Option<PathBuf>,
+        /// A cell passes when its absolute or its relative error is at most this.
+        #[arg(long, default_value_t = DEFAULT_TOLERANCE)]
+        tolerance: f64,
+        /// The finite-difference step h.
+        #[arg(long, default_value_t = DEFAULT_STEP)]
+        step: f64,
+    },
+}
+
+/// Exit statuses: 0 success, 1 a failed check, 2 bad input.
+const EXIT_FAILED: u8 = 1;
+const EXIT_BAD_INPUT: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Export { file, output }) => export(&file, output.as_deref()),
+        Some(Command::Check { file, tolerance, step }) => check(file.as_deref(), tolerance, step),
+        None => check(None, DEFAULT_TOLERANCE, DEFAULT_STEP),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => {
+            eprintln!("deltascope: {message}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+fn load(file: Option<&Path>) -> Result<Scenario, String> {
+    match file {
+        Some(path) => scenario::load(path).map_err(|e| format!("{}: {e}", path.display())),
+        None => Ok(scenario::default_scenario()),
+    }
+}
+
+fn run_steps(scenario: &Scenario) -> impl Iterator<Item = StepTrace> + '_ {
+    let mut model = scenario.model.clone();
+    (0..scenario.steps).map(move |step| model.train_step(step))
+}
+
+fn export(file: &Path, output: Option<&Path>) -> Result<u8, String> {
+    let scenario = load(Some(file))?;
+    let steps = run_steps(&scenario);
+    match output {
+        Some(out) => write_atomic(out, &[file], |w| write_trace(w, &scenario.name, steps))?,
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = std::io::BufWriter::new(stdout.lock());
+            match write_trace(&mut lock, &scenario.name, steps) {
+                // A reader such as `head` that stops early is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other.map_err(|e| format!("cannot write to standard output: {e}"))?,
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn check(file: Option<&Path>, tolerance: f64, step: f64) -> Result<u8, String> {
+    if !(tolerance >= 0.0) || !(step > 0.0) || !step.is_finite() {
+        return Err(format!("--tolerance must be ≥ 0 and --step > 0, got {tolerance} and {step}"));
+    }
+    let scenario = load(file)?;
+    let report = gradient_check(&scenario.model, CheckOptions { tolerance, step });
+    print!("{}", report.to_text(&scenario.name));
+    Ok(if report.passed() { 0 } else { EXIT_FAILED })
+}

@@ -1,0 +1,581 @@
+#!/usr/bin/env python3
+"""Generate the fixture scenarios under tests/fixtures/scenarios/.
+
+Deterministic: every scenario draws its numbers from its own
+random.Random(seed) using only random() (whose stream Python guarantees to
+be reproducible across versions), and rounds them to 4 decimals so the files
+stay readable. No third-party packages are needed.
+
+Usage:
+    python3 tools/make_fixture_scenarios.py [--out-dir DIR]
+
+Then run tools/regen_fixtures.sh to (re)write the PyTorch traces in
+tests/fixtures/torch/. See tools/README.md.
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_OUT = os.path.join(HERE, "..", "tests", "fixtures", "scenarios")
+DEC = 4
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+
+def r4(v):
+    v = round(v, DEC)
+    return 0.0 if v == 0 else v  # no "-0.0" in the files
+
+
+def nested(shape, f):
+    if len(shape) == 1:
+        return [f() for _ in range(shape[0])]
+    return [nested(shape[1:], f) for _ in range(shape[0])]
+
+
+def uniform(rng, shape, lo, hi):
+    return nested(shape, lambda: r4(lo + (hi - lo) * rng.random()))
+
+
+def ints(rng, shape, values):
+    return nested(shape, lambda: float(values[int(rng.random() * len(values))]))
+
+
+def he(rng, shape, fan_in, gain=1.0):
+    """Uniform He-style init: U(-a, a), a = gain * sqrt(6 / fan_in)."""
+    a = gain * math.sqrt(6.0 / fan_in)
+    return uniform(rng, shape, -a, a)
+
+
+def pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def out_shape(input_, layers):
+    """Shape of the final output (mirrors the scenario semantics)."""
+    if isinstance(input_[0][0], list):
+        shape = [len(input_), len(input_[0]), len(input_[0][0])]
+    else:  # 2-D input: one channel
+        shape = [1, len(input_), len(input_[0])]
+    for l in layers:
+        if l["type"] == "conv":
+            kh, kw = pair(l["kernel_size"])
+            sh, sw = pair(l.get("stride", 1))
+            ph, pw = pair(l.get("padding", 0))
+            shape = [l["kernels"], (shape[1] + 2 * ph - kh) // sh + 1,
+                     (shape[2] + 2 * pw - kw) // sw + 1]
+        elif l["type"] == "pool":
+            kh, kw = pair(l["size"])
+            sh, sw = pair(l.get("stride", l["size"]))
+            shape = [shape[0], (shape[1] - kh) // sh + 1, (shape[2] - kw) // sw + 1]
+        else:
+            shape = [l["outputs"]]
+    return shape
+
+
+def in_channels(input_, layers_before):
+    """Channels / flat size feeding the next layer."""
+    if not layers_before:
+        return 1 if not isinstance(input_[0][0], list) else len(input_)
+    s = out_shape(input_, layers_before)
+    return s[0]
+
+
+def flat_size(input_, layers_before):
+    if not layers_before:
+        if not isinstance(input_[0][0], list):
+            return len(input_) * len(input_[0])
+        return len(input_) * len(input_[0]) * len(input_[0][0])
+    s = out_shape(input_, layers_before)
+    n = 1
+    for d in s:
+        n *= d
+    return n
+
+
+class Builder:
+    """Appends layers, drawing explicit weights from the scenario's rng."""
+
+    def __init__(self, rng, input_):
+        self.rng = rng
+        self.input = input_
+        self.layers = []
+
+    def conv(self, kernels, kernel_size, activation=None, stride=None, padding=None,
+             gain=1.0, bias=(-0.1, 0.1), weights=None, bias_values=None, name=None):
+        C = in_channels(self.input, self.layers)
+        kh, kw = pair(kernel_size)
+        l = {"type": "conv"}
+        if name:
+            l["name"] = name
+        l["kernels"] = kernels
+        l["kernel_size"] = kernel_size
+        if stride is not None:
+            l["stride"] = stride
+        if padding is not None:
+            l["padding"] = padding
+        if activation is not None:
+            l["activation"] = activation
+        l["weights"] = weights if weights is not None else he(
+            self.rng, [kernels, C, kh, kw], C * kh * kw, gain)
+        if bias_values is not None:
+            l["bias"] = bias_values
+        elif bias is not None:
+            l["bias"] = uniform(self.rng, [kernels], *bias)
+        self.layers.append(l)
+        return self
+
+    def pool(self, kind, size, stride=None):
+        l = {"type": "pool", "kind": kind, "size": size}
+        if stride is not None:
+            l["stride"] = stride
+        self.layers.append(l)
+        return self
+
+    def dense(self, outputs, activation=None, gain=1.0, bias=(-0.1, 0.1)):
+        n = flat_size(self.input, self.layers)
+        l = {"type": "dense", "outputs": outputs}
+        if activation is not None:
+            l["activation"] = activation
+        l["weights"] = he(self.rng, [outputs, n], n, gain)
+        if bias is not None:
+            l["bias"] = uniform(self.rng, [outputs], *bias)
+        self.layers.append(l)
+        return self
+
+    def target(self, lo=0.0, hi=1.0):
+        return uniform(self.rng, out_shape(self.input, self.layers), lo, hi)
+
+
+def scenario(name, description, seed, input_, layers, loss, learning_rate=None, steps=None):
+    sc = {"name": name, "description": description, "seed": seed, "input": input_,
+          "layers": layers, "loss": loss}
+    if learning_rate is not None:
+        sc["learning_rate"] = learning_rate
+    if steps is not None:
+        sc["steps"] = steps
+    return sc
+
+
+# ---------------------------------------------------------------------------
+# the scenarios
+# ---------------------------------------------------------------------------
+
+SCENARIOS = []
+
+
+def fixture(f):
+    SCENARIOS.append(f)
+    return f
+
+
+@fixture
+def mean_pool_classic():
+    seed = 101
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 12, 12], 0.0, 1.0)
+    b = Builder(rng, x).conv(3, 3).pool("mean", 2).conv(2, 2).pool("mean", 2)
+    return scenario(
+        "mean_pool_classic",
+        "conv(3x3,K=3,relu) -> mean pool 2 -> conv(2x2,K=2,relu) -> mean pool 2 on a "
+        "12x12 input, mse loss: the classic conv->pool->conv->pool network with mean "
+        "pooling (activations left at their relu default).",
+        seed, x, b.layers, {"kind": "mse", "target": b.target()})
+
+
+@fixture
+def max_pool_classic():
+    seed = 102
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 12, 12], -0.5, 1.0)
+    b = Builder(rng, x).conv(2, 3, "relu").pool("max", 2).conv(2, 2, "relu").pool("max", 2)
+    return scenario(
+        "max_pool_classic",
+        "conv(3x3,K=2,relu) -> max pool 2 -> conv(2x2,K=2,relu) -> max pool 2 on a "
+        "12x12 input, half_sse loss: conv->pool->conv->pool with max pooling.",
+        seed, x, b.layers, {"kind": "half_sse", "target": b.target()})
+
+
+@fixture
+def l2_pool_basic():
+    seed = 103
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 10, 10], -1.0, 1.0)
+    b = Builder(rng, x).conv(2, 3, "tanh").pool("l2", 2).conv(2, 2, "tanh").pool("l2", 2)
+    return scenario(
+        "l2_pool_basic",
+        "conv(3x3,K=2,tanh) -> L2 pool 2 -> conv(2x2,K=2,tanh) -> L2 pool 2 on a 10x10 "
+        "input, mse loss: L2 pooling (sqrt of the window's sum of squares) in "
+        "conv->pool->conv->pool; the 3x3 map of the second pool leaves its last "
+        "row/column outside every window (floor mode).",
+        seed, x, b.layers, {"kind": "mse", "target": b.target(0.0, 0.5)})
+
+
+@fixture
+def max_pool_ties():
+    seed = 104
+    rng = random.Random(seed)
+    x = ints(rng, [1, 8, 8], [-2.0, -1.0, 0.0, 1.0, 1.0, 2.0])
+    # force a few windows: an all-zero one, an all-equal positive one, a 2-way tie
+    for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+        x[0][i][j] = 0.0
+    for (i, j) in [(2, 2), (2, 3), (3, 2), (3, 3)]:
+        x[0][i][j] = 1.0
+    x[0][4][4], x[0][4][5], x[0][5][4], x[0][5][5] = -1.0, 2.0, 0.0, 2.0
+    for (i, j) in [(6, 0), (6, 1), (7, 0), (7, 1)]:
+        x[0][i][j] = -2.0
+    b = Builder(rng, x)
+    # 1x1 convs with weights 1 and -0.5 and zero bias keep the values exact,
+    # so the ties survive; relu turns negative regions into all-zero windows
+    b.conv(2, 1, "relu", weights=[[[[1.0]]], [[[-0.5]]]], bias_values=[0.0, 0.0])
+    b.pool("max", 2)
+    b.conv(2, 2, "tanh").pool("max", 3, 1)
+    return scenario(
+        "max_pool_ties",
+        "Max pool with exact ties: a small-integer input with repeated values goes "
+        "through exact 1x1 convs (weights 1 and -0.5, zero bias, relu), so 2x2 windows "
+        "hold equal maxima (the first in row-major order wins, as in PyTorch) and relu "
+        "zeros make all-zero windows (argmax = window's first element, and relu'(0) = 0 "
+        "so the routed delta stops there); then conv(2x2,tanh) -> max pool 3 stride 1, "
+        "half_sse loss.",
+        seed, x, b.layers, {"kind": "half_sse", "target": b.target(-0.5, 0.5)})
+
+
+@fixture
+def max_pool_ties_overlap():
+    seed = 105
+    rng = random.Random(seed)
+    x = ints(rng, [1, 6, 6], [0.0, 1.0, 1.0, 2.0])
+    for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1), (0, 2), (1, 2)]:
+        x[0][i][j] = 1.0
+    b = Builder(rng, x).pool("max", 2, 1).conv(2, 2, "tanh").pool("max", 2)
+    return scenario(
+        "max_pool_ties_overlap",
+        "A max pool as the very first layer, size 2 stride 1 (overlapping), on a raw "
+        "input of repeated small integers: windows tie, and overlapping windows pick the "
+        "same element so its delta accumulates; then conv(2x2,K=2,tanh) -> max pool 2, "
+        "mse loss.",
+        seed, x, b.layers, {"kind": "mse", "target": b.target(-0.5, 0.5)})
+
+
+@fixture
+def l2_pool_zero_window():
+    seed = 106
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 8, 8], 0.1, 1.0)
+    for i in range(0, 4):  # a negative top-left block: relu kills it
+        for j in range(0, 4):
+            x[0][i][j] = r4(-0.1 - 0.9 * rng.random())
+    b = Builder(rng, x)
+    # positive weights, zero bias: relu output is exactly 0 on the negative block
+    b.conv(2, 1, "relu", weights=[[[[0.8]]], [[[1.3]]]], bias_values=[0.0, 0.0])
+    b.pool("l2", 2)
+    b.conv(2, 2, "leaky_relu").pool("l2", 2, 1)
+    return scenario(
+        "l2_pool_zero_window",
+        "L2 pool whose windows are all zero: a 1x1 conv with positive weights and zero "
+        "bias + relu maps the negative top-left 4x4 block of the input to exact zeros, so "
+        "four 2x2 L2 windows have norm 0: output 0 and exactly 0 gradient to their inputs "
+        "(not NaN) even though delta_output there is non-zero; then conv(2x2,leaky_relu) "
+        "-> L2 pool 2 stride 1 (overlapping), mse loss.",
+        seed, x, b.layers, {"kind": "mse", "target": b.target(0.0, 1.0)})
+
+
+@fixture
+def overlap_max_3s2():
+    seed = 107
+    rng = random.Random(seed)
+    x = uniform(rng, [2, 11, 11], -1.0, 1.0)
+    b = Builder(rng, x).conv(3, 3, "relu").pool("max", 3, 2).conv(2, 2, "relu").pool("max", 3, 2)
+    return scenario(
+        "overlap_max_3s2",
+        "Overlapping max pools, size 3 stride 2 (AlexNet style): 2x11x11 input -> "
+        "conv(3x3,K=3,relu) -> max 3/2 -> conv(2x2,K=2,relu) -> max 3/2, half_sse loss; an "
+        "element that is the max of two overlapping windows gets both deltas.",
+        seed, x, b.layers, {"kind": "half_sse", "target": b.target()})
+
+
+@fixture
+def overlap_mean_2s1():
+    seed = 108
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 8, 8], -1.0, 1.0)
+    b = Builder(rng, x).conv(2, 3, "tanh").pool("mean", 2, 1).conv(2, 2, "sigmoid").pool("mean", 2, 1)
+    return scenario(
+        "overlap_mean_2s1",
+        "Overlapping mean pools, size 2 stride 1: 8x8 input -> conv(3x3,K=2,tanh) -> "
+        "mean 2/1 -> conv(2x2,K=2,sigmoid) -> mean 2/1, mse loss; interior elements "
+        "receive a quarter of the delta of each of four windows.",
+        seed, x, b.layers, {"kind": "mse", "target": b.target()})
+
+
+@fixture
+def floor_leftovers():
+    seed = 109
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 9, 9], -1.0, 1.0)
+    b = Builder(rng, x).conv(2, 3, "relu", bias=(0.05, 0.2)).pool("max", 2)
+    b.conv(2, 1, "identity").pool("mean", 2)
+    return scenario(
+        "floor_leftovers",
+        "Floor-mode leftovers: 9x9 input -> conv(3x3,K=2,relu) gives 7x7 maps, max pool 2 "
+        "covers only rows/cols 0..5 so row 6 and column 6 get zero delta; then "
+        "conv(1x1,K=2,identity) gives 3x3 maps and mean pool 2 leaves row/col 2 out too; "
+        "half_sse loss.",
+        seed, x, b.layers, {"kind": "half_sse", "target": b.target()})
+
+
+@fixture
+def strided_padded_conv():
+    seed = 110
+    rng = random.Random(seed)
+    x = uniform(rng, [2, 9, 9], -1.0, 1.0)
+    b = Builder(rng, x).conv(3, 3, "relu", stride=2, padding=1)
+    b.conv(2, 3, "tanh", stride=2, padding=1).pool("max", 2, 1)
+    return scenario(
+        "strided_padded_conv",
+        "Convs with stride 2 and zero padding 1: 2x9x9 input -> conv(3x3,K=3,stride 2,"
+        "pad 1,relu) -> 3x5x5 -> conv(3x3,K=2,stride 2,pad 1,tanh) -> 2x3x3 -> max pool 2 "
+        "stride 1, half_sse loss (conv followed directly by conv).",
+        seed, x, b.layers, {"kind": "half_sse", "target": b.target(-0.5, 0.5)})
+
+
+@fixture
+def nonsquare():
+    seed = 111
+    rng = random.Random(seed)
+    x = uniform(rng, [2, 9, 11], -1.0, 1.0)
+    b = Builder(rng, x).conv(3, [2, 3], "relu", stride=[1, 2], padding=[1, 0])
+    b.pool("max", [3, 2], [2, 1]).conv(2, [3, 2], "sigmoid").pool("mean", [2, 1], [1, 2])
+    return scenario(
+        "nonsquare",
+        "Everything non-square: a 2x9x11 input, conv kernel [2,3] with stride [1,2] and "
+        "padding [1,0] (relu) -> 3x10x5, max pool size [3,2] stride [2,1] -> 3x4x4, conv "
+        "kernel [3,2] (sigmoid) -> 2x2x3, mean pool size [2,1] stride [1,2] -> 2x1x2, mse "
+        "loss.",
+        seed, x, b.layers, {"kind": "mse", "target": b.target()})
+
+
+@fixture
+def multichannel():
+    seed = 112
+    rng = random.Random(seed)
+    x = uniform(rng, [3, 8, 8], -1.0, 1.0)
+    b = Builder(rng, x).conv(4, 3, "relu").pool("max", 2).conv(3, 2, "leaky_relu").pool("l2", 2)
+    return scenario(
+        "multichannel",
+        "Several input channels and kernels: 3x8x8 input -> conv(3x3,K=4,relu) -> max "
+        "pool 2 -> conv(2x2,K=3,leaky_relu) over 4 channels -> L2 pool 2, half_sse loss.",
+        seed, x, b.layers, {"kind": "half_sse", "target": b.target()})
+
+
+@fixture
+def activations_sigmoid_tanh():
+    seed = 113
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 8, 8], -1.0, 1.0)
+    b = Builder(rng, x).conv(2, 3, "sigmoid", gain=1.5).pool("mean", 2)
+    b.conv(2, 2, "tanh", gain=2.0).pool("max", 2)
+    return scenario(
+        "activations_sigmoid_tanh",
+        "Sigmoid and tanh activations: 8x8 input -> conv(3x3,K=2,sigmoid) -> mean pool 2 "
+        "-> conv(2x2,K=2,tanh) -> max pool 2, mse loss.",
+        seed, x, b.layers, {"kind": "mse", "target": b.target(-0.5, 0.5)})
+
+
+@fixture
+def leaky_identity():
+    seed = 114
+    rng = random.Random(seed)
+    x = uniform(rng, [2, 8, 8], -1.0, 1.0)
+    b = Builder(rng, x).conv(2, 3, "leaky_relu", bias=(-0.3, 0.0)).pool("max", 2)
+    b.conv(3, 2, "identity").pool("l2", 2)
+    return scenario(
+        "leaky_identity",
+        "leaky_relu (slope 0.01, with many negative pre-activations) and identity "
+        "activations: 2x8x8 input -> conv(3x3,K=2,leaky_relu) -> max pool 2 -> "
+        "conv(2x2,K=3,identity) -> L2 pool 2, half_sse loss.",
+        seed, x, b.layers, {"kind": "half_sse", "target": b.target()})
+
+
+@fixture
+def mse_multistep():
+    seed = 115
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 7, 7], 0.0, 1.0)
+    b = Builder(rng, x).conv(2, 2, "relu", bias=(0.0, 0.2)).pool("mean", 2)
+    b.conv(2, 2, "sigmoid").pool("max", 2)
+    return scenario(
+        "mse_multistep",
+        "mse loss over 5 training steps with learning rate 2.0 on a small "
+        "conv(2x2,K=2,relu) -> mean pool 2 -> conv(2x2,K=2,sigmoid) -> max pool 2 network "
+        "(7x7 input, 6x6 -> 3x3 -> 2x2 -> 1x1): weights and activations change visibly "
+        "from step to step and the loss falls.",
+        seed, x, b.layers, {"kind": "mse", "target": [[[0.9]], [[0.1]]]},
+        learning_rate=2.0, steps=5)
+
+
+@fixture
+def half_sse_multistep():
+    seed = 116
+    rng = random.Random(seed)
+    x = uniform(rng, [2, 6, 6], -1.0, 1.0)
+    b = Builder(rng, x).conv(2, 3, "tanh").pool("l2", 2).conv(2, 2, "identity")
+    return scenario(
+        "half_sse_multistep",
+        "half_sse loss over 4 steps with learning rate 0.3: 2x6x6 input -> "
+        "conv(3x3,K=2,tanh) -> L2 pool 2 -> conv(2x2,K=2,identity) ending in a conv layer "
+        "(final output 2x1x1).",
+        seed, x, b.layers, {"kind": "half_sse", "target": b.target(-1.0, 1.0)},
+        learning_rate=0.3, steps=4)
+
+
+@fixture
+def ce_conv_output():
+    seed = 117
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 8, 8], -1.0, 1.0)
+    b = Builder(rng, x).conv(2, 3, "relu").pool("max", 2).conv(2, 2, "identity", gain=2.0)
+    return scenario(
+        "ce_conv_output",
+        "cross_entropy on a 3-D final output: conv(3x3,K=2,relu) -> max pool 2 -> "
+        "conv(2x2,K=2,identity) gives a 2x2x2 output whose 8 values, flattened in "
+        "channel/row/column order, are the logits; class 5; 2 steps, learning rate 0.5.",
+        seed, x, b.layers, {"kind": "cross_entropy", "class": 5},
+        learning_rate=0.5, steps=2)
+
+
+@fixture
+def dense_ce_multistep():
+    seed = 118
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 8, 8], 0.0, 1.0)
+    b = Builder(rng, x).conv(2, 3, "relu").pool("max", 2).conv(3, 2, "relu").pool("mean", 2)
+    b.dense(4)
+    return scenario(
+        "dense_ce_multistep",
+        "conv-pool-conv-pool-dense with cross_entropy: 8x8 input -> conv(3x3,K=2,relu) -> "
+        "max pool 2 -> conv(2x2,K=3,relu) -> mean pool 2 -> 3x1x1 flattened into a "
+        "dense layer with 4 outputs (identity, the default) -> cross_entropy class 2; "
+        "4 steps, learning rate 0.5.",
+        seed, x, b.layers, {"kind": "cross_entropy", "class": 2},
+        learning_rate=0.5, steps=4)
+
+
+@fixture
+def dense_dense():
+    seed = 119
+    rng = random.Random(seed)
+    x = uniform(rng, [2, 3, 3], -1.0, 1.0)
+    b = Builder(rng, x).dense(6, "tanh").dense(5, "relu").dense(3, "sigmoid", gain=2.0)
+    return scenario(
+        "dense_dense",
+        "Dense layers only: a 2x3x3 input flattened (channel, row, column) into "
+        "dense(6,tanh) -> dense(5,relu) -> dense(3,sigmoid), half_sse loss, 3 steps with "
+        "learning rate 1.0.",
+        seed, x, b.layers, {"kind": "half_sse", "target": [0.9, 0.1, 0.5]},
+        learning_rate=1.0, steps=3)
+
+
+@fixture
+def dense_leaky_mse():
+    seed = 120
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 6, 6], -1.0, 1.0)
+    b = Builder(rng, x).conv(2, 3, "identity").pool("mean", 2).dense(4, "leaky_relu").dense(2)
+    return scenario(
+        "dense_leaky_mse",
+        "conv(3x3,K=2,identity) -> mean pool 2 -> dense(4,leaky_relu) -> dense(2,identity), "
+        "mse loss against a flat target, 2 steps with learning rate 0.5.",
+        seed, x, b.layers, {"kind": "mse", "target": [0.5, -0.25]},
+        learning_rate=0.5, steps=2)
+
+
+@fixture
+def input_2d():
+    seed = 121
+    rng = random.Random(seed)
+    x = uniform(rng, [8, 8], -1.0, 1.0)
+    for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+        x[i][j] = 0.0
+    b = Builder(rng, x).pool("l2", 2).conv(2, 2, "relu").pool("max", 3, 1)
+    return scenario(
+        "input_2d",
+        "A 2-D input ([H][W], one channel) whose top-left 2x2 block is exactly 0, fed "
+        "straight into an L2 pool 2 (first layer: the all-zero window gives output 0 and "
+        "delta_input 0) -> conv(2x2,K=2,relu) -> max pool 3 stride 1, half_sse loss.",
+        seed, x, b.layers, {"kind": "half_sse", "target": b.target()})
+
+
+@fixture
+def named_layers():
+    seed = 122
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 6, 6], -1.0, 1.0)
+    b = Builder(rng, x)
+    b.conv(2, 3, "relu", name="features")
+    b.pool("max", 2)
+    b.conv(2, 2, "sigmoid", bias=None)  # default name conv2; no bias key -> zeros
+    return scenario(
+        "named_layers",
+        "Explicit layer names mixed with default ones: conv 'features' (3x3,K=2,relu) -> "
+        "pool1 (max 2) -> conv2 (2x2,K=2,sigmoid; the default name counts every conv so "
+        "far) whose `bias` key is omitted (zeros); cross_entropy class 0, 1 step.",
+        seed, x, b.layers, {"kind": "cross_entropy", "class": 0})
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out-dir", default=DEFAULT_OUT)
+    args = ap.parse_args(argv)
+    os.makedirs(args.out_dir, exist_ok=True)
+    names = []
+    for f in SCENARIOS:
+        sc = f()
+        assert sc["name"] == f.__name__
+        path = os.path.join(args.out_dir, sc["name"] + ".json")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(dumps(sc) + "\n")
+        names.append(sc["name"])
+    print(f"wrote {len(names)} scenarios to {os.path.normpath(args.out_dir)}: "
+          + " ".join(names), file=sys.stderr)
+    return 0
+
+
+def _leafy(v):
+    if isinstance(v, dict):
+        return False
+    if isinstance(v, list):
+        return all(_leafy(e) for e in v)
+    return True
+
+
+def dumps(obj, indent=0):
+    """Readable JSON: objects indented, numeric arrays one row per line."""
+    pad = " " * indent
+    inner = " " * (indent + 2)
+    if _leafy(obj):
+        compact = json.dumps(obj, separators=(", ", ": "))
+        if not isinstance(obj, list) or len(compact) + indent <= 88 or not any(
+            isinstance(e, list) for e in obj
+        ):
+            return compact
+        rows = [inner + dumps(e, indent + 2) for e in obj]
+        return "[\n" + ",\n".join(rows) + "\n" + pad + "]"
+    if isinstance(obj, dict):
+        items = [f"{inner}{json.dumps(k)}: {dumps(v, indent + 2)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    rows = [inner + dumps(e, indent + 2) for e in obj]
+    return "[\n" + ",\n".join(rows) + "\n" + pad + "]"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
