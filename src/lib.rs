@@ -7,3 +7,4 @@ pub mod export;
 pub mod files;
 pub mod scenario;
 pub mod tensor_json;
+pub mod app;

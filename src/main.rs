@@ -13,6 +13,8 @@ use deltascope::scenario::{self, Scenario};
 #[derive(Parser)]
 #[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
+    /// Scenario file to open in the interactive debugger; the built-in default scenario when omitted.
+    file: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -49,7 +51,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Export { file, output }) => export(&file, output.as_deref()),
         Some(Command::Check { file, tolerance, step }) => check(file.as_deref(), tolerance, step),
-        None => check(None, DEFAULT_TOLERANCE, DEFAULT_STEP),
+        None => interactive(cli.file.as_deref()),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -87,6 +89,12 @@ fn export(file: &Path, output: Option<&Path>) -> Result<u8, String> {
             }
         }
     }
+    Ok(0)
+}
+
+fn interactive(file: Option<&Path>) -> Result<u8, String> {
+    let scenario = load(file)?;
+    deltascope::app::run_interactive(scenario)?;
     Ok(0)
 }
 
