@@ -8,8 +8,8 @@
 
 use ndarray::{ArrayD, ArrayViewMutD};
 
-use crate::engine::{Activation, LayerKind, LayerTrace, Model, PoolKind};
 use crate::engine::network::{ForwardPass, LayerForward};
+use crate::engine::{Activation, LayerKind, LayerTrace, Model, PoolKind};
 
 pub const DEFAULT_TOLERANCE: f64 = 1e-6;
 pub const DEFAULT_STEP: f64 = 1e-6;
@@ -52,7 +52,11 @@ impl CellCheck {
     /// |a − n| / max(|a|, |n|), or 0 when both are 0.
     pub fn rel_error(&self) -> f64 {
         let scale = self.analytic.abs().max(self.numeric.abs());
-        if scale == 0.0 { 0.0 } else { self.abs_error() / scale }
+        if scale == 0.0 {
+            0.0
+        } else {
+            self.abs_error() / scale
+        }
     }
     pub fn agrees(&self, tolerance: f64) -> bool {
         self.abs_error() <= tolerance || self.rel_error() <= tolerance
@@ -116,7 +120,9 @@ enum LayerChoices {
 
 fn choices(model: &Model, pass: &ForwardPass) -> Choices {
     let pieces = |activation: Activation, z: &mut dyn Iterator<Item = &f64>| match activation {
-        Activation::Relu | Activation::LeakyRelu => LayerChoices::Pieces(z.map(|&v| activation.piece(v)).collect()),
+        Activation::Relu | Activation::LeakyRelu => {
+            LayerChoices::Pieces(z.map(|&v| activation.piece(v)).collect())
+        }
         _ => LayerChoices::None,
     };
     Choices(
@@ -125,11 +131,19 @@ fn choices(model: &Model, pass: &ForwardPass) -> Choices {
             .iter()
             .zip(&pass.layers)
             .map(|(layer, fwd)| match (&layer.kind, fwd) {
-                (LayerKind::Conv(c), LayerForward::Conv { out, .. }) => pieces(c.activation, &mut out.z.iter()),
-                (LayerKind::Dense(d), LayerForward::Dense { out, .. }) => pieces(d.activation, &mut out.z.iter()),
+                (LayerKind::Conv(c), LayerForward::Conv { out, .. }) => {
+                    pieces(c.activation, &mut out.z.iter())
+                }
+                (LayerKind::Dense(d), LayerForward::Dense { out, .. }) => {
+                    pieces(d.activation, &mut out.z.iter())
+                }
                 (LayerKind::Pool(p), LayerForward::Pool { out, .. }) => match p.kind {
-                    PoolKind::Max => LayerChoices::Switches(out.argmax.iter().flatten().copied().collect()),
-                    PoolKind::L2 => LayerChoices::ZeroWindows(out.output.iter().map(|&v| v == 0.0).collect()),
+                    PoolKind::Max => {
+                        LayerChoices::Switches(out.argmax.iter().flatten().copied().collect())
+                    }
+                    PoolKind::L2 => {
+                        LayerChoices::ZeroWindows(out.output.iter().map(|&v| v == 0.0).collect())
+                    }
                     PoolKind::Mean => LayerChoices::None,
                 },
                 _ => LayerChoices::None,
@@ -139,7 +153,12 @@ fn choices(model: &Model, pass: &ForwardPass) -> Choices {
 }
 
 /// Name the first choice that differs between the base point and a perturbed one.
-fn kink_reason(model: &Model, shapes: &[Vec<usize>], base: &Choices, others: &[&Choices]) -> Option<String> {
+fn kink_reason(
+    model: &Model,
+    shapes: &[Vec<usize>],
+    base: &Choices,
+    others: &[&Choices],
+) -> Option<String> {
     for (index, layer) in model.layers.iter().enumerate() {
         let name = &layer.name;
         let shape = &shapes[index];
@@ -147,7 +166,10 @@ fn kink_reason(model: &Model, shapes: &[Vec<usize>], base: &Choices, others: &[&
             match (&base.0[index], &other.0[index]) {
                 (LayerChoices::Pieces(a), LayerChoices::Pieces(b)) => {
                     if let Some(i) = (0..a.len()).find(|&i| a[i] != b[i]) {
-                        return Some(format!("{name}.z{} crosses 0 (the ReLU kink)", cell_label(shape, i)));
+                        return Some(format!(
+                            "{name}.z{} crosses 0 (the ReLU kink)",
+                            cell_label(shape, i)
+                        ));
                     }
                 }
                 (LayerChoices::Switches(a), LayerChoices::Switches(b)) => {
@@ -211,7 +233,9 @@ fn analytic_gradient(trace: &[(String, LayerTrace)], target: &Target) -> ArrayD<
         Target::Weights(l) => trace[*l].1.tensor("grad_weights"),
         Target::Bias(l) => trace[*l].1.tensor("grad_bias"),
     };
-    tensor.expect("conv and dense layers have gradients").to_owned()
+    tensor
+        .expect("conv and dense layers have gradients")
+        .to_owned()
 }
 
 /// Every tensor the check covers, with its label and layer.
@@ -230,7 +254,11 @@ pub fn gradient_check(model: &Model, options: CheckOptions) -> CheckReport {
     let trace = model.trace(0);
     let base_pass = model.forward();
     let base_choices = choices(model, &base_pass);
-    let shapes: Vec<Vec<usize>> = base_pass.layers.iter().map(|l| l.output().shape().to_vec()).collect();
+    let shapes: Vec<Vec<usize>> = base_pass
+        .layers
+        .iter()
+        .map(|l| l.output().shape().to_vec())
+        .collect();
     let mut work = model.clone();
     let h = options.step;
     let mut tensors = Vec::new();
@@ -248,22 +276,33 @@ pub fn gradient_check(model: &Model, options: CheckOptions) -> CheckReport {
             kinks: Vec::new(),
         };
         for (i, &a) in analytic.iter().enumerate() {
-            let original = tensor_mut(&mut work, &target).as_slice_mut().expect("standard layout")[i];
+            let original = tensor_mut(&mut work, &target)
+                .as_slice_mut()
+                .expect("standard layout")[i];
             let mut probe = |value: f64| {
-                tensor_mut(&mut work, &target).as_slice_mut().expect("standard layout")[i] = value;
+                tensor_mut(&mut work, &target)
+                    .as_slice_mut()
+                    .expect("standard layout")[i] = value;
                 let pass = work.forward();
                 let loss = work.loss.value_and_grad(&pass.output).0;
                 (loss, choices(&work, &pass))
             };
             let (plus, plus_choices) = probe(original + h);
             let (minus, minus_choices) = probe(original - h);
-            tensor_mut(&mut work, &target).as_slice_mut().expect("standard layout")[i] = original;
+            tensor_mut(&mut work, &target)
+                .as_slice_mut()
+                .expect("standard layout")[i] = original;
             let cell = CellCheck {
                 index: unravel(&shape, i),
                 analytic: a,
                 numeric: (plus - minus) / (2.0 * h),
             };
-            if let Some(reason) = kink_reason(model, &shapes, &base_choices, &[&plus_choices, &minus_choices]) {
+            if let Some(reason) = kink_reason(
+                model,
+                &shapes,
+                &base_choices,
+                &[&plus_choices, &minus_choices],
+            ) {
                 check.kinks.push(Kink { cell, reason });
                 continue;
             }
@@ -287,7 +326,11 @@ pub fn gradient_check(model: &Model, options: CheckOptions) -> CheckReport {
 
 /// Shortest readable form of an error figure.
 fn sci(v: f64) -> String {
-    if v == 0.0 { "0".into() } else { format!("{v:.1e}") }
+    if v == 0.0 {
+        "0".into()
+    } else {
+        format!("{v:.1e}")
+    }
 }
 
 impl CheckReport {
@@ -317,7 +360,11 @@ impl CheckReport {
                 sci(t.max_abs_error),
                 sci(t.max_rel_error),
                 t.kinks.len(),
-                if t.passed() { "ok".to_string() } else { format!("FAIL ({} cells)", t.failures.len()) }
+                if t.passed() {
+                    "ok".to_string()
+                } else {
+                    format!("FAIL ({} cells)", t.failures.len())
+                }
             );
         }
         for t in self.tensors.iter().filter(|t| !t.passed()) {
@@ -338,7 +385,11 @@ impl CheckReport {
                 let _ = writeln!(out, "  … and {} more", t.failures.len() - 10);
             }
         }
-        let kinks: Vec<(&TensorCheck, &Kink)> = self.tensors.iter().flat_map(|t| t.kinks.iter().map(move |k| (t, k))).collect();
+        let kinks: Vec<(&TensorCheck, &Kink)> = self
+            .tensors
+            .iter()
+            .flat_map(|t| t.kinks.iter().map(move |k| (t, k)))
+            .collect();
         if !kinks.is_empty() {
             let _ = writeln!(
                 out,

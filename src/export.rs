@@ -24,7 +24,10 @@ pub fn layer_to_json(name: &str, layer: &LayerTrace) -> Value {
     if let LayerTrace::Pool(p) = layer
         && let Some(argmax) = &p.argmax
     {
-        entry.insert("argmax".into(), index_tensor_to_json(&argmax.view().into_dyn()));
+        entry.insert(
+            "argmax".into(),
+            index_tensor_to_json(&argmax.view().into_dyn()),
+        );
     }
     Value::Object(entry)
 }
@@ -39,7 +42,11 @@ pub fn step_to_json(step: &StepTrace) -> Value {
 }
 
 /// Write the trace, one step at a time so that long runs need not be held in memory.
-pub fn write_trace(out: &mut dyn Write, name: &str, steps: impl IntoIterator<Item = StepTrace>) -> std::io::Result<()> {
+pub fn write_trace(
+    out: &mut dyn Write,
+    name: &str,
+    steps: impl IntoIterator<Item = StepTrace>,
+) -> std::io::Result<()> {
     write!(
         out,
         "{{\"format\":\"{TRACE_FORMAT}\",\"version\":{TRACE_VERSION},\"name\":{},\"producer\":\"deltascope {}\",\"steps\":[",

@@ -12,10 +12,14 @@ pub fn read_text(path: &Path, max_bytes: u64) -> Result<String, String> {
         return Err("is a directory, not a file".into());
     }
     if meta.len() > max_bytes {
-        return Err(format!("file of {} bytes exceeds the limit of {max_bytes} bytes", meta.len()));
+        return Err(format!(
+            "file of {} bytes exceeds the limit of {max_bytes} bytes",
+            meta.len()
+        ));
     }
     let bytes = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+    String::from_utf8(bytes)
+        .map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -27,7 +31,11 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// Write `path` through a temporary file in the same folder, renamed into place, so that a
 /// failure never leaves a partial file. Refuses to replace any of the `inputs`.
-pub fn write_atomic(path: &Path, inputs: &[&Path], write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), String> {
+pub fn write_atomic(
+    path: &Path,
+    inputs: &[&Path],
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), String> {
     if let Some(input) = inputs.iter().find(|input| same_file(path, input)) {
         return Err(format!(
             "refusing to overwrite {}, which is an input of this command",
@@ -74,6 +82,10 @@ mod tests {
         let out = dir.path().join("out.json");
         let err = write_atomic(&out, &[], |_| Err(std::io::Error::other("boom"))).unwrap_err();
         assert!(err.contains("boom"));
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "only the input remains");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "only the input remains"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! deltascope: a terminal debugger for backpropagation through small convolutional networks.
 
+pub mod app;
 pub mod check;
 pub mod engine;
 pub mod error;
@@ -7,4 +8,3 @@ pub mod export;
 pub mod files;
 pub mod scenario;
 pub mod tensor_json;
-pub mod app;

@@ -50,7 +50,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Export { file, output }) => export(&file, output.as_deref()),
-        Some(Command::Check { file, tolerance, step }) => check(file.as_deref(), tolerance, step),
+        Some(Command::Check {
+            file,
+            tolerance,
+            step,
+        }) => check(file.as_deref(), tolerance, step),
         None => interactive(cli.file.as_deref()),
     };
     match result {
@@ -99,8 +103,11 @@ fn interactive(file: Option<&Path>) -> Result<u8, String> {
 }
 
 fn check(file: Option<&Path>, tolerance: f64, step: f64) -> Result<u8, String> {
-    if !(tolerance >= 0.0) || !(step > 0.0) || !step.is_finite() {
-        return Err(format!("--tolerance must be ≥ 0 and --step > 0, got {tolerance} and {step}"));
+    let valid = tolerance >= 0.0 && step > 0.0 && step.is_finite();
+    if !valid {
+        return Err(format!(
+            "--tolerance must be ≥ 0 and --step > 0, got {tolerance} and {step}"
+        ));
     }
     let scenario = load(file)?;
     let report = gradient_check(&scenario.model, CheckOptions { tolerance, step });

@@ -15,7 +15,12 @@ pub enum NonFinite {
 
 /// Parse a (possibly nested) array of numbers, checking that it is rectangular.
 /// `path` names the value in error messages, e.g. `layers[2].weights`.
-pub fn parse_tensor(value: &Value, path: &str, non_finite: NonFinite, max_numbers: usize) -> Result<ArrayD<f64>, FieldError> {
+pub fn parse_tensor(
+    value: &Value,
+    path: &str,
+    non_finite: NonFinite,
+    max_numbers: usize,
+) -> Result<ArrayD<f64>, FieldError> {
     let shape = infer_shape(value, path)?;
     let count = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     match count {
@@ -23,7 +28,9 @@ pub fn parse_tensor(value: &Value, path: &str, non_finite: NonFinite, max_number
         _ => {
             return Err(FieldError::new(
                 path,
-                format!("shape {shape:?} holds more than the limit of {max_numbers} numbers per tensor"),
+                format!(
+                    "shape {shape:?} holds more than the limit of {max_numbers} numbers per tensor"
+                ),
             ));
         }
     }
@@ -53,7 +60,13 @@ fn infer_shape(value: &Value, path: &str) -> Result<Vec<usize>, FieldError> {
     Ok(shape)
 }
 
-fn collect(value: &Value, shape: &[usize], path: &str, non_finite: NonFinite, out: &mut Vec<f64>) -> Result<(), FieldError> {
+fn collect(
+    value: &Value,
+    shape: &[usize],
+    path: &str,
+    non_finite: NonFinite,
+    out: &mut Vec<f64>,
+) -> Result<(), FieldError> {
     match shape.split_first() {
         None => {
             out.push(number(value, path, non_finite)?);
@@ -61,12 +74,18 @@ fn collect(value: &Value, shape: &[usize], path: &str, non_finite: NonFinite, ou
         }
         Some((&len, rest)) => {
             let Value::Array(items) = value else {
-                return Err(FieldError::new(path, format!("expected an array of {len}, got {}", describe(value))));
+                return Err(FieldError::new(
+                    path,
+                    format!("expected an array of {len}, got {}", describe(value)),
+                ));
             };
             if items.len() != len {
                 return Err(FieldError::new(
                     path,
-                    format!("ragged array: expected {len} entries (like its first sibling), got {}", items.len()),
+                    format!(
+                        "ragged array: expected {len} entries (like its first sibling), got {}",
+                        items.len()
+                    ),
                 ));
             }
             for (i, item) in items.iter().enumerate() {
@@ -87,9 +106,15 @@ fn number(value: &Value, path: &str, non_finite: NonFinite) -> Result<f64, Field
             "NaN" => Ok(f64::NAN),
             "inf" => Ok(f64::INFINITY),
             "-inf" => Ok(f64::NEG_INFINITY),
-            _ => Err(FieldError::new(path, format!("expected a number, \"NaN\", \"inf\" or \"-inf\", got \"{s}\""))),
+            _ => Err(FieldError::new(
+                path,
+                format!("expected a number, \"NaN\", \"inf\" or \"-inf\", got \"{s}\""),
+            )),
         },
-        _ => Err(FieldError::new(path, format!("expected a number, got {}", describe(value)))),
+        _ => Err(FieldError::new(
+            path,
+            format!("expected a number, got {}", describe(value)),
+        )),
     }
 }
 
@@ -121,14 +146,22 @@ pub fn tensor_to_json(t: &ArrayViewD<'_, f64>) -> Value {
     if t.ndim() == 0 {
         return number_to_json(*t.first().expect("rank-0 tensors hold one value"));
     }
-    Value::Array(t.axis_iter(Axis(0)).map(|sub| tensor_to_json(&sub)).collect())
+    Value::Array(
+        t.axis_iter(Axis(0))
+            .map(|sub| tensor_to_json(&sub))
+            .collect(),
+    )
 }
 
 pub fn index_tensor_to_json(t: &ArrayViewD<'_, usize>) -> Value {
     if t.ndim() == 0 {
         return Value::from(*t.first().expect("rank-0 tensors hold one value"));
     }
-    Value::Array(t.axis_iter(Axis(0)).map(|sub| index_tensor_to_json(&sub)).collect())
+    Value::Array(
+        t.axis_iter(Axis(0))
+            .map(|sub| index_tensor_to_json(&sub))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -147,9 +180,16 @@ mod tests {
     #[test]
     fn ragged_arrays_name_the_row() {
         let err = parse_tensor(&json!([[1, 2], [3]]), "input", NonFinite::Refuse, 100).unwrap_err();
-        assert_eq!(err.to_string(), "input[1]: ragged array: expected 2 entries (like its first sibling), got 1");
-        let err = parse_tensor(&json!([[1, 2], [3, "x"]]), "input", NonFinite::Refuse, 100).unwrap_err();
-        assert_eq!(err.to_string(), "input[1][1]: expected a number, got the string \"x\"");
+        assert_eq!(
+            err.to_string(),
+            "input[1]: ragged array: expected 2 entries (like its first sibling), got 1"
+        );
+        let err =
+            parse_tensor(&json!([[1, 2], [3, "x"]]), "input", NonFinite::Refuse, 100).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "input[1][1]: expected a number, got the string \"x\""
+        );
     }
 
     #[test]

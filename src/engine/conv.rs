@@ -70,7 +70,14 @@ impl Conv {
     }
 
     /// The input cell under kernel tap (u, v) of output (i, j), or None where it falls in the padding.
-    pub fn input_cell(&self, input_hw: [usize; 2], i: usize, j: usize, u: usize, v: usize) -> Option<[usize; 2]> {
+    pub fn input_cell(
+        &self,
+        input_hw: [usize; 2],
+        i: usize,
+        j: usize,
+        u: usize,
+        v: usize,
+    ) -> Option<[usize; 2]> {
         let y = (i * self.stride[0] + u).checked_sub(self.padding[0])?;
         let x = (j * self.stride[1] + v).checked_sub(self.padding[1])?;
         (y < input_hw[0] && x < input_hw[1]).then_some([y, x])
@@ -104,7 +111,12 @@ impl Conv {
         ConvForward { z, a }
     }
 
-    pub fn backward(&self, input: &Array3<f64>, fwd: &ConvForward, delta_a: &Array3<f64>) -> ConvBackward {
+    pub fn backward(
+        &self,
+        input: &Array3<f64>,
+        fwd: &ConvForward,
+        delta_a: &Array3<f64>,
+    ) -> ConvBackward {
         let (c_in, h, w) = input.dim();
         let (k_out, ho, wo) = fwd.z.dim();
         let [kh, kw] = self.kernel_size();
@@ -218,7 +230,9 @@ mod tests {
         let mut expected = Array3::<f64>::zeros((1, 3, 3));
         // pad δz by kh-1 = 1 on each side, then correlate with rot180(w).
         let mut padded = Array3::<f64>::zeros((1, 4, 4));
-        padded.slice_mut(ndarray::s![0, 1..3, 1..3]).assign(&delta_a.index_axis(ndarray::Axis(0), 0));
+        padded
+            .slice_mut(ndarray::s![0, 1..3, 1..3])
+            .assign(&delta_a.index_axis(ndarray::Axis(0), 0));
         for y in 0..3 {
             for x in 0..3 {
                 let mut s = 0.0;

@@ -45,12 +45,18 @@ impl Dense {
         DenseForward { z, a }
     }
 
-    pub fn backward(&self, input: &Array1<f64>, fwd: &DenseForward, delta_a: &Array1<f64>) -> DenseBackward {
+    pub fn backward(
+        &self,
+        input: &Array1<f64>,
+        fwd: &DenseForward,
+        delta_a: &Array1<f64>,
+    ) -> DenseBackward {
         let delta_z: Array1<f64> = ndarray::Zip::from(delta_a)
             .and(&fwd.z)
             .and(&fwd.a)
             .map_collect(|&da, &z, &a| da * self.activation.derivative(z, a));
-        let grad_weights = Array2::from_shape_fn(self.weights.raw_dim(), |(o, i)| delta_z[o] * input[i]);
+        let grad_weights =
+            Array2::from_shape_fn(self.weights.raw_dim(), |(o, i)| delta_z[o] * input[i]);
         let delta_input = self.weights.t().dot(&delta_z);
         DenseBackward {
             grad_bias: delta_z.clone(),

@@ -57,7 +57,9 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_independent() {
-        let a: Vec<f64> = (0..4).map(|_| LayerRng::new(7, 0).sample(Init::He, 9, 18)).collect();
+        let a: Vec<f64> = (0..4)
+            .map(|_| LayerRng::new(7, 0).sample(Init::He, 9, 18))
+            .collect();
         let mut r = LayerRng::new(7, 0);
         let first = r.sample(Init::He, 9, 18);
         assert_eq!(a[0], first);

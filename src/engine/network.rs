@@ -35,9 +35,18 @@ pub struct Layer {
 /// What one layer computed in the forward pass, with the input it saw.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LayerForward {
-    Conv { input: Array3<f64>, out: ConvForward },
-    Pool { input: Array3<f64>, out: PoolForward },
-    Dense { input: Array1<f64>, out: DenseForward },
+    Conv {
+        input: Array3<f64>,
+        out: ConvForward,
+    },
+    Pool {
+        input: Array3<f64>,
+        out: PoolForward,
+    },
+    Dense {
+        input: Array1<f64>,
+        out: DenseForward,
+    },
 }
 
 impl LayerForward {
@@ -67,13 +76,17 @@ pub struct Model {
 }
 
 fn as_maps(x: ArrayD<f64>) -> Array3<f64> {
-    x.into_dimensionality().expect("conv and pool inputs are 3-D; validated when loading")
+    x.into_dimensionality()
+        .expect("conv and pool inputs are 3-D; validated when loading")
 }
 
 fn flatten(x: ArrayD<f64>) -> Array1<f64> {
     let n = x.len();
     // Standard (row-major) layout flattens in channel, row, column order.
-    x.as_standard_layout().into_owned().into_shape_with_order(n).expect("contiguous")
+    x.as_standard_layout()
+        .into_owned()
+        .into_shape_with_order(n)
+        .expect("contiguous")
 }
 
 impl Model {
@@ -84,15 +97,24 @@ impl Model {
             let fwd = match &layer.kind {
                 LayerKind::Conv(conv) => {
                     let input = as_maps(x);
-                    LayerForward::Conv { out: conv.forward(&input), input }
+                    LayerForward::Conv {
+                        out: conv.forward(&input),
+                        input,
+                    }
                 }
                 LayerKind::Pool(pool) => {
                     let input = as_maps(x);
-                    LayerForward::Pool { out: pool.forward(&input), input }
+                    LayerForward::Pool {
+                        out: pool.forward(&input),
+                        input,
+                    }
                 }
                 LayerKind::Dense(dense) => {
                     let input = flatten(x);
-                    LayerForward::Dense { out: dense.forward(&input), input }
+                    LayerForward::Dense {
+                        out: dense.forward(&input),
+                        input,
+                    }
                 }
             };
             x = fwd.output();

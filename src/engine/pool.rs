@@ -93,7 +93,9 @@ impl Pool {
                             best
                         }
                         PoolKind::Mean => {
-                            self.window(i, j).map(|[y, x]| input[[c, y, x]]).sum::<f64>()
+                            self.window(i, j)
+                                .map(|[y, x]| input[[c, y, x]])
+                                .sum::<f64>()
                                 / self.window_area() as f64
                         }
                         PoolKind::L2 => self
@@ -110,22 +112,44 @@ impl Pool {
 
     /// The weight with which δ of window (i, j) reaches input cell (y, x) of channel c:
     /// 1 or 0 for max (the switch), 1/m for mean, x/‖x‖ for L2 (0 for a zero window).
-    pub fn routing_weight(&self, input: &Array3<f64>, fwd: &PoolForward, c: usize, i: usize, j: usize, cell: [usize; 2]) -> f64 {
+    pub fn routing_weight(
+        &self,
+        input: &Array3<f64>,
+        fwd: &PoolForward,
+        c: usize,
+        i: usize,
+        j: usize,
+        cell: [usize; 2],
+    ) -> f64 {
         let w = input.dim().2;
         match self.kind {
             PoolKind::Max => {
-                let switch = fwd.argmax.as_ref().expect("max pooling keeps its switches")[[c, i, j]];
-                if switch == cell[0] * w + cell[1] { 1.0 } else { 0.0 }
+                let switch =
+                    fwd.argmax.as_ref().expect("max pooling keeps its switches")[[c, i, j]];
+                if switch == cell[0] * w + cell[1] {
+                    1.0
+                } else {
+                    0.0
+                }
             }
             PoolKind::Mean => 1.0 / self.window_area() as f64,
             PoolKind::L2 => {
                 let norm = fwd.output[[c, i, j]];
-                if norm == 0.0 { 0.0 } else { input[[c, cell[0], cell[1]]] / norm }
+                if norm == 0.0 {
+                    0.0
+                } else {
+                    input[[c, cell[0], cell[1]]] / norm
+                }
             }
         }
     }
 
-    pub fn backward(&self, input: &Array3<f64>, fwd: &PoolForward, delta_output: &Array3<f64>) -> Array3<f64> {
+    pub fn backward(
+        &self,
+        input: &Array3<f64>,
+        fwd: &PoolForward,
+        delta_output: &Array3<f64>,
+    ) -> Array3<f64> {
         let (ch, _, w) = input.dim();
         let (_, ho, wo) = fwd.output.dim();
         let mut delta_input = Array3::zeros(input.raw_dim());
@@ -135,12 +159,15 @@ impl Pool {
                     let d = delta_output[[c, i, j]];
                     match self.kind {
                         PoolKind::Max => {
-                            let switch = fwd.argmax.as_ref().expect("max pooling keeps its switches")[[c, i, j]];
+                            let switch =
+                                fwd.argmax.as_ref().expect("max pooling keeps its switches")
+                                    [[c, i, j]];
                             delta_input[[c, switch / w, switch % w]] += d;
                         }
                         PoolKind::Mean | PoolKind::L2 => {
                             for cell in self.window(i, j) {
-                                delta_input[[c, cell[0], cell[1]]] += d * self.routing_weight(input, fwd, c, i, j, cell);
+                                delta_input[[c, cell[0], cell[1]]] +=
+                                    d * self.routing_weight(input, fwd, c, i, j, cell);
                             }
                         }
                     }
@@ -157,7 +184,11 @@ mod tests {
     use ndarray::array;
 
     fn pool(kind: PoolKind, size: usize, stride: usize) -> Pool {
-        Pool { kind, size: [size, size], stride: [stride, stride] }
+        Pool {
+            kind,
+            size: [size, size],
+            stride: [stride, stride],
+        }
     }
 
     #[test]
@@ -166,7 +197,10 @@ mod tests {
         let x = array![[[1.0, 2.0], [3.0, 4.0]]];
         let f = p.forward(&x);
         assert_eq!(f.output, array![[[2.5]]]);
-        assert_eq!(p.backward(&x, &f, &array![[[1.0]]]), array![[[0.25, 0.25], [0.25, 0.25]]]);
+        assert_eq!(
+            p.backward(&x, &f, &array![[[1.0]]]),
+            array![[[0.25, 0.25], [0.25, 0.25]]]
+        );
     }
 
     #[test]
@@ -180,7 +214,10 @@ mod tests {
         // Same window twice: both windows pick cell 1 and δ accumulates there.
         let x = array![[[0.0, 9.0, 0.0], [0.0, 0.0, 0.0]]];
         let f = p.forward(&x);
-        assert_eq!(p.backward(&x, &f, &array![[[1.0, 2.0]]]), array![[[0.0, 3.0, 0.0], [0.0, 0.0, 0.0]]]);
+        assert_eq!(
+            p.backward(&x, &f, &array![[[1.0, 2.0]]]),
+            array![[[0.0, 3.0, 0.0], [0.0, 0.0, 0.0]]]
+        );
     }
 
     #[test]
@@ -200,6 +237,9 @@ mod tests {
         let f = p.forward(&x);
         assert_eq!(f.output.dim(), (1, 1, 1));
         let d = p.backward(&x, &f, &array![[[4.0]]]);
-        assert_eq!(d, array![[[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]]);
+        assert_eq!(
+            d,
+            array![[[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]]
+        );
     }
 }

@@ -43,6 +43,8 @@ pub struct DenseTrace {
     pub delta_input: Array1<f64>,
 }
 
+// A step holds one of these per layer, a handful at most: boxing the larger variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum LayerTrace {
     Conv(ConvTrace),
@@ -52,7 +54,16 @@ pub enum LayerTrace {
 
 /// Names of the tensors of each layer type, in the order the export writes them.
 pub const CONV_TENSORS: [&str; 10] = [
-    "input", "weights", "bias", "z", "a", "delta_a", "delta_z", "grad_weights", "grad_bias", "delta_input",
+    "input",
+    "weights",
+    "bias",
+    "z",
+    "a",
+    "delta_a",
+    "delta_z",
+    "grad_weights",
+    "grad_bias",
+    "delta_input",
 ];
 pub const DENSE_TENSORS: [&str; 10] = CONV_TENSORS;
 pub const POOL_TENSORS: [&str; 4] = ["input", "output", "delta_output", "delta_input"];
@@ -103,7 +114,10 @@ impl LayerTrace {
     }
 
     pub fn tensor(&self, name: &str) -> Option<ArrayViewD<'_, f64>> {
-        self.tensors().into_iter().find(|(n, _)| *n == name).map(|(_, t)| t)
+        self.tensors()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t)
     }
 
     pub fn delta_input_dyn(&self) -> ArrayD<f64> {

@@ -51,7 +51,12 @@ fn parse_raw(text: &str) -> Result<RawScenario, FieldError> {
     let raw: RawScenario = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let path = if path == "." { String::new() } else { path };
+        // "." is the root and "?" an unknown place (a syntax error): serde's line and column say where.
+        let path = if path == "." || path == "?" {
+            String::new()
+        } else {
+            path
+        };
         FieldError::new(path, inner.to_string())
     })?;
     Ok(raw)
@@ -90,7 +95,10 @@ fn validate(raw: RawScenario) -> Result<Scenario, FieldError> {
     if raw.layers.len() > MAX_LAYERS {
         return Err(FieldError::new(
             "layers",
-            format!("{} layers exceed the limit of {MAX_LAYERS}", raw.layers.len()),
+            format!(
+                "{} layers exceed the limit of {MAX_LAYERS}",
+                raw.layers.len()
+            ),
         ));
     }
     let seed = raw.seed.unwrap_or(0);
@@ -104,14 +112,18 @@ fn validate(raw: RawScenario) -> Result<Scenario, FieldError> {
         let count = &mut type_counts[layer.layer_type as usize];
         *count += 1;
         let name = match &layer.name {
-            Some(n) if n.trim().is_empty() => return Err(FieldError::new(format!("{path}.name"), "must not be empty")),
+            Some(n) if n.trim().is_empty() => {
+                return Err(FieldError::new(format!("{path}.name"), "must not be empty"));
+            }
             Some(n) => n.clone(),
             None => format!("{}{}", layer.layer_type.name(), count),
         };
         if let Some(first) = layers.iter().position(|l| l.name == name) {
             return Err(FieldError::new(
                 format!("{path}.name"),
-                format!("\"{name}\" is already the name of layers[{first}]; layer names must be unique"),
+                format!(
+                    "\"{name}\" is already the name of layers[{first}]; layer names must be unique"
+                ),
             ));
         }
         let (kind, out_shape, numbers) = match layer.layer_type {
@@ -123,7 +135,9 @@ fn validate(raw: RawScenario) -> Result<Scenario, FieldError> {
         if step_numbers > MAX_NUMBERS_PER_STEP {
             return Err(FieldError::new(
                 path,
-                format!("the trace of one step would hold more than the limit of {MAX_NUMBERS_PER_STEP} numbers"),
+                format!(
+                    "the trace of one step would hold more than the limit of {MAX_NUMBERS_PER_STEP} numbers"
+                ),
             ));
         }
         shape = out_shape;
@@ -131,15 +145,22 @@ fn validate(raw: RawScenario) -> Result<Scenario, FieldError> {
     }
     let loss = build_loss(&raw.loss, shape)?;
     let learning_rate = raw.learning_rate.unwrap_or(0.1);
-    if !(learning_rate >= 0.0) {
-        return Err(FieldError::new("learning_rate", format!("must be zero or positive, got {learning_rate}")));
+    // JSON has no NaN or infinity, so a finite value is all that reaches here.
+    if learning_rate < 0.0 {
+        return Err(FieldError::new(
+            "learning_rate",
+            format!("must be zero or positive, got {learning_rate}"),
+        ));
     }
     let steps = raw.steps.unwrap_or(1);
     if steps == 0 {
         return Err(FieldError::new("steps", "must be at least 1"));
     }
     if steps > MAX_STEPS as u64 {
-        return Err(FieldError::new("steps", format!("{steps} exceeds the limit of {MAX_STEPS} steps")));
+        return Err(FieldError::new(
+            "steps",
+            format!("{steps} exceeds the limit of {MAX_STEPS} steps"),
+        ));
     }
     Ok(Scenario {
         name: raw.name,
@@ -163,17 +184,31 @@ fn parse_input(value: &serde_json::Value) -> Result<Array3<f64>, FieldError> {
         r => {
             return Err(FieldError::new(
                 "input",
-                format!("expected a [channels][height][width] or [height][width] array of numbers, got rank {r}"),
+                format!(
+                    "expected a [channels][height][width] or [height][width] array of numbers, got rank {r}"
+                ),
             ));
         }
     };
     if t.is_empty() {
-        return Err(FieldError::new("input", format!("must not be empty, got shape {:?}", t.shape())));
+        return Err(FieldError::new(
+            "input",
+            format!("must not be empty, got shape {:?}", t.shape()),
+        ));
     }
     Ok(t.into_dimensionality().expect("rank checked"))
 }
 
-const CONV_FIELDS: &[&str] = &["kernels", "kernel_size", "stride", "padding", "activation", "weights", "bias", "init"];
+const CONV_FIELDS: &[&str] = &[
+    "kernels",
+    "kernel_size",
+    "stride",
+    "padding",
+    "activation",
+    "weights",
+    "bias",
+    "init",
+];
 const POOL_FIELDS: &[&str] = &["kind", "size", "stride"];
 const DENSE_FIELDS: &[&str] = &["outputs", "activation", "weights", "bias", "init"];
 
@@ -183,7 +218,11 @@ fn refuse_foreign_fields(layer: &RawLayer, path: &str) -> Result<(), FieldError>
         LayerType::Pool => POOL_FIELDS,
         LayerType::Dense => DENSE_FIELDS,
     };
-    if let Some(field) = layer.present_fields().into_iter().find(|f| !allowed.contains(f)) {
+    if let Some(field) = layer
+        .present_fields()
+        .into_iter()
+        .find(|f| !allowed.contains(f))
+    {
         return Err(FieldError::new(
             format!("{path}.{field}"),
             format!(
@@ -196,11 +235,18 @@ fn refuse_foreign_fields(layer: &RawLayer, path: &str) -> Result<(), FieldError>
     Ok(())
 }
 
-fn positive_pair(pair: Option<Pair>, default: Option<[usize; 2]>, path: &str) -> Result<[usize; 2], FieldError> {
+fn positive_pair(
+    pair: Option<Pair>,
+    default: Option<[usize; 2]>,
+    path: &str,
+) -> Result<[usize; 2], FieldError> {
     match (pair, default) {
         (Some(Pair([h, w])), _) => {
             if h == 0 || w == 0 {
-                return Err(FieldError::new(path, format!("must be at least 1, got [{h}, {w}]")));
+                return Err(FieldError::new(
+                    path,
+                    format!("must be at least 1, got [{h}, {w}]"),
+                ));
             }
             Ok([to_usize(h, path)?, to_usize(w, path)?])
         }
@@ -225,7 +271,9 @@ fn check_tensor_size(dims: &[usize], path: &str, what: &str) -> Result<usize, Fi
         Some(n) if n <= MAX_NUMBERS_PER_TENSOR => Ok(n),
         _ => Err(FieldError::new(
             path,
-            format!("{what} of shape {dims:?} would exceed the limit of {MAX_NUMBERS_PER_TENSOR} numbers per tensor"),
+            format!(
+                "{what} of shape {dims:?} would exceed the limit of {MAX_NUMBERS_PER_TENSOR} numbers per tensor"
+            ),
         )),
     }
 }
@@ -243,7 +291,10 @@ fn maps_input(shape: Shape, layer_type: LayerType, path: &str) -> Result<[usize;
     }
 }
 
-fn given_tensor(value: &Option<serde_json::Value>, path: &str) -> Result<Option<ArrayD<f64>>, FieldError> {
+fn given_tensor(
+    value: &Option<serde_json::Value>,
+    path: &str,
+) -> Result<Option<ArrayD<f64>>, FieldError> {
     value
         .as_ref()
         .map(|v| parse_tensor(v, path, NonFinite::Refuse, MAX_NUMBERS_PER_TENSOR))
@@ -252,13 +303,22 @@ fn given_tensor(value: &Option<serde_json::Value>, path: &str) -> Result<Option<
 
 fn expect_shape(t: &ArrayD<f64>, expected: &[usize], path: &str) -> Result<(), FieldError> {
     if t.shape() != expected {
-        return Err(FieldError::new(path, format!("expected shape {expected:?}, got {:?}", t.shape())));
+        return Err(FieldError::new(
+            path,
+            format!("expected shape {expected:?}, got {:?}", t.shape()),
+        ));
     }
     Ok(())
 }
 
 /// Returns the layer, its output shape and how many numbers its trace holds.
-fn build_conv(layer: &RawLayer, path: &str, input: Shape, seed: u64, index: usize) -> Result<(LayerKind, Shape, usize), FieldError> {
+fn build_conv(
+    layer: &RawLayer,
+    path: &str,
+    input: Shape,
+    seed: u64,
+    index: usize,
+) -> Result<(LayerKind, Shape, usize), FieldError> {
     let [c, h, w] = maps_input(input, LayerType::Conv, path)?;
     let weights = given_tensor(&layer.weights, &format!("{path}.weights"))?;
     let given_dims = weights.as_ref().map(|t| t.shape().to_vec());
@@ -271,10 +331,20 @@ fn build_conv(layer: &RawLayer, path: &str, input: Shape, seed: u64, index: usiz
         ));
     }
     let kernels = match (layer.kernels, &given_dims) {
-        (Some(0), _) => return Err(FieldError::new(format!("{path}.kernels"), "must be at least 1")),
+        (Some(0), _) => {
+            return Err(FieldError::new(
+                format!("{path}.kernels"),
+                "must be at least 1",
+            ));
+        }
         (Some(k), _) => to_usize(k, &format!("{path}.kernels"))?,
         (None, Some(d)) => d[0],
-        (None, None) => return Err(FieldError::new(format!("{path}.kernels"), "is required when weights are not given")),
+        (None, None) => {
+            return Err(FieldError::new(
+                format!("{path}.kernels"),
+                "is required when weights are not given",
+            ));
+        }
     };
     let kernel_size = positive_pair(
         layer.kernel_size,
@@ -283,7 +353,10 @@ fn build_conv(layer: &RawLayer, path: &str, input: Shape, seed: u64, index: usiz
     )?;
     let stride = positive_pair(layer.stride, Some([1, 1]), &format!("{path}.stride"))?;
     let padding = match layer.padding {
-        Some(Pair([ph, pw])) => [to_usize(ph, &format!("{path}.padding"))?, to_usize(pw, &format!("{path}.padding"))?],
+        Some(Pair([ph, pw])) => [
+            to_usize(ph, &format!("{path}.padding"))?,
+            to_usize(pw, &format!("{path}.padding"))?,
+        ],
         None => [0, 0],
     };
     let weight_dims = [kernels, c, kernel_size[0], kernel_size[1]];
@@ -329,7 +402,11 @@ fn build_conv(layer: &RawLayer, path: &str, input: Shape, seed: u64, index: usiz
     Ok((LayerKind::Conv(conv), Shape::Maps(out), numbers))
 }
 
-fn parse_bias(value: &Option<serde_json::Value>, len: usize, path: &str) -> Result<Array1<f64>, FieldError> {
+fn parse_bias(
+    value: &Option<serde_json::Value>,
+    len: usize,
+    path: &str,
+) -> Result<Array1<f64>, FieldError> {
     match given_tensor(value, path)? {
         Some(t) => {
             expect_shape(&t, &[len], path)?;
@@ -339,11 +416,15 @@ fn parse_bias(value: &Option<serde_json::Value>, len: usize, path: &str) -> Resu
     }
 }
 
-fn build_pool(layer: &RawLayer, path: &str, input: Shape) -> Result<(LayerKind, Shape, usize), FieldError> {
+fn build_pool(
+    layer: &RawLayer,
+    path: &str,
+    input: Shape,
+) -> Result<(LayerKind, Shape, usize), FieldError> {
     let [c, h, w] = maps_input(input, LayerType::Pool, path)?;
-    let kind = layer
-        .kind
-        .ok_or_else(|| FieldError::new(format!("{path}.kind"), "is required: one of max, mean, l2"))?;
+    let kind = layer.kind.ok_or_else(|| {
+        FieldError::new(format!("{path}.kind"), "is required: one of max, mean, l2")
+    })?;
     let size = positive_pair(layer.size, None, &format!("{path}.size"))?;
     let stride = positive_pair(layer.stride, Some(size), &format!("{path}.stride"))?;
     let pool = Pool { kind, size, stride };
@@ -361,14 +442,30 @@ fn build_pool(layer: &RawLayer, path: &str, input: Shape) -> Result<(LayerKind, 
     Ok((LayerKind::Pool(pool), Shape::Maps(out), numbers))
 }
 
-fn build_dense(layer: &RawLayer, path: &str, input: Shape, seed: u64, index: usize) -> Result<(LayerKind, Shape, usize), FieldError> {
+fn build_dense(
+    layer: &RawLayer,
+    path: &str,
+    input: Shape,
+    seed: u64,
+    index: usize,
+) -> Result<(LayerKind, Shape, usize), FieldError> {
     let inputs = input.len();
     let weights = given_tensor(&layer.weights, &format!("{path}.weights"))?;
     let outputs = match (layer.outputs, &weights) {
-        (Some(0), _) => return Err(FieldError::new(format!("{path}.outputs"), "must be at least 1")),
+        (Some(0), _) => {
+            return Err(FieldError::new(
+                format!("{path}.outputs"),
+                "must be at least 1",
+            ));
+        }
         (Some(n), _) => to_usize(n, &format!("{path}.outputs"))?,
         (None, Some(t)) if t.ndim() == 2 => t.shape()[0],
-        (None, _) => return Err(FieldError::new(format!("{path}.outputs"), "is required when weights are not given")),
+        (None, _) => {
+            return Err(FieldError::new(
+                format!("{path}.outputs"),
+                "is required when weights are not given",
+            ));
+        }
     };
     let dims = [outputs, inputs];
     let weight_count = check_tensor_size(&dims, &format!("{path}.weights"), "weights")?;
@@ -395,7 +492,12 @@ fn build_dense(layer: &RawLayer, path: &str, input: Shape, seed: u64, index: usi
 
 fn build_loss(raw: &RawLoss, output: Shape) -> Result<Loss, FieldError> {
     let target = |value: &serde_json::Value| -> Result<ArrayD<f64>, FieldError> {
-        let t = parse_tensor(value, "loss.target", NonFinite::Refuse, MAX_NUMBERS_PER_TENSOR)?;
+        let t = parse_tensor(
+            value,
+            "loss.target",
+            NonFinite::Refuse,
+            MAX_NUMBERS_PER_TENSOR,
+        )?;
         expect_shape(&t, &output.dims(), "loss.target")?;
         Ok(t)
     };
@@ -407,10 +509,15 @@ fn build_loss(raw: &RawLoss, output: Shape) -> Result<Loss, FieldError> {
             if *class >= n as u64 {
                 return Err(FieldError::new(
                     "loss.class",
-                    format!("{class} is out of range: the final output has {n} values (classes 0 to {})", n - 1),
+                    format!(
+                        "{class} is out of range: the final output has {n} values (classes 0 to {})",
+                        n - 1
+                    ),
                 ));
             }
-            Loss::CrossEntropy { class: *class as usize }
+            Loss::CrossEntropy {
+                class: *class as usize,
+            }
         }
     })
 }

@@ -1,7 +1,7 @@
 //! The scenario file as written (format v1), before validation. Unknown fields are errors.
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::engine::Activation;
@@ -108,8 +108,12 @@ impl<'de> Deserialize<'de> for Pair {
                 Ok(Pair([v, v]))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Pair, A::Error> {
-                let h: u64 = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
-                let w: u64 = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                let h: u64 = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let w: u64 = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(1, &self))?;
                 if seq.next_element::<de::IgnoredAny>()?.is_some() {
                     return Err(de::Error::invalid_length(3, &self));
                 }

@@ -1,0 +1,212 @@
+//! The command line as a user meets it: exit statuses, messages, files written or not.
+
+use std::fs;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn deltascope() -> Command {
+    Command::cargo_bin("deltascope").unwrap()
+}
+
+const TINY: &str = r#"{"name": "tiny", "input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
+  "layers": [{"type": "conv", "weights": [[[[1, 0], [0, -1]]]], "bias": [0.5]},
+             {"type": "pool", "kind": "max", "size": 2, "stride": 1}],
+  "loss": {"kind": "half_sse", "target": [[[1]]]}, "steps": 2}"#;
+
+#[test]
+fn export_writes_every_tensor_of_every_step_to_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tiny.json");
+    fs::write(&file, TINY).unwrap();
+    let out = deltascope()
+        .arg("export")
+        .arg(&file)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let trace: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(trace["name"], "tiny");
+    assert_eq!(trace["version"], 1);
+    let steps = trace["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    let conv = &steps[0]["layers"][0];
+    let keys: Vec<_> = conv.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(
+        keys,
+        [
+            "type",
+            "name",
+            "input",
+            "weights",
+            "bias",
+            "z",
+            "a",
+            "delta_a",
+            "delta_z",
+            "grad_weights",
+            "grad_bias",
+            "delta_input"
+        ]
+    );
+    // z = x[i,j] − x[i+1,j+1] + 0.5 = −3.5 everywhere, so ReLU gives zeros, max pool ties at the first cell.
+    assert_eq!(conv["z"], serde_json::json!([[[-3.5, -3.5], [-3.5, -3.5]]]));
+    assert_eq!(steps[0]["layers"][1]["argmax"], serde_json::json!([[[0]]]));
+    assert_eq!(steps[0]["loss"], 0.5);
+}
+
+#[test]
+fn export_to_a_file_is_atomic_and_never_overwrites_the_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tiny.json");
+    fs::write(&file, TINY).unwrap();
+    let out = dir.path().join("trace.json");
+    deltascope()
+        .arg("export")
+        .arg(&file)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    let trace: Value = serde_json::from_str(&fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(trace["steps"].as_array().unwrap().len(), 2);
+
+    let refused = deltascope()
+        .arg("export")
+        .arg(&file)
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(stderr.contains("refusing to overwrite"), "{stderr}");
+    assert_eq!(fs::read_to_string(&file).unwrap(), TINY);
+    let leftovers: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 2, "no temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn non_finite_values_are_written_as_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.json");
+    // A dense layer with huge weights: softmax saturates, and the update overflows to inf.
+    fs::write(
+        &file,
+        r#"{"name": "big", "input": [[1e300, 1e300]], "layers": [{"type": "dense", "weights": [[1e10, 1e10], [-1e10, 1e10]]}],
+            "loss": {"kind": "mse", "target": [0, 0]}, "steps": 2}"#,
+    )
+    .unwrap();
+    let out = deltascope()
+        .arg("export")
+        .arg(&file)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let trace: Value = serde_json::from_str(&text).unwrap();
+    // z = [1e310 → inf, −inf + inf → NaN]
+    assert_eq!(
+        trace["steps"][0]["layers"][0]["z"],
+        serde_json::json!(["inf", "NaN"])
+    );
+    assert_eq!(trace["steps"][0]["loss"], "NaN");
+}
+
+#[test]
+fn check_passes_on_the_default_scenario_and_prints_a_table() {
+    let out = deltascope()
+        .arg("check")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("conv1.weights"), "{text}");
+    assert!(text.contains("PASSED"), "{text}");
+}
+
+#[test]
+fn check_names_cells_on_a_kink() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ties.json");
+    fs::write(
+        &file,
+        r#"{"name": "ties", "input": [[1, 1], [0.5, 0.25]],
+            "layers": [{"type": "conv", "weights": [[[[2]]]], "activation": "identity"},
+                       {"type": "pool", "kind": "max", "size": 2}],
+            "loss": {"kind": "half_sse", "target": [[[0]]]}}"#,
+    )
+    .unwrap();
+    let out = deltascope()
+        .arg("check")
+        .arg(&file)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    // Lowering input[0][0][0] hands the tied window to its neighbour: no derivative there.
+    assert!(
+        text.contains(
+            "input[0, 0, 0]: the switch of pool1 window [0, 0, 0] moves (a max-pool tie)"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("PASSED"), "{text}");
+}
+
+#[test]
+fn check_fails_with_status_1_when_the_tolerance_cannot_be_met() {
+    let out = deltascope()
+        .args(["check", "--tolerance", "0", "--step", "1e-2"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("FAILED"), "{text}");
+    assert!(
+        text.contains("analytic"),
+        "the worst cells are listed: {text}"
+    );
+}
+
+#[test]
+fn bad_input_exits_2_with_the_file_and_field_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typo.json");
+    fs::write(&file, TINY.replace("\"bias\"", "\"biass\"")).unwrap();
+    for cmd in ["export", "check"] {
+        let assert = deltascope().arg(cmd).arg(&file).assert().code(2);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains("typo.json: layers[0].biass: unknown field `biass`"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let missing = deltascope()
+        .args(["export", "/nonexistent/x.json"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&missing.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("/nonexistent/x.json: cannot read"),
+        "{stderr}"
+    );
+    deltascope().args(["export"]).assert().code(2);
+    deltascope()
+        .args(["check", "--tolerance", "abc"])
+        .assert()
+        .code(2);
+}
