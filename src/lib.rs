@@ -2,9 +2,13 @@
 
 pub mod app;
 pub mod check;
+pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod export;
 pub mod files;
 pub mod scenario;
 pub mod tensor_json;
+pub mod timeline;
+pub mod ui;

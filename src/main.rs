@@ -40,9 +40,19 @@ enum Command {
         #[arg(long, default_value_t = DEFAULT_STEP)]
         step: f64,
     },
+    /// Compare your own trace (export format v1, any subset of tensors) with the reference.
+    Diff {
+        /// Scenario file (format v1) that your numbers were computed for.
+        file: PathBuf,
+        /// Your trace: export format v1, with any subset of steps, layers and tensors.
+        theirs: PathBuf,
+        /// A cell differs when |yours − reference| > tolerance × max(1, |reference|).
+        #[arg(long, default_value_t = deltascope::diff::DEFAULT_TOLERANCE)]
+        tolerance: f64,
+    },
 }
 
-/// Exit statuses: 0 success, 1 a failed check, 2 bad input.
+/// Exit statuses: 0 success, 1 a failed check or a difference found, 2 bad input.
 const EXIT_FAILED: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
 
@@ -55,6 +65,11 @@ fn main() -> ExitCode {
             tolerance,
             step,
         }) => check(file.as_deref(), tolerance, step),
+        Some(Command::Diff {
+            file,
+            theirs,
+            tolerance,
+        }) => diff(&file, &theirs, tolerance),
         None => interactive(cli.file.as_deref()),
     };
     match result {
@@ -113,4 +128,19 @@ fn check(file: Option<&Path>, tolerance: f64, step: f64) -> Result<u8, String> {
     let report = gradient_check(&scenario.model, CheckOptions { tolerance, step });
     print!("{}", report.to_text(&scenario.name));
     Ok(if report.passed() { 0 } else { EXIT_FAILED })
+}
+
+fn diff(file: &Path, theirs: &Path, tolerance: f64) -> Result<u8, String> {
+    if tolerance.is_nan() || tolerance < 0.0 {
+        return Err(format!("--tolerance must be ≥ 0, got {tolerance}"));
+    }
+    let scenario = load(Some(file))?;
+    let text = deltascope::files::read_text(theirs, deltascope::scenario::limits::MAX_FILE_BYTES)
+        .map_err(|e| format!("{}: {e}", theirs.display()))?;
+    let given = deltascope::diff::parse_theirs(&text, &scenario.model)
+        .map_err(|e| format!("{}: {e}", theirs.display()))?;
+    let report = deltascope::diff::diff(&scenario.name, &scenario.model, given, tolerance)
+        .map_err(|e| format!("{}: {e}", theirs.display()))?;
+    print!("{}", report.to_text());
+    Ok(if report.agrees() { 0 } else { EXIT_FAILED })
 }

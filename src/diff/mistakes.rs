@@ -1,0 +1,243 @@
+//! Known backprop mistakes, each recomputed with the engine's own pieces so that a
+//! diagnosis is proven (the user's tensor equals the wrong computation), not guessed.
+
+use ndarray::{Array3, ArrayD, Axis, s};
+
+use crate::engine::conv::ConvForward;
+use crate::engine::pool::PoolForward;
+use crate::engine::{Conv, LayerKind, LayerTrace, Loss, Pool, PoolKind};
+
+use super::cell_mismatch;
+
+/// Whether every cell of `yours` agrees with `candidate` within the tolerance.
+fn matches(yours: &ArrayD<f64>, candidate: &ArrayD<f64>, tolerance: f64) -> bool {
+    yours.shape() == candidate.shape()
+        && yours
+            .iter()
+            .zip(candidate)
+            .all(|(&y, &c)| !cell_mismatch(y, c, tolerance))
+}
+
+/// A diagnosis for a tensor that differs from the reference, when one of the known
+/// mistakes reproduces the user's numbers exactly.
+pub fn diagnose(
+    layer: Option<(&LayerKind, &LayerTrace)>,
+    tensor: &str,
+    loss: &Loss,
+    yours: &ArrayD<f64>,
+    reference: &ArrayD<f64>,
+    tolerance: f64,
+) -> Option<String> {
+    let candidates = wrong_computations(layer, tensor);
+    for (candidate, explanation) in candidates {
+        if !matches(reference, &candidate, tolerance) && matches(yours, &candidate, tolerance) {
+            return Some(explanation);
+        }
+    }
+    scale_factor(yours, reference, tolerance)
+        .map(|c| explain_scale(c, layer, tensor, loss, reference.len()))
+}
+
+/// The c with yours = c · reference, when there is one (and it is not 1).
+fn scale_factor(yours: &ArrayD<f64>, reference: &ArrayD<f64>, tolerance: f64) -> Option<f64> {
+    let rr: f64 = reference.iter().map(|r| r * r).sum();
+    if rr == 0.0 || !rr.is_finite() {
+        return None;
+    }
+    let c = yours.iter().zip(reference).map(|(y, r)| y * r).sum::<f64>() / rr;
+    let scaled = reference.mapv(|r| c * r);
+    ((c - 1.0).abs() > tolerance && c.is_finite() && matches(yours, &scaled, tolerance))
+        .then_some(c)
+}
+
+fn near(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+fn explain_scale(
+    c: f64,
+    layer: Option<(&LayerKind, &LayerTrace)>,
+    tensor: &str,
+    loss: &Loss,
+    n: usize,
+) -> String {
+    let mut text = format!("yours = {c} × the reference everywhere");
+    if let Some((LayerKind::Pool(pool), _)) = layer
+        && pool.kind == PoolKind::Mean
+        && tensor == "delta_input"
+    {
+        let m = pool.window_area() as f64;
+        if near(c, m) {
+            text +=
+                &format!(": mean-pool δ not divided by the window area m = {m} (δ_in = δ_out / m)");
+        } else if near(c, 1.0 / m) {
+            text += &format!(": mean-pool δ divided by the window area m = {m} twice");
+        }
+        return text;
+    }
+    let downstream_of_loss =
+        tensor.starts_with("delta") || tensor.starts_with("grad") || tensor == "loss_grad";
+    if downstream_of_loss {
+        match loss {
+            Loss::Mse { .. } if near(c, n as f64) || near(c, 0.5 * n as f64) => {
+                text += ": a loss-reduction mix-up; mse is the mean over all outputs, so ∂L/∂y = 2(y − t)/n";
+            }
+            Loss::Mse { .. } | Loss::HalfSse { .. } if near(c, 2.0) || near(c, 0.5) => {
+                text += ": a factor 2 in the loss; half_sse = ½Σ(y − t)² has ∂L/∂y = y − t, mse = mean (y − t)² has 2(y − t)/n";
+            }
+            _ => {
+                text += ": a constant factor, such as a pool divisor or the loss reduction (sum vs mean)"
+            }
+        }
+    }
+    text
+}
+
+fn rot180(conv: &Conv) -> Conv {
+    let mut flipped = conv.clone();
+    flipped.weights = conv.weights.slice(s![.., .., ..;-1, ..;-1]).to_owned();
+    flipped
+}
+
+/// The known wrong versions of one tensor, each with what it means.
+fn wrong_computations(
+    layer: Option<(&LayerKind, &LayerTrace)>,
+    tensor: &str,
+) -> Vec<(ArrayD<f64>, String)> {
+    let mut out = Vec::new();
+    match layer {
+        Some((LayerKind::Conv(conv), LayerTrace::Conv(t))) => {
+            let fwd = ConvForward {
+                z: t.z.clone(),
+                a: t.a.clone(),
+            };
+            if tensor == "delta_input" {
+                let wrong = rot180(conv)
+                    .backward(&t.input, &fwd, &t.delta_a)
+                    .delta_input;
+                out.push((
+                    wrong.into_dyn(),
+                    "the kernel was not rotated by 180°: δ_input is the full convolution of δz with rot180(w) (a correlation with w itself gives these numbers)".into(),
+                ));
+                out.extend(padding_shifts(conv, t));
+            }
+            if tensor == "grad_weights" {
+                let rotated = t.grad_weights.slice(s![.., .., ..;-1, ..;-1]).to_owned();
+                out.push((
+                    rotated.into_dyn(),
+                    "the kernel gradient is rotated by 180°: ∂L/∂w is the correlation of the layer input with δz, without rotation".into(),
+                ));
+            }
+        }
+        Some((LayerKind::Pool(pool), LayerTrace::Pool(t))) => {
+            if tensor == "delta_input"
+                && (pool.stride[0] < pool.size[0] || pool.stride[1] < pool.size[1])
+            {
+                out.push((
+                    pool_backward_without_accumulation(pool, t).into_dyn(),
+                    "overlapping windows overwrite instead of accumulate: a cell in several windows must get the sum of their δ (+=, not =)".into(),
+                ));
+            }
+            if pool.kind == PoolKind::Max {
+                let (argmax, delta_input) = max_pool_last_max_wins(pool, t);
+                let explanation = "max-pool ties are routed to the last maximum; PyTorch (and this reference) send δ to the first maximum in row-major order";
+                match tensor {
+                    "delta_input" => out.push((delta_input.into_dyn(), explanation.into())),
+                    "argmax" => {
+                        out.push((argmax.mapv(|i| i as f64).into_dyn(), explanation.into()))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// δ of the padded input cropped at every offset but the right one (the padding itself).
+fn padding_shifts(conv: &Conv, t: &crate::engine::trace::ConvTrace) -> Vec<(ArrayD<f64>, String)> {
+    let [ph, pw] = conv.padding;
+    if ph == 0 && pw == 0 {
+        return Vec::new();
+    }
+    let (c, h, w) = t.input.dim();
+    let mut padded_input = Array3::zeros((c, h + 2 * ph, w + 2 * pw));
+    padded_input
+        .slice_mut(s![.., ph..ph + h, pw..pw + w])
+        .assign(&t.input);
+    let unpadded = Conv {
+        padding: [0, 0],
+        ..conv.clone()
+    };
+    let fwd = ConvForward {
+        z: t.z.clone(),
+        a: t.a.clone(),
+    };
+    let delta_padded = unpadded
+        .backward(&padded_input, &fwd, &t.delta_a)
+        .delta_input;
+    let mut out = Vec::new();
+    for oy in 0..=2 * ph {
+        for ox in 0..=2 * pw {
+            if (oy, ox) == (ph, pw) {
+                continue;
+            }
+            let cropped = delta_padded
+                .slice(s![.., oy..oy + h, ox..ox + w])
+                .to_owned();
+            out.push((
+                cropped.into_dyn(),
+                format!(
+                    "δ of the padded input cropped at offset ({oy}, {ox}) instead of ({ph}, {pw}): remove exactly the padding on every side"
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// The pool backward with `=` in place of `+=`: later windows overwrite earlier ones.
+fn pool_backward_without_accumulation(
+    pool: &Pool,
+    t: &crate::engine::trace::PoolTrace,
+) -> Array3<f64> {
+    let fwd = PoolForward {
+        output: t.output.clone(),
+        argmax: t.argmax.clone(),
+    };
+    let mut delta_input = Array3::zeros(t.input.raw_dim());
+    for ((c, i, j), &d) in t.delta_output.indexed_iter() {
+        for cell in pool.window(i, j) {
+            let weight = pool.routing_weight(&t.input, &fwd, c, i, j, cell);
+            if pool.kind != PoolKind::Max || weight != 0.0 {
+                delta_input[[c, cell[0], cell[1]]] = d * weight;
+            }
+        }
+    }
+    delta_input
+}
+
+/// Max pooling where a later equal value takes the switch (`>=` instead of `>`).
+fn max_pool_last_max_wins(
+    pool: &Pool,
+    t: &crate::engine::trace::PoolTrace,
+) -> (Array3<usize>, Array3<f64>) {
+    let w = t.input.len_of(Axis(2));
+    let mut argmax = Array3::zeros(t.output.raw_dim());
+    let mut delta_input = Array3::zeros(t.input.raw_dim());
+    for ((c, i, j), &d) in t.delta_output.indexed_iter() {
+        let mut best = f64::NEG_INFINITY;
+        let mut best_at = [0, 0];
+        for cell in pool.window(i, j) {
+            let v = t.input[[c, cell[0], cell[1]]];
+            if v >= best {
+                best = v;
+                best_at = cell;
+            }
+        }
+        argmax[[c, i, j]] = best_at[0] * w + best_at[1];
+        delta_input[[c, best_at[0], best_at[1]]] += d;
+    }
+    (argmax, delta_input)
+}

@@ -1,0 +1,531 @@
+//! `deltascope diff`: compare a user's trace (export format v1, any subset of steps, layers
+//! and tensors) with the reference, cell by cell, and say where their numbers first leave
+//! the truth, and why when a known mistake explains it.
+
+mod mistakes;
+
+use std::collections::BTreeSet;
+
+use ndarray::ArrayD;
+use serde_json::Value;
+
+use crate::check::unravel;
+use crate::engine::{LayerKind, LayerTrace, Model, StepTrace};
+use crate::error::FieldError;
+use crate::scenario::limits::{MAX_NUMBERS_PER_TENSOR, MAX_STEPS};
+use crate::tensor_json::{NonFinite, describe, parse_tensor};
+
+pub const DEFAULT_TOLERANCE: f64 = 1e-6;
+
+/// A cell differs when |yours − reference| > tolerance · max(1, |reference|): an absolute
+/// tolerance for small numbers, a relative one for large. NaN matches NaN, inf matches inf.
+pub fn cell_mismatch(yours: f64, reference: f64, tolerance: f64) -> bool {
+    if yours.is_nan() || reference.is_nan() || yours.is_infinite() || reference.is_infinite() {
+        return !(yours.is_nan() && reference.is_nan() || yours == reference);
+    }
+    (yours - reference).abs() > tolerance * reference.abs().max(1.0)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Pass {
+    Forward,
+    Loss,
+    Backward,
+}
+
+impl Pass {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pass::Forward => "forward",
+            Pass::Loss => "loss",
+            Pass::Backward => "backward",
+        }
+    }
+}
+
+/// One tensor the user gave, with where it sits in the computation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GivenTensor {
+    pub step: usize,
+    pub pass: Pass,
+    /// Layer index, or None for the step's loss and loss_grad.
+    pub layer: Option<usize>,
+    pub tensor: String,
+    pub values: ArrayD<f64>,
+    /// JSON path in the user's file, for messages.
+    pub path: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CellMismatch {
+    pub index: Vec<usize>,
+    pub yours: f64,
+    pub reference: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorDiff {
+    pub step: usize,
+    pub pass: Pass,
+    pub layer: Option<usize>,
+    /// "pool1.delta_input", or "loss_grad".
+    pub label: String,
+    pub tensor: String,
+    pub shape: Vec<usize>,
+    pub max_abs_error: f64,
+    pub max_rel_error: f64,
+    pub mismatches: usize,
+    /// The first mismatching cell in row-major order.
+    pub first: Option<CellMismatch>,
+    pub diagnosis: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiffReport {
+    pub scenario: String,
+    pub tolerance: f64,
+    /// In the order the computation produces them: per step, forward in layer order,
+    /// the loss, then backward in reverse layer order.
+    pub tensors: Vec<TensorDiff>,
+}
+
+impl DiffReport {
+    pub fn agrees(&self) -> bool {
+        self.tensors.iter().all(|t| t.mismatches == 0)
+    }
+    pub fn first_mismatch(&self) -> Option<&TensorDiff> {
+        self.tensors.iter().find(|t| t.mismatches > 0)
+    }
+}
+
+/// Which pass produces each tensor of each layer type, in the order it produces them.
+fn tensor_order(kind: &LayerKind) -> &'static [(&'static str, Pass)] {
+    use Pass::*;
+    match kind {
+        LayerKind::Conv(_) | LayerKind::Dense(_) => &[
+            ("input", Forward),
+            ("weights", Forward),
+            ("bias", Forward),
+            ("z", Forward),
+            ("a", Forward),
+            ("delta_a", Backward),
+            ("delta_z", Backward),
+            ("grad_weights", Backward),
+            ("grad_bias", Backward),
+            ("delta_input", Backward),
+        ],
+        LayerKind::Pool(_) => &[
+            ("input", Forward),
+            ("output", Forward),
+            ("argmax", Forward),
+            ("delta_output", Backward),
+            ("delta_input", Backward),
+        ],
+    }
+}
+
+/// The reference value of a named tensor, as f64 (argmax indices included).
+fn reference_tensor(trace: &StepTrace, layer: Option<usize>, tensor: &str) -> Option<ArrayD<f64>> {
+    match layer {
+        None => match tensor {
+            "loss" => Some(ArrayD::from_elem(ndarray::IxDyn(&[]), trace.loss)),
+            "loss_grad" => Some(trace.loss_grad.clone()),
+            _ => None,
+        },
+        Some(l) => {
+            let t = &trace.layers[l].1;
+            if tensor == "argmax" {
+                let LayerTrace::Pool(p) = t else { return None };
+                return p.argmax.as_ref().map(|a| a.mapv(|i| i as f64).into_dyn());
+            }
+            t.tensor(tensor).map(|v| v.to_owned())
+        }
+    }
+}
+
+fn as_index(value: &Value, path: &str) -> Result<usize, FieldError> {
+    value
+        .as_u64()
+        .and_then(|v| usize::try_from(v).ok())
+        .ok_or_else(|| {
+            FieldError::new(
+                path,
+                format!("expected a non-negative integer, got {}", describe(value)),
+            )
+        })
+}
+
+/// Read the user's trace: which tensors they give, matched to steps and layers, with
+/// every problem named by its JSON path. Shapes are checked later, against the reference.
+pub fn parse_theirs(text: &str, model: &Model) -> Result<Vec<GivenTensor>, FieldError> {
+    let root: Value = serde_json::from_str(text).map_err(|e| FieldError::new("", e.to_string()))?;
+    let steps = root
+        .get("steps")
+        .ok_or_else(|| FieldError::new("steps", "is required: an array of steps"))?
+        .as_array()
+        .ok_or_else(|| FieldError::new("steps", "expected an array of steps"))?;
+    let mut given = Vec::new();
+    let mut seen_steps = BTreeSet::new();
+    for (position, step) in steps.iter().enumerate() {
+        let path = format!("steps[{position}]");
+        let object = step.as_object().ok_or_else(|| {
+            FieldError::new(&path, format!("expected an object, got {}", describe(step)))
+        })?;
+        let number = match object.get("step") {
+            Some(v) => as_index(v, &format!("{path}.step"))?,
+            None => position,
+        };
+        if number >= MAX_STEPS {
+            return Err(FieldError::new(
+                format!("{path}.step"),
+                format!("{number} exceeds the limit of {MAX_STEPS} steps"),
+            ));
+        }
+        if !seen_steps.insert(number) {
+            return Err(FieldError::new(
+                format!("{path}.step"),
+                format!("step {number} appears twice"),
+            ));
+        }
+        for (key, value) in object {
+            let at = format!("{path}.{key}");
+            match key.as_str() {
+                "step" => {}
+                "loss" | "loss_grad" => given.push(GivenTensor {
+                    step: number,
+                    pass: Pass::Loss,
+                    layer: None,
+                    tensor: key.clone(),
+                    values: parse_tensor(value, &at, NonFinite::AsStrings, MAX_NUMBERS_PER_TENSOR)?,
+                    path: at,
+                }),
+                "layers" => {
+                    let layers = value.as_array().ok_or_else(|| {
+                        FieldError::new(
+                            &at,
+                            format!("expected an array of layers, got {}", describe(value)),
+                        )
+                    })?;
+                    for (i, layer) in layers.iter().enumerate() {
+                        given.extend(parse_layer(layer, &format!("{at}[{i}]"), i, number, model)?);
+                    }
+                }
+                _ => {
+                    return Err(FieldError::new(
+                        at,
+                        "unknown field (a step has: step, loss, loss_grad, layers)",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(given)
+}
+
+fn parse_layer(
+    layer: &Value,
+    path: &str,
+    position: usize,
+    step: usize,
+    model: &Model,
+) -> Result<Vec<GivenTensor>, FieldError> {
+    let object = layer.as_object().ok_or_else(|| {
+        FieldError::new(path, format!("expected an object, got {}", describe(layer)))
+    })?;
+    let names = || {
+        model
+            .layers
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let index = match object.get("name") {
+        Some(Value::String(name)) => model
+            .layers
+            .iter()
+            .position(|l| &l.name == name)
+            .ok_or_else(|| {
+                FieldError::new(
+                    format!("{path}.name"),
+                    format!(
+                        "no layer named \"{name}\" in the scenario (its layers: {})",
+                        names()
+                    ),
+                )
+            })?,
+        Some(other) => {
+            return Err(FieldError::new(
+                format!("{path}.name"),
+                format!("expected a string, got {}", describe(other)),
+            ));
+        }
+        None if position < model.layers.len() => position,
+        None => {
+            return Err(FieldError::new(
+                path,
+                format!(
+                    "has no name and the scenario has only {} layers ({})",
+                    model.layers.len(),
+                    names()
+                ),
+            ));
+        }
+    };
+    let kind = &model.layers[index].kind;
+    if let Some(t) = object.get("type")
+        && t.as_str() != Some(kind.type_name())
+    {
+        return Err(FieldError::new(
+            format!("{path}.type"),
+            format!(
+                "layer {} is a {} layer, not {}",
+                model.layers[index].name,
+                kind.type_name(),
+                describe(t)
+            ),
+        ));
+    }
+    let order = tensor_order(kind);
+    let mut out = Vec::new();
+    for (key, value) in object {
+        if matches!(key.as_str(), "name" | "type" | "kind") {
+            continue;
+        }
+        let at = format!("{path}.{key}");
+        let Some(&(_, pass)) = order.iter().find(|(t, _)| t == key) else {
+            let known: Vec<&str> = order.iter().map(|(t, _)| *t).collect();
+            return Err(FieldError::new(
+                at,
+                format!(
+                    "unknown tensor for a {} layer (its tensors: {})",
+                    kind.type_name(),
+                    known.join(", ")
+                ),
+            ));
+        };
+        if key == "argmax"
+            && !matches!(kind, LayerKind::Pool(p) if p.kind == crate::engine::PoolKind::Max)
+        {
+            return Err(FieldError::new(at, "only max pooling has argmax"));
+        }
+        out.push(GivenTensor {
+            step,
+            pass,
+            layer: Some(index),
+            tensor: key.clone(),
+            values: parse_tensor(value, &at, NonFinite::AsStrings, MAX_NUMBERS_PER_TENSOR)?,
+            path: at,
+        });
+    }
+    Ok(out)
+}
+
+/// Where a tensor comes in the computation, for sorting: step, pass, layer (reversed in
+/// the backward pass), then the tensor's place within its layer.
+fn computation_order(model: &Model, g: &GivenTensor) -> (usize, Pass, usize, usize) {
+    let layer_rank = match (g.pass, g.layer) {
+        (Pass::Backward, Some(l)) => model.layers.len() - l,
+        (_, Some(l)) => l,
+        (_, None) => usize::from(g.tensor == "loss_grad"),
+    };
+    let within = g
+        .layer
+        .map(|l| {
+            tensor_order(&model.layers[l].kind)
+                .iter()
+                .position(|(t, _)| *t == g.tensor)
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    (g.step, g.pass, layer_rank, within)
+}
+
+/// Compare the user's tensors with the reference. Fails (a malformed file) when a shape
+/// differs from the reference's.
+pub fn diff(
+    name: &str,
+    model: &Model,
+    mut given: Vec<GivenTensor>,
+    tolerance: f64,
+) -> Result<DiffReport, FieldError> {
+    given.sort_by_key(|g| computation_order(model, g));
+    let last_step = given.iter().map(|g| g.step).max();
+    let mut traces = Vec::new();
+    let mut training = model.clone();
+    if let Some(last) = last_step {
+        for step in 0..=last {
+            traces.push((training.clone(), training.train_step(step)));
+        }
+    }
+    let mut tensors = Vec::new();
+    for g in given {
+        let (params, trace) = &traces[g.step];
+        let reference = reference_tensor(trace, g.layer, &g.tensor)
+            .expect("tensor names were checked while parsing");
+        if g.values.shape() != reference.shape() {
+            let hint = padded_shape_hint(model, g.layer, &g.tensor, g.values.shape());
+            return Err(FieldError::new(
+                &g.path,
+                format!(
+                    "expected shape {:?}, got {:?}{hint}",
+                    reference.shape(),
+                    g.values.shape()
+                ),
+            ));
+        }
+        let label = match g.layer {
+            Some(l) => format!("{}.{}", model.layers[l].name, g.tensor),
+            None => g.tensor.clone(),
+        };
+        let mut d = TensorDiff {
+            step: g.step,
+            pass: g.pass,
+            layer: g.layer,
+            label,
+            tensor: g.tensor.clone(),
+            shape: reference.shape().to_vec(),
+            max_abs_error: 0.0,
+            max_rel_error: 0.0,
+            mismatches: 0,
+            first: None,
+            diagnosis: None,
+        };
+        for (i, (&y, &r)) in g.values.iter().zip(reference.iter()).enumerate() {
+            let abs = (y - r).abs();
+            if abs.is_finite() {
+                d.max_abs_error = d.max_abs_error.max(abs);
+                if r != 0.0 {
+                    d.max_rel_error = d.max_rel_error.max(abs / r.abs());
+                }
+            }
+            if cell_mismatch(y, r, tolerance) {
+                d.mismatches += 1;
+                if d.first.is_none() {
+                    d.first = Some(CellMismatch {
+                        index: unravel(&d.shape, i),
+                        yours: y,
+                        reference: r,
+                    });
+                }
+            }
+        }
+        if d.mismatches > 0 {
+            let layer = g
+                .layer
+                .map(|l| (&params.layers[l].kind, &trace.layers[l].1));
+            d.diagnosis = mistakes::diagnose(
+                layer,
+                &g.tensor,
+                &params.loss,
+                &g.values,
+                &reference,
+                tolerance,
+            );
+        }
+        tensors.push(d);
+    }
+    Ok(DiffReport {
+        scenario: name.to_string(),
+        tolerance,
+        tensors,
+    })
+}
+
+fn padded_shape_hint(model: &Model, layer: Option<usize>, tensor: &str, got: &[usize]) -> String {
+    if let (Some(l), "delta_input") = (layer, tensor)
+        && let LayerKind::Conv(conv) = &model.layers[l].kind
+        && conv.padding != [0, 0]
+        && got.len() == 3
+    {
+        return format!(
+            " (with padding {:?} δ_input has the shape of the unpadded input: crop the padding away)",
+            conv.padding
+        );
+    }
+    String::new()
+}
+
+fn sci(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else {
+        format!("{v:.1e}")
+    }
+}
+
+impl DiffReport {
+    /// The report printed by `deltascope diff`.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "diff against {} (tolerance {}: a cell differs when |yours − reference| > tolerance × max(1, |reference|))",
+            self.scenario,
+            sci(self.tolerance)
+        );
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<8}  {:<24} {:>14} {:>11} {:>11} {:>9}",
+            "step", "pass", "tensor", "shape", "max abs err", "max rel err", "differ"
+        );
+        for t in &self.tensors {
+            let _ = writeln!(
+                out,
+                "{:>4}  {:<8}  {:<24} {:>14} {:>11} {:>11} {:>9}",
+                t.step,
+                t.pass.name(),
+                t.label,
+                format!("{:?}", t.shape),
+                sci(t.max_abs_error),
+                sci(t.max_rel_error),
+                if t.mismatches == 0 {
+                    "ok".to_string()
+                } else {
+                    format!("{}/{}", t.mismatches, t.shape.iter().product::<usize>())
+                }
+            );
+        }
+        match self.first_mismatch() {
+            None => {
+                let _ = writeln!(out, "\nall {} tensors agree", self.tensors.len());
+            }
+            Some(t) => {
+                let cell = t
+                    .first
+                    .as_ref()
+                    .expect("a mismatching tensor has a first cell");
+                let _ = writeln!(
+                    out,
+                    "\nfirst difference: step {}, {} pass, {}{:?}: yours {}, reference {}",
+                    t.step,
+                    t.pass.name(),
+                    t.label,
+                    cell.index,
+                    cell.yours,
+                    cell.reference
+                );
+                match &t.diagnosis {
+                    Some(d) => {
+                        let _ = writeln!(out, "diagnosis: {d}");
+                    }
+                    None => {
+                        let _ = writeln!(
+                            out,
+                            "diagnosis: none of the known mistakes reproduces your numbers"
+                        );
+                    }
+                }
+                let later = self.tensors.iter().filter(|t| t.mismatches > 0).count() - 1;
+                if later > 0 {
+                    let _ = writeln!(
+                        out,
+                        "{later} later tensors differ too (often as a consequence of the first)"
+                    );
+                }
+            }
+        }
+        out
+    }
+}
