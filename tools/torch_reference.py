@@ -16,10 +16,12 @@ unless --weights-from names a deltascope export (trace v1) whose step-0
 `weights`/`bias` are then used as initial values for every conv/dense layer
 (this lets seeded scenarios be cross-checked against the engine).
 
---verify additionally runs independent sanity checks on the produced trace
-(NumPy full convolution for every conv layer's delta_input and
-grad_weights, and central differences on one weight per conv/dense layer)
-and prints the maximum errors to stderr; exit code 1 if a check fails.
+--verify additionally runs independent sanity checks on step 0 of the
+produced trace (NumPy full convolution with the 180-degree rotated kernel for
+every conv layer's delta_input, NumPy grad_weights/grad_bias, plain-loop
+recomputation of every pool's output, argmax and delta_input, and central
+differences on one weight per conv/dense layer) and prints the errors to
+stderr; exit code 1 if a check fails.
 
 See tools/README.md for the exact semantics and how to regenerate fixtures.
 """
@@ -717,6 +719,64 @@ def numpy_conv_grad_weights(inp, delta_z, kshape, stride, padding):
     return gw
 
 
+def numpy_pool_check(layer, e):
+    """Recompute a pool's output, argmax and delta_input with plain loops.
+
+    Max: the first maximum in row-major window order (NaN-free windows only).
+    Mean: delta / area to every window element. L2: delta * x / norm, and 0 for
+    a window whose norm is 0.  Returns (ok, message).
+    """
+    import numpy as np
+
+    x = _num(e["input"])
+    g = _num(e["delta_output"])
+    C, H, W = x.shape
+    kh, kw = layer["size"]
+    sh, sw = layer["stride"]
+    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
+    y = np.zeros((C, Ho, Wo))
+    din = np.zeros_like(x)
+    am = np.zeros((C, Ho, Wo), dtype=np.int64)
+    for c in range(C):
+        for i in range(Ho):
+            for j in range(Wo):
+                win = [(i * sh + a, j * sw + b) for a in range(kh) for b in range(kw)]
+                if layer["kind"] == "max":
+                    best = win[0]
+                    for p in win[1:]:
+                        if x[c][p] > x[c][best]:
+                            best = p
+                    y[c, i, j] = x[c][best]
+                    am[c, i, j] = best[0] * W + best[1]
+                    din[c][best] += g[c, i, j]
+                elif layer["kind"] == "mean":
+                    s = 0.0
+                    for p in win:
+                        s += x[c][p]
+                    y[c, i, j] = s / (kh * kw)
+                    for p in win:
+                        din[c][p] += g[c, i, j] / (kh * kw)
+                else:
+                    s = 0.0
+                    for p in win:
+                        s += x[c][p] * x[c][p]
+                    n = math.sqrt(s)
+                    y[c, i, j] = n
+                    if n != 0:
+                        for p in win:
+                            din[c][p] += g[c, i, j] * x[c][p] / n
+    ey = float(np.max(np.abs(y - _num(e["output"]))))
+    ed = float(np.max(np.abs(din - _num(e["delta_input"]))))
+    good = ey <= 1e-12 * max(1.0, float(np.max(np.abs(y)))) and ed <= 1e-12 * max(
+        1.0, float(np.max(np.abs(din))))
+    msg = f"output max abs err {ey:.3e}; delta_input {ed:.3e}"
+    if layer["kind"] == "max":
+        same = bool(np.array_equal(am, np.array(e["argmax"])))
+        good &= same
+        msg += f"; argmax (first max, row-major) {'identical' if same else 'DIFFERENT'}"
+    return good, msg
+
+
 def verify(net, trace, out=sys.stderr):
     """Independent checks of step 0; returns True if all pass."""
     import numpy as np
@@ -748,6 +808,14 @@ def verify(net, trace, out=sys.stderr):
             f"grad_weights {errw:.3e}; grad_bias {errb:.3e} {'ok' if good else 'FAIL'}",
             file=out,
         )
+
+    for layer, e in zip(net["layers"], st["layers"]):
+        if layer["type"] != "pool":
+            continue
+        good, msg = numpy_pool_check(layer, e)
+        ok &= good
+        print(f"verify: {e['name']}: numpy {layer['kind']} pool {msg} {'ok' if good else 'FAIL'}",
+              file=out)
 
     # central differences on the step-0 loss, one weight per conv/dense layer:
     # the weight with the largest |gradient| (so the relative error is meaningful)
