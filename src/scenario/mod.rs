@@ -492,12 +492,16 @@ fn build_dense(
 
 fn build_loss(raw: &RawLoss, output: Shape) -> Result<Loss, FieldError> {
     let target = |value: &serde_json::Value| -> Result<ArrayD<f64>, FieldError> {
-        let t = parse_tensor(
+        let mut t = parse_tensor(
             value,
             "loss.target",
             NonFinite::Refuse,
             MAX_NUMBERS_PER_TENSOR,
         )?;
+        // As for the input, a [height][width] target stands for a single channel.
+        if t.ndim() == 2 && matches!(output, Shape::Maps([1, _, _])) {
+            t = t.insert_axis(ndarray::Axis(0));
+        }
         expect_shape(&t, &output.dims(), "loss.target")?;
         Ok(t)
     };

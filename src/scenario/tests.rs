@@ -190,6 +190,18 @@ fn zero_sizes_and_counts_are_refused() {
 }
 
 #[test]
+fn a_two_d_target_is_one_channel() {
+    let mut v = base();
+    v["layers"][0]["kernels"] = json!(1);
+    v["loss"]["target"] = json!([[0.5]]);
+    let s = parse(&v.to_string()).unwrap();
+    let Loss::HalfSse { target } = &s.model.loss else {
+        panic!()
+    };
+    assert_eq!(target.shape(), &[1, 1, 1]);
+}
+
+#[test]
 fn loss_fields_are_checked() {
     assert_eq!(
         error_with(|v| v["loss"]["target"] = json!([0, 1])),

@@ -1,0 +1,364 @@
+//! `deltascope diff` finds the first wrong cell of a user's trace and names the mistake.
+//! Each wrong trace is built here, independently of the engine, the way a student's buggy
+//! code would compute it, from a bundled scenario.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use deltascope::export::step_to_json;
+use deltascope::scenario;
+use deltascope::tensor_json::{NonFinite, parse_tensor, tensor_to_json};
+use ndarray::{Array3, Array4, ArrayD, Dimension, Ix3, Ix4};
+use serde_json::{Value, json};
+
+fn bundled(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(format!("{name}.json"))
+}
+
+/// The reference trace of step 0 of a bundled scenario, as exported.
+fn reference(name: &str) -> Value {
+    let s = scenario::load(&bundled(name)).unwrap();
+    step_to_json(&s.model.trace(0))
+}
+
+fn layer<'a>(step: &'a Value, name: &str) -> &'a Value {
+    step["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == name)
+        .unwrap()
+}
+
+fn tensor(v: &Value) -> ArrayD<f64> {
+    parse_tensor(v, "t", NonFinite::AsStrings, usize::MAX).unwrap()
+}
+
+fn maps(v: &Value) -> Array3<f64> {
+    tensor(v).into_dimensionality::<Ix3>().unwrap()
+}
+
+fn kernels(v: &Value) -> Array4<f64> {
+    tensor(v).into_dimensionality::<Ix4>().unwrap()
+}
+
+/// Run `deltascope diff` on a trace holding one tensor of one layer; returns (status, stdout).
+fn diff_one(
+    scenario: &str,
+    layer_name: &str,
+    tensor_name: &str,
+    values: &ArrayD<f64>,
+) -> (i32, String) {
+    let theirs = json!({"steps": [{"step": 0, "layers": [{"name": layer_name, tensor_name: tensor_to_json(&values.view())}]}]});
+    run_diff(scenario, &theirs)
+}
+
+fn run_diff(scenario: &str, theirs: &Value) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("theirs.json");
+    fs::write(&file, theirs.to_string()).unwrap();
+    let out = Command::cargo_bin("deltascope")
+        .unwrap()
+        .arg("diff")
+        .arg(bundled(scenario))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap();
+    (out.status.code().unwrap(), text)
+}
+
+/// The first cell (row-major) where two tensors differ by more than 1e-6 × max(1, |r|).
+fn first_difference(yours: &ArrayD<f64>, reference: &ArrayD<f64>) -> String {
+    let (index, _) = yours
+        .indexed_iter()
+        .find(|(i, y)| {
+            (**y - reference[i.clone()]).abs() > 1e-6 * reference[i.clone()].abs().max(1.0)
+        })
+        .expect("the wrong tensor differs somewhere");
+    format!("{:?}", index.slice())
+}
+
+#[test]
+fn mean_pool_delta_not_divided_by_the_window_area() {
+    let step = reference("mean_pool_classic");
+    let right = tensor(&layer(&step, "pool1")["delta_input"]);
+    let wrong = right.mapv(|v| v * 4.0);
+    let (status, out) = diff_one("mean_pool_classic", "pool1", "delta_input", &wrong);
+    assert_eq!(status, 1, "{out}");
+    let cell = first_difference(&wrong, &right);
+    assert!(
+        out.contains(&format!(
+            "first difference: step 0, backward pass, pool1.delta_input{cell}"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("diagnosis: yours = 4 × the reference everywhere: mean-pool δ not divided by the window area m = 4"), "{out}");
+}
+
+#[test]
+fn kernel_not_rotated_in_the_conv_delta_input() {
+    let step = reference("mean_pool_classic");
+    let conv2 = layer(&step, "conv2");
+    let (w, dz) = (kernels(&conv2["weights"]), maps(&conv2["delta_z"]));
+    let (kn, c_in, kh, kw) = w.dim();
+    let (_, ho, wo) = dz.dim();
+    let (h, wd) = (ho + kh - 1, wo + kw - 1);
+    // Full correlation of δz with w itself (stride 1, no padding): the rotation forgotten.
+    let mut wrong = Array3::<f64>::zeros((c_in, h, wd));
+    for c in 0..c_in {
+        for y in 0..h {
+            for x in 0..wd {
+                for k in 0..kn {
+                    for u in 0..kh {
+                        for v in 0..kw {
+                            let (i, j) = (
+                                (y + u) as isize - (kh - 1) as isize,
+                                (x + v) as isize - (kw - 1) as isize,
+                            );
+                            if i >= 0 && j >= 0 && (i as usize) < ho && (j as usize) < wo {
+                                wrong[[c, y, x]] +=
+                                    w[[k, c, u, v]] * dz[[k, i as usize, j as usize]];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let wrong = wrong.into_dyn();
+    let (status, out) = diff_one("mean_pool_classic", "conv2", "delta_input", &wrong);
+    assert_eq!(status, 1, "{out}");
+    let cell = first_difference(&wrong, &tensor(&conv2["delta_input"]));
+    assert!(out.contains(&format!("conv2.delta_input{cell}")), "{out}");
+    assert!(
+        out.contains("diagnosis: the kernel was not rotated by 180°"),
+        "{out}"
+    );
+}
+
+#[test]
+fn padding_cropped_at_the_wrong_offset() {
+    let step = reference("strided_padded_conv");
+    let conv = layer(&step, "conv1");
+    let (w, dz, input) = (
+        kernels(&conv["weights"]),
+        maps(&conv["delta_z"]),
+        maps(&conv["input"]),
+    );
+    let s: Value =
+        serde_json::from_str(&fs::read_to_string(bundled("strided_padded_conv")).unwrap()).unwrap();
+    let first = &s["layers"][0];
+    let stride = first["stride"].as_u64().unwrap() as usize;
+    let pad = first["padding"].as_u64().unwrap() as usize;
+    let (kn, c_in, kh, kw) = w.dim();
+    let (_, ho, wo) = dz.dim();
+    let (_, h, wd) = input.dim();
+    // δ of the padded input, then cropped from (0, 0) instead of (pad, pad).
+    let mut padded = Array3::<f64>::zeros((c_in, h + 2 * pad, wd + 2 * pad));
+    for k in 0..kn {
+        for c in 0..c_in {
+            for i in 0..ho {
+                for j in 0..wo {
+                    for u in 0..kh {
+                        for v in 0..kw {
+                            padded[[c, i * stride + u, j * stride + v]] +=
+                                w[[k, c, u, v]] * dz[[k, i, j]];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let wrong = padded
+        .slice(ndarray::s![.., 0..h, 0..wd])
+        .to_owned()
+        .into_dyn();
+    let (status, out) = diff_one("strided_padded_conv", "conv1", "delta_input", &wrong);
+    assert_eq!(status, 1, "{out}");
+    let cell = first_difference(&wrong, &tensor(&conv["delta_input"]));
+    assert!(out.contains(&format!("conv1.delta_input{cell}")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "cropped at offset (0, 0) instead of ({pad}, {pad})"
+        )),
+        "{out}"
+    );
+}
+
+/// Max-pool backward written by hand: `accumulate` false is the `=` bug, `last_max` the `>=` one.
+fn max_pool_backward(
+    input: &Array3<f64>,
+    d_out: &Array3<f64>,
+    size: usize,
+    stride: usize,
+    accumulate: bool,
+    last_max: bool,
+) -> ArrayD<f64> {
+    let mut d_in = Array3::<f64>::zeros(input.raw_dim());
+    for ((c, i, j), &d) in d_out.indexed_iter() {
+        let mut best = (f64::NEG_INFINITY, 0, 0);
+        for u in 0..size {
+            for v in 0..size {
+                let (y, x) = (i * stride + u, j * stride + v);
+                let value = input[[c, y, x]];
+                if value > best.0 || (last_max && value == best.0) {
+                    best = (value, y, x);
+                }
+            }
+        }
+        if accumulate {
+            d_in[[c, best.1, best.2]] += d;
+        } else {
+            d_in[[c, best.1, best.2]] = d;
+        }
+    }
+    d_in.into_dyn()
+}
+
+fn pool_geometry(scenario: &str, layer_name: &str) -> (usize, usize) {
+    let s: Value = serde_json::from_str(&fs::read_to_string(bundled(scenario)).unwrap()).unwrap();
+    let l = s["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == layer_name)
+        .unwrap();
+    let size = l["size"].as_u64().unwrap() as usize;
+    (
+        size,
+        l.get("stride")
+            .and_then(Value::as_u64)
+            .map_or(size, |s| s as usize),
+    )
+}
+
+#[test]
+fn overlapping_max_pool_without_accumulation() {
+    let step = reference("overlapping_max_pool");
+    let pool = layer(&step, "pool1");
+    let (size, stride) = pool_geometry("overlapping_max_pool", "pool1");
+    assert!(stride < size, "the scenario's windows overlap");
+    let (input, d_out) = (maps(&pool["input"]), maps(&pool["delta_output"]));
+    let right = max_pool_backward(&input, &d_out, size, stride, true, false);
+    assert_eq!(
+        right,
+        tensor(&pool["delta_input"]),
+        "the hand-written backward is right when it accumulates"
+    );
+    let wrong = max_pool_backward(&input, &d_out, size, stride, false, false);
+    let (status, out) = diff_one("overlapping_max_pool", "pool1", "delta_input", &wrong);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "pool1.delta_input{}",
+            first_difference(&wrong, &right)
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("diagnosis: overlapping windows overwrite instead of accumulate"),
+        "{out}"
+    );
+}
+
+#[test]
+fn max_pool_ties_routed_to_the_last_maximum() {
+    let step = reference("digit_classifier");
+    let pool = layer(&step, "pool1");
+    let (size, stride) = pool_geometry("digit_classifier", "pool1");
+    let (input, d_out) = (maps(&pool["input"]), maps(&pool["delta_output"]));
+    let right = tensor(&pool["delta_input"]);
+    let wrong = max_pool_backward(&input, &d_out, size, stride, true, true);
+    assert_ne!(
+        wrong, right,
+        "the scenario has a tie in a window whose δ is not zero"
+    );
+    let (status, out) = diff_one("digit_classifier", "pool1", "delta_input", &wrong);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "pool1.delta_input{}",
+            first_difference(&wrong, &right)
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("diagnosis: max-pool ties are routed to the last maximum"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_partial_trace_that_agrees_exits_0() {
+    let step = reference("mean_pool_classic");
+    let conv1 = layer(&step, "conv1");
+    // No names: layers matched by position; one tensor of one layer.
+    let theirs = json!({"steps": [{"layers": [{"delta_input": conv1["delta_input"]}]}]});
+    let (status, out) = run_diff("mean_pool_classic", &theirs);
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("all 1 tensors agree"), "{out}");
+    // A file with no tensors at all agrees trivially.
+    assert_eq!(run_diff("mean_pool_classic", &json!({"steps": []})).0, 0);
+}
+
+#[test]
+fn the_first_difference_follows_the_order_of_the_computation() {
+    // Both pool2.delta_input and conv1.delta_input are wrong; pool2's comes first in the
+    // backward pass, though conv1 comes first in the file.
+    let step = reference("mean_pool_classic");
+    let bump = |v: &Value| tensor_to_json(&tensor(v).mapv(|x| x + 1.0).view());
+    let theirs = json!({"steps": [{"step": 0, "layers": [
+        {"name": "conv1", "delta_input": bump(&layer(&step, "conv1")["delta_input"])},
+        {"name": "pool2", "delta_input": bump(&layer(&step, "pool2")["delta_input"])}
+    ]}]});
+    let (status, out) = run_diff("mean_pool_classic", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("first difference: step 0, backward pass, pool2.delta_input[0, 0, 0]"),
+        "{out}"
+    );
+    assert!(out.contains("1 later tensors differ too"), "{out}");
+}
+
+#[test]
+fn malformed_traces_exit_2_with_the_json_path() {
+    let step = reference("mean_pool_classic");
+    let short = tensor(&layer(&step, "conv1")["delta_input"]).slice_move(ndarray::s![.., .., 0..7]);
+    let cases = [
+        (
+            json!({"steps": [{"step": 0, "layers": [{"name": "conv1", "delta_input": tensor_to_json(&short.view().into_dyn())}]}]}),
+            "steps[0].layers[0].delta_input: expected shape [1, 8, 8], got [1, 8, 7]",
+        ),
+        (
+            json!({"steps": [{"layers": [{"name": "conv9"}]}]}),
+            "steps[0].layers[0].name: no layer named \"conv9\"",
+        ),
+        (
+            json!({"steps": [{"layers": [{"name": "conv1", "delta_inptu": [1]}]}]}),
+            "steps[0].layers[0].delta_inptu: unknown tensor for a conv layer",
+        ),
+        (
+            json!({"steps": [{"layers": [{"name": "pool1", "type": "conv"}]}]}),
+            "steps[0].layers[0].type: layer pool1 is a pool layer",
+        ),
+        (
+            json!({"steps": [{"layers": [{"name": "conv1", "bias": [1, "x"]}]}]}),
+            "steps[0].layers[0].bias[1]: expected a number, \"NaN\", \"inf\" or \"-inf\", got \"x\"",
+        ),
+        (
+            json!({"steps": [{"step": 0}, {"step": 0}]}),
+            "steps[1].step: step 0 appears twice",
+        ),
+        (json!({"stpes": []}), "steps: is required"),
+    ];
+    for (theirs, expected) in cases {
+        let (status, out) = run_diff("mean_pool_classic", &theirs);
+        assert_eq!(status, 2, "{out}");
+        assert!(out.contains(expected), "expected {expected:?} in:\n{out}");
+        assert!(!out.contains("panicked"), "{out}");
+    }
+}
