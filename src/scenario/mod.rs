@@ -47,8 +47,8 @@ pub fn parse(text: &str) -> Result<Scenario, FieldError> {
 }
 
 fn parse_raw(text: &str) -> Result<RawScenario, FieldError> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    let raw: RawScenario = serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let raw: RawScenario = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         // "." is the root and "?" an unknown place (a syntax error): serde's line and column say where.
@@ -59,6 +59,8 @@ fn parse_raw(text: &str) -> Result<RawScenario, FieldError> {
         };
         FieldError::new(path, inner.to_string())
     })?;
+    // Anything after the scenario's closing brace is a mistake, not something to ignore.
+    de.end().map_err(|e| FieldError::new("", e.to_string()))?;
     Ok(raw)
 }
 
@@ -178,6 +180,9 @@ fn validate(raw: RawScenario) -> Result<Scenario, FieldError> {
 
 fn parse_input(value: &serde_json::Value) -> Result<Array3<f64>, FieldError> {
     let t = parse_tensor(value, "input", NonFinite::Refuse, MAX_NUMBERS_PER_TENSOR)?;
+    if t.is_empty() {
+        return Err(FieldError::new("input", format!("must not be empty, got shape {:?}", t.shape())));
+    }
     let t = match t.ndim() {
         2 => t.insert_axis(ndarray::Axis(0)),
         3 => t,
@@ -190,12 +195,6 @@ fn parse_input(value: &serde_json::Value) -> Result<Array3<f64>, FieldError> {
             ));
         }
     };
-    if t.is_empty() {
-        return Err(FieldError::new(
-            "input",
-            format!("must not be empty, got shape {:?}", t.shape()),
-        ));
-    }
     Ok(t.into_dimensionality().expect("rank checked"))
 }
 
@@ -460,7 +459,13 @@ fn build_dense(
         }
         (Some(n), _) => to_usize(n, &format!("{path}.outputs"))?,
         (None, Some(t)) if t.ndim() == 2 => t.shape()[0],
-        (None, _) => {
+        (None, Some(t)) => {
+            return Err(FieldError::new(
+                format!("{path}.weights"),
+                format!("expected an [outputs][inputs] array, got shape {:?}", t.shape()),
+            ));
+        }
+        (None, None) => {
             return Err(FieldError::new(
                 format!("{path}.outputs"),
                 "is required when weights are not given",

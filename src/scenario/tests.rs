@@ -82,6 +82,18 @@ fn fields_of_another_layer_type_are_refused() {
 }
 
 #[test]
+fn trailing_characters_after_the_scenario_are_refused() {
+    let e = parse(&format!("{} x", base())).unwrap_err().to_string();
+    assert!(e.starts_with("trailing characters at line 1"), "{e}");
+}
+
+#[test]
+fn dense_weights_of_the_wrong_rank_are_named() {
+    let e = error_with(|v| v["layers"].as_array_mut().unwrap().push(json!({"type": "dense", "weights": [1, 2, 3]})));
+    assert_eq!(e, "layers[2].weights: expected an [outputs][inputs] array, got shape [3]");
+}
+
+#[test]
 fn malformed_json_gives_line_and_column() {
     let e = parse("{\"name\": \"t\",\n  \"input\": [1, 2,\n}")
         .unwrap_err()
@@ -172,6 +184,10 @@ fn zero_sizes_and_counts_are_refused() {
     );
     assert_eq!(
         error_with(|v| v["input"] = json!([])),
+        "input: must not be empty, got shape [0]"
+    );
+    assert_eq!(
+        error_with(|v| v["input"] = json!([1, 2])),
         "input: expected a [channels][height][width] or [height][width] array of numbers, got rank 1"
     );
     assert_eq!(
