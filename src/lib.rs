@@ -8,6 +8,7 @@ pub mod error;
 pub mod explain;
 pub mod export;
 pub mod files;
+pub mod replay;
 pub mod scenario;
 pub mod tensor_json;
 pub mod timeline;

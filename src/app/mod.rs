@@ -1,12 +1,58 @@
-//! The interactive debugger (Elm architecture): state + key → new state; state → frame.
+//! The interactive debugger, in the manner of the Elm architecture: `update` turns state +
+//! key into new state, `ui::view` turns state into a frame, and the loop below only reads
+//! terminal events and draws. Scripted replays and tests drive the same two functions.
+
+pub mod action;
+pub mod keymap;
+pub mod maps;
+pub mod state;
+pub mod update;
+
+use std::io::IsTerminal;
+
+use ratatui::crossterm::event::{self, Event};
 
 use crate::scenario::Scenario;
 
+pub use action::Action;
+pub use state::{ColorMode, Config, Focus, Overlay, State};
+pub use update::{handle_key, update};
+
+/// The message given when the debugger is not attached to a terminal.
+pub const NOT_A_TERMINAL: &str = "the interactive debugger needs a terminal on standard input and output. \
+Without one, use `deltascope export FILE` to write every tensor of every step as JSON, \
+or `deltascope replay FILE --script KEYS` to drive the debugger with a key script";
+
 /// Run the TUI on a scenario until the user quits.
 pub fn run_interactive(scenario: Scenario) -> Result<(), String> {
-    // Placeholder while the TUI is being built: report what would be opened.
-    Err(format!(
-        "the interactive debugger is not built yet; try `deltascope check` or `deltascope export` on {}",
-        scenario.name
-    ))
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        return Err(NOT_A_TERMINAL.into());
+    }
+    let config = Config {
+        color: ColorMode::from_env(),
+    };
+    let mut state = State::new(scenario, config);
+    // try_init installs a panic hook that restores the terminal; errors restore it here.
+    let mut terminal = match ratatui::try_init() {
+        Ok(t) => t,
+        Err(e) => {
+            ratatui::restore();
+            return Err(format!("cannot set up the terminal: {e}"));
+        }
+    };
+    let result = run_loop(&mut terminal, &mut state);
+    ratatui::restore();
+    result.map_err(|e| format!("terminal error: {e}"))
+}
+
+fn run_loop(terminal: &mut ratatui::DefaultTerminal, state: &mut State) -> std::io::Result<()> {
+    loop {
+        terminal.draw(|frame| crate::ui::view(state, frame))?;
+        // A resize redraws on the next pass; other events are ignored.
+        if let Event::Key(key) = event::read()?
+            && handle_key(state, key)
+        {
+            return Ok(());
+        }
+    }
 }

@@ -1,0 +1,480 @@
+//! Which tensors of a node are shown at a position, as maps. Shared by `update` (cursor
+//! moves) and the view, so both agree on what the cursor can reach.
+
+use ndarray::{Array3, ArrayD, ArrayViewD, CowArray, IxDyn};
+
+use crate::engine::{LayerKind, LayerTrace, Loss};
+use crate::explain::{self, Context};
+use crate::timeline::{Node, Position, Timeline};
+
+/// Columns of a vector's display (a vector of n values is shown as rows of this many).
+pub const VECTOR_COLUMNS: usize = 8;
+
+/// When a tensor becomes known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Param,
+    Forward,
+    Backward,
+    Update,
+}
+
+/// How a tensor is laid out as maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// [n][h][w]: n maps (channels or kernels).
+    Maps { n: usize, h: usize, w: usize },
+    /// [k][c][h][w]: k·c kernel maps, kernel-major.
+    Grid {
+        k: usize,
+        c: usize,
+        h: usize,
+        w: usize,
+    },
+    /// [n], shown as one map of rows of `VECTOR_COLUMNS`.
+    Vector { n: usize },
+    /// [r][c], one map.
+    Matrix { r: usize, c: usize },
+}
+
+impl Shape {
+    pub fn of(dims: &[usize]) -> Shape {
+        match *dims {
+            [n, h, w] => Shape::Maps { n, h, w },
+            [k, c, h, w] => Shape::Grid { k, c, h, w },
+            [r, c] => Shape::Matrix { r, c },
+            [n] => Shape::Vector { n },
+            _ => Shape::Vector {
+                n: dims.iter().product(),
+            },
+        }
+    }
+
+    pub fn map_count(self) -> usize {
+        match self {
+            Shape::Maps { n, .. } => n,
+            Shape::Grid { k, c, .. } => k * c,
+            Shape::Vector { .. } | Shape::Matrix { .. } => 1,
+        }
+    }
+
+    /// Rows and columns of one map.
+    pub fn map_dims(self) -> (usize, usize) {
+        match self {
+            Shape::Maps { h, w, .. } | Shape::Grid { h, w, .. } => (h, w),
+            Shape::Vector { n } => (n.div_ceil(VECTOR_COLUMNS), n.min(VECTOR_COLUMNS)),
+            Shape::Matrix { r, c } => (r, c),
+        }
+    }
+
+    /// The tensor index of a map cell, or None for the unused tail of a vector's last row.
+    pub fn index(self, map: usize, row: usize, col: usize) -> Option<Vec<usize>> {
+        let (h, w) = self.map_dims();
+        if map >= self.map_count() || row >= h || col >= w {
+            return None;
+        }
+        match self {
+            Shape::Maps { .. } => Some(vec![map, row, col]),
+            Shape::Grid { c, .. } => Some(vec![map / c, map % c, row, col]),
+            Shape::Vector { n } => {
+                let i = row * VECTOR_COLUMNS + col;
+                (i < n).then(|| vec![i])
+            }
+            Shape::Matrix { .. } => Some(vec![row, col]),
+        }
+    }
+
+    /// (map, row, col) of a tensor index.
+    pub fn locate(self, index: &[usize]) -> Option<(usize, usize, usize)> {
+        match (self, index) {
+            (Shape::Maps { .. }, [m, r, c]) => Some((*m, *r, *c)),
+            (Shape::Grid { c: channels, .. }, [k, c, r, col]) => Some((k * channels + c, *r, *col)),
+            (Shape::Vector { .. }, [i]) => Some((0, i / VECTOR_COLUMNS, i % VECTOR_COLUMNS)),
+            (Shape::Matrix { .. }, [r, c]) => Some((0, *r, *c)),
+            _ => None,
+        }
+    }
+
+    /// The label of map m: "c0", "k1", "k0·c2"; empty for single maps.
+    pub fn map_label(self, m: usize, per_map: &str) -> String {
+        match self {
+            Shape::Maps { n, .. } if n > 1 => format!("{per_map}{m}"),
+            Shape::Grid { c: 1, .. } => format!("k{m}"),
+            Shape::Grid { c, .. } => format!("k{}c{}", m / c, m % c),
+            _ => String::new(),
+        }
+    }
+
+    pub fn dims_label(self) -> String {
+        match self {
+            Shape::Maps { n, h, w } => format!("{n}×{h}×{w}"),
+            Shape::Grid { k, c, h, w } => format!("{k}×{c}×{h}×{w}"),
+            Shape::Vector { n } => format!("{n}"),
+            Shape::Matrix { r, c } => format!("{r}×{c}"),
+        }
+    }
+}
+
+/// One tensor as shown in the main pane.
+#[derive(Clone, Debug)]
+pub struct MapTensor<'a> {
+    pub name: &'static str,
+    /// The symbol and the trace name, e.g. "δz delta_z".
+    pub symbol: &'static str,
+    pub phase: Phase,
+    pub shape: Shape,
+    /// What a map is per channel: "c" for input channels, "k" for kernels.
+    pub per_map: &'static str,
+    pub data: CowArray<'a, f64, IxDyn>,
+    /// Pool masks: whether each input cell lies in any window.
+    pub covered: Option<Array3<bool>>,
+}
+
+impl MapTensor<'_> {
+    pub fn value(&self, index: &[usize]) -> Option<f64> {
+        self.data.get(IxDyn(index)).copied()
+    }
+}
+
+/// The maps of a node at a position, and what is not shown yet.
+#[derive(Clone, Debug, Default)]
+pub struct NodeMaps<'a> {
+    pub tensors: Vec<MapTensor<'a>>,
+    /// Why some tensors are missing, e.g. "δ maps appear when the backward pass reaches conv1 (event 9)".
+    pub pending: Vec<String>,
+}
+
+impl NodeMaps<'_> {
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.tensors.iter().position(|t| t.name == name)
+    }
+}
+
+/// The explain context of the step at `pos` (None if that step is not computed).
+pub fn context(timeline: &Timeline, pos: Position) -> Option<Context<'_>> {
+    let step = timeline.step(pos.step)?;
+    let updated = pos.event + 1 >= timeline.events_per_step();
+    let layers = timeline.layer_count();
+    Some(Context {
+        model: timeline.model(pos.step),
+        trace: &step.trace,
+        updated: updated.then(|| timeline.model(pos.step + 1)),
+        // Backward(l) is event 2L − l: at event e, layers l ≥ 2L − e have run backward.
+        backward_from: layers.saturating_sub(pos.event.saturating_sub(layers)),
+    })
+}
+
+fn tensor<'a>(
+    name: &'static str,
+    kind: &str,
+    phase: Phase,
+    per_map: &'static str,
+    data: CowArray<'a, f64, IxDyn>,
+) -> MapTensor<'a> {
+    MapTensor {
+        name,
+        symbol: explain::symbol(kind, name),
+        phase,
+        shape: Shape::of(data.shape()),
+        per_map,
+        data,
+        covered: None,
+    }
+}
+
+fn view<'a>(t: &'a LayerTrace, name: &str) -> CowArray<'a, f64, IxDyn> {
+    let v: ArrayViewD<'a, f64> = t
+        .tensor(name)
+        .expect("the trace has every tensor of its layer");
+    CowArray::from(v)
+}
+
+/// The tensors of `node` that are known at `pos`.
+pub fn node_maps(timeline: &Timeline, pos: Position, node: Node) -> NodeMaps<'_> {
+    let Some(step) = timeline.step(pos.step) else {
+        return NodeMaps {
+            tensors: Vec::new(),
+            pending: vec!["this step has not been computed".into()],
+        };
+    };
+    let mut out = NodeMaps::default();
+    let layers = timeline.layer_count();
+    match node {
+        Node::Loss => {
+            let last = layers - 1;
+            let y_known = timeline.stage(pos, last).forward;
+            let loss_known = timeline.loss_known(pos);
+            let model = timeline.model(pos.step);
+            let n = step.trace.output.len();
+            let flat = |a: &ArrayD<f64>| {
+                CowArray::from(
+                    a.iter()
+                        .copied()
+                        .collect::<ndarray::Array1<f64>>()
+                        .into_dyn(),
+                )
+            };
+            if y_known {
+                out.tensors.push(tensor(
+                    "output",
+                    "loss",
+                    Phase::Forward,
+                    "",
+                    flat(&step.trace.output),
+                ));
+            } else {
+                out.pending.push(format!(
+                    "y appears when the forward pass reaches {} (event {})",
+                    model.layers[last].name,
+                    last + 1
+                ));
+            }
+            let target = match &model.loss {
+                Loss::Mse { target } | Loss::HalfSse { target } => target.clone(),
+                Loss::CrossEntropy { class } => {
+                    ndarray::Array1::from_shape_fn(n, |i| if i == *class { 1.0 } else { 0.0 })
+                        .into_dyn()
+                }
+            };
+            out.tensors
+                .push(tensor("target", "loss", Phase::Param, "", flat(&target)));
+            if loss_known {
+                out.tensors.push(tensor(
+                    "loss_grad",
+                    "loss",
+                    Phase::Backward,
+                    "",
+                    flat(&step.trace.loss_grad),
+                ));
+                out.tensors.push(tensor(
+                    "loss",
+                    "loss",
+                    Phase::Forward,
+                    "",
+                    CowArray::from(ndarray::arr1(&[step.trace.loss]).into_dyn()),
+                ));
+            } else {
+                out.pending.push(format!(
+                    "the loss and ∂L/∂y appear at the loss event (event {})",
+                    layers + 1
+                ));
+            }
+        }
+        Node::Layer(l) => {
+            let stage = timeline.stage(pos, l);
+            let (_, t) = &step.trace.layers[l];
+            let layer = &timeline.model(pos.step).layers[l];
+            let kind = t.type_name();
+            let backward_event = timeline.event_index(crate::timeline::Event::Backward(l)) + 1;
+            let forward_event = l + 1;
+            if stage.input {
+                out.tensors
+                    .push(tensor("input", kind, Phase::Forward, "c", view(t, "input")));
+            }
+            let params = matches!(t, LayerTrace::Conv(_) | LayerTrace::Dense(_));
+            if params {
+                out.tensors.push(tensor(
+                    "weights",
+                    kind,
+                    Phase::Param,
+                    "k",
+                    view(t, "weights"),
+                ));
+                out.tensors
+                    .push(tensor("bias", kind, Phase::Param, "k", view(t, "bias")));
+            }
+            if stage.forward {
+                match t {
+                    LayerTrace::Pool(p) => {
+                        out.tensors.push(tensor(
+                            "output",
+                            kind,
+                            Phase::Forward,
+                            "c",
+                            view(t, "output"),
+                        ));
+                        if let LayerKind::Pool(pool) = &layer.kind {
+                            let (mask, covered) = explain::pool_mask(pool, p);
+                            let mut m = tensor(
+                                "mask",
+                                kind,
+                                Phase::Forward,
+                                "c",
+                                CowArray::from(mask.into_dyn()),
+                            );
+                            m.covered = Some(covered);
+                            out.tensors.push(m);
+                        }
+                    }
+                    _ => {
+                        out.tensors
+                            .push(tensor("z", kind, Phase::Forward, "k", view(t, "z")));
+                        out.tensors
+                            .push(tensor("a", kind, Phase::Forward, "k", view(t, "a")));
+                    }
+                }
+            } else {
+                out.pending.push(format!(
+                    "{} has not run forward yet: its outputs appear at event {forward_event} (forward {})",
+                    layer.name, layer.name
+                ));
+            }
+            let delta_out = if params { "delta_a" } else { "delta_output" };
+            if stage.delta_out {
+                out.tensors.push(tensor(
+                    delta_out,
+                    kind,
+                    Phase::Backward,
+                    if params { "k" } else { "c" },
+                    view(t, delta_out),
+                ));
+            }
+            if stage.backward {
+                if params {
+                    out.tensors.push(tensor(
+                        "delta_z",
+                        kind,
+                        Phase::Backward,
+                        "k",
+                        view(t, "delta_z"),
+                    ));
+                }
+                out.tensors.push(tensor(
+                    "delta_input",
+                    kind,
+                    Phase::Backward,
+                    "c",
+                    view(t, "delta_input"),
+                ));
+                if params {
+                    out.tensors.push(tensor(
+                        "grad_weights",
+                        kind,
+                        Phase::Backward,
+                        "k",
+                        view(t, "grad_weights"),
+                    ));
+                    out.tensors.push(tensor(
+                        "grad_bias",
+                        kind,
+                        Phase::Backward,
+                        "k",
+                        view(t, "grad_bias"),
+                    ));
+                }
+            } else {
+                out.pending.push(format!(
+                    "δ maps are not known yet: the backward pass reaches {} at event {backward_event}",
+                    layer.name
+                ));
+            }
+            if stage.updated && params {
+                let next = timeline.model(pos.step + 1);
+                let (w, b) = match &next.layers[l].kind {
+                    LayerKind::Conv(c) => (c.weights.view().into_dyn(), c.bias.view().into_dyn()),
+                    LayerKind::Dense(d) => (d.weights.view().into_dyn(), d.bias.view().into_dyn()),
+                    LayerKind::Pool(_) => unreachable!("pools have no parameters"),
+                };
+                out.tensors.push(tensor(
+                    "weights_next",
+                    kind,
+                    Phase::Update,
+                    "k",
+                    CowArray::from(w),
+                ));
+                out.tensors.push(tensor(
+                    "bias_next",
+                    kind,
+                    Phase::Update,
+                    "k",
+                    CowArray::from(b),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::default_scenario;
+
+    #[test]
+    fn shapes_round_trip_between_index_and_map_cell() {
+        for shape in [
+            Shape::Maps { n: 2, h: 3, w: 4 },
+            Shape::Grid {
+                k: 2,
+                c: 3,
+                h: 2,
+                w: 2,
+            },
+            Shape::Vector { n: 11 },
+            Shape::Matrix { r: 3, c: 5 },
+        ] {
+            let (h, w) = shape.map_dims();
+            let mut count = 0;
+            for m in 0..shape.map_count() {
+                for r in 0..h {
+                    for c in 0..w {
+                        if let Some(index) = shape.index(m, r, c) {
+                            assert_eq!(shape.locate(&index), Some((m, r, c)));
+                            count += 1;
+                        }
+                    }
+                }
+            }
+            let total = match shape {
+                Shape::Maps { n, h, w } => n * h * w,
+                Shape::Grid { k, c, h, w } => k * c * h * w,
+                Shape::Vector { n } => n,
+                Shape::Matrix { r, c } => r * c,
+            };
+            assert_eq!(count, total);
+        }
+    }
+
+    #[test]
+    fn the_explain_context_knows_which_gradients_are_computed() {
+        let s = default_scenario();
+        let t = Timeline::new(s.model, s.steps);
+        let l = t.layer_count();
+        for event in 0..t.events_per_step() {
+            let ctx = context(&t, Position { step: 0, event }).unwrap();
+            for layer in 0..l {
+                assert_eq!(
+                    layer >= ctx.backward_from,
+                    t.stage(Position { step: 0, event }, layer).backward,
+                    "event {event} layer {layer}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn delta_maps_appear_only_after_the_backward_pass_reaches_the_layer() {
+        let s = default_scenario();
+        let t = Timeline::new(s.model, s.steps);
+        let l = t.layer_count();
+        let names = |event: usize, layer: usize| -> Vec<&'static str> {
+            node_maps(&t, Position { step: 0, event }, Node::Layer(layer))
+                .tensors
+                .iter()
+                .map(|m| m.name)
+                .collect()
+        };
+        assert_eq!(names(0, 0), vec!["input", "weights", "bias", "z", "a"]);
+        assert!(!names(l, 0).contains(&"delta_z"));
+        assert!(names(2 * l, 0).contains(&"delta_input"));
+        assert!(names(2 * l, 0).contains(&"grad_weights"));
+        assert!(!names(2 * l, 0).contains(&"weights_next"));
+        assert!(names(2 * l + 1, 0).contains(&"weights_next"));
+        assert!(
+            names(0, 1).contains(&"input"),
+            "pool1's input is conv1's output, known at event 0"
+        );
+        assert!(!names(0, 1).contains(&"output"));
+        assert!(names(1, 1).contains(&"mask"));
+    }
+}

@@ -1,0 +1,226 @@
+//! The pipeline pane: input → every layer → loss, with shapes, the current event and its
+//! direction, and per layer the gradient norm and flags once the backward pass has reached it.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+
+use super::theme::Theme;
+use crate::app::State;
+use crate::engine::{LayerKind, LayerTrace};
+use crate::explain::short;
+use crate::timeline::{Event, Node};
+
+fn dims(shape: &[usize]) -> String {
+    shape
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("×")
+}
+
+/// "conv 3×3 relu", "mean pool 2×2", "dense sigmoid".
+pub fn layer_detail(kind: &LayerKind) -> String {
+    match kind {
+        LayerKind::Conv(c) => {
+            let [kh, kw] = c.kernel_size();
+            let mut s = format!("conv {kh}×{kw}");
+            if c.stride != [1, 1] {
+                s.push_str(&format!(" s{}", c.stride[0]));
+            }
+            if c.padding != [0, 0] {
+                s.push_str(&format!(" p{}", c.padding[0]));
+            }
+            s.push(' ');
+            s.push_str(c.activation.name());
+            s
+        }
+        LayerKind::Pool(p) => {
+            let mut s = format!("{} pool {}×{}", p.kind.name(), p.size[0], p.size[1]);
+            if p.stride != p.size {
+                s.push_str(&format!(" s{}", p.stride[0]));
+            }
+            s
+        }
+        LayerKind::Dense(d) => format!("dense {}", d.activation.name()),
+    }
+}
+
+struct Row<'a> {
+    node: Option<Node>,
+    main: Line<'a>,
+    detail: Line<'a>,
+}
+
+pub fn render(buf: &mut Buffer, area: Rect, state: &State, theme: &Theme) {
+    if area.height == 0 || area.width == 0 {
+        return;
+    }
+    let tl = &state.timeline;
+    let Some(step) = tl.step(state.pos.step) else {
+        return;
+    };
+    let model = tl.model(state.pos.step);
+    let event = state.event();
+    let name_w = model
+        .layers
+        .iter()
+        .map(|l| l.name.chars().count())
+        .max()
+        .unwrap_or(5)
+        .clamp(5, 12);
+    let mut rows: Vec<Row> = Vec::new();
+    rows.push(Row {
+        node: None,
+        main: Line::from(vec![
+            Span::raw("  "),
+            Span::styled(format!("{:<name_w$}", "input"), theme.title()),
+            Span::styled(format!(" {}", dims(model.input.shape())), theme.dim()),
+        ]),
+        detail: Line::default(),
+    });
+    for (i, layer) in model.layers.iter().enumerate() {
+        let (_, t) = &step.trace.layers[i];
+        let out = match t {
+            LayerTrace::Pool(p) => p.output.shape().to_vec(),
+            LayerTrace::Conv(c) => c.a.shape().to_vec(),
+            LayerTrace::Dense(d) => d.a.shape().to_vec(),
+        };
+        let stage = tl.stage(state.pos, i);
+        let (marker, marker_style) = match event {
+            Event::Forward(j) if j == i => ("→ ", theme.forward()),
+            Event::Backward(j) if j == i => ("← ", theme.backward()),
+            Event::Update if !matches!(layer.kind, LayerKind::Pool(_)) => ("↻ ", theme.param()),
+            _ => ("  ", Style::new()),
+        };
+        let name_style = if stage.forward {
+            theme.title()
+        } else {
+            theme.dim()
+        };
+        let main = Line::from(vec![
+            Span::styled(marker, marker_style),
+            Span::styled(format!("{:<name_w$}", layer.name), name_style),
+            Span::styled(format!(" {}", dims(&out)), theme.dim()),
+        ]);
+        let mut detail = vec![Span::styled(
+            format!("    {}", layer_detail(&layer.kind)),
+            theme.dim(),
+        )];
+        let mut stats = Vec::new();
+        if stage.backward {
+            let s = &step.stats[i];
+            let norm_name = if matches!(layer.kind, LayerKind::Pool(_)) {
+                "‖δx‖"
+            } else {
+                "‖∂w‖"
+            };
+            stats.push(Span::raw(format!(" {norm_name} {}", short(s.grad_norm))));
+            if s.non_finite {
+                stats.push(Span::styled(" NaN/inf", theme.warning()));
+            }
+            if s.dead {
+                stats.push(Span::styled(" dead", theme.warning()));
+            } else if !s.dead_maps.is_empty() {
+                let prefix = if matches!(layer.kind, LayerKind::Dense(_)) {
+                    "u"
+                } else {
+                    "k"
+                };
+                let list: Vec<String> = s
+                    .dead_maps
+                    .iter()
+                    .take(4)
+                    .map(|k| format!("{prefix}{k}"))
+                    .collect();
+                let more = if s.dead_maps.len() > 4 { "…" } else { "" };
+                stats.push(Span::styled(
+                    format!(" dead {}{more}", list.join(",")),
+                    theme.warning(),
+                ));
+            }
+            if s.exploding() {
+                stats.push(Span::styled(" ⇑exploding", theme.warning()));
+            }
+            if s.vanishing() {
+                stats.push(Span::styled(" ⇓vanishing", theme.warning()));
+            }
+        }
+        // Narrow panes drop the layer's description before its gradient figures.
+        let width = |spans: &[Span]| {
+            spans
+                .iter()
+                .map(|s| s.content.chars().count())
+                .sum::<usize>()
+        };
+        if !stats.is_empty() && width(&detail) + width(&stats) > area.width as usize {
+            detail = vec![Span::raw("   ")];
+        }
+        detail.extend(stats);
+        rows.push(Row {
+            node: Some(Node::Layer(i)),
+            main,
+            detail: Line::from(detail),
+        });
+    }
+    let loss_known = tl.loss_known(state.pos);
+    let (marker, marker_style) = if event == Event::Loss {
+        ("● ", theme.current_event())
+    } else {
+        ("  ", Style::new())
+    };
+    rows.push(Row {
+        node: Some(Node::Loss),
+        main: Line::from(vec![
+            Span::styled(marker, marker_style),
+            Span::styled(
+                format!("{:<name_w$}", "loss"),
+                if loss_known {
+                    theme.title()
+                } else {
+                    theme.dim()
+                },
+            ),
+            Span::raw(if loss_known {
+                format!(" {}", short(step.trace.loss))
+            } else {
+                " …".into()
+            }),
+        ]),
+        detail: Line::from(Span::styled(
+            format!("    {}", model.loss.name()),
+            theme.dim(),
+        )),
+    });
+
+    let two_lines = area.height as usize >= 2 * rows.len() - 1;
+    let per = if two_lines { 2 } else { 1 };
+    let selected_row = rows
+        .iter()
+        .position(|r| r.node == Some(state.selected))
+        .unwrap_or(0);
+    let visible = (area.height as usize / per).max(1);
+    let first = (selected_row + 1).saturating_sub(visible);
+    let mut y = area.y;
+    for row in rows.iter().skip(first) {
+        if y >= area.y + area.height {
+            break;
+        }
+        let selected = row.node == Some(state.selected);
+        let mut main = row.main.clone();
+        if !two_lines {
+            main.spans.extend(row.detail.spans.iter().skip(1).cloned());
+        }
+        if selected {
+            buf.set_style(Rect::new(area.x, y, area.width, 1), theme.selected());
+            main = main.patch_style(theme.selected());
+        }
+        buf.set_line(area.x, y, &main, area.width);
+        y += 1;
+        if two_lines && row.node.is_some() && y < area.y + area.height {
+            buf.set_line(area.x, y, &row.detail, area.width);
+            y += 1;
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! state → frame. Pure: reads the state, draws, changes nothing and does no I/O.
+
+use std::collections::{HashMap, HashSet};
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+use super::theme::Theme;
+use super::{help, inspector, loss_chart, maps_pane, pipeline};
+use crate::app::Action;
+use crate::app::keymap;
+use crate::app::maps::{self, Phase};
+use crate::app::state::{Focus, Overlay, State, resolve};
+use crate::explain::{self, CellRef, short};
+use crate::timeline::{Event, Node};
+
+/// The smallest terminal the layout is drawn in.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+
+/// "forward conv1 →", "loss", "← backward pool2", "update".
+pub fn event_label(state: &State, event: Event) -> String {
+    match event {
+        Event::Forward(i) => format!("forward {} →", state.node_name(Node::Layer(i))),
+        Event::Loss => format!("loss ({})", state.timeline.model(0).loss.name()),
+        Event::Backward(i) => format!("← backward {}", state.node_name(Node::Layer(i))),
+        Event::Update => format!(
+            "update w ← w − η·∂w (η = {})",
+            short(state.timeline.model(0).learning_rate)
+        ),
+    }
+}
+
+pub fn view(state: &State, frame: &mut Frame) {
+    let theme = Theme::new(state.config.color);
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, area, &theme);
+        return;
+    }
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    render_header(frame, header, state, &theme);
+    render_footer(frame, footer, state, &theme);
+
+    let left_w = if area.width >= 110 {
+        30
+    } else if area.width >= 90 {
+        26
+    } else {
+        22
+    };
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(left_w), Constraint::Fill(1)]).areas(body);
+    let loss_h = if body.height >= 20 { 5 } else { 4 };
+    let [pipe_area, loss_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(loss_h)]).areas(left);
+    let insp_h = (body.height * 2 / 5).clamp(7, 14);
+    let [main_area, insp_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(insp_h)]).areas(right);
+
+    // Pipeline
+    let pipe_block = Block::new()
+        .borders(Borders::ALL)
+        .border_style(theme.border(state.focus == Focus::Pipeline))
+        .title(Line::from(Span::styled(
+            if state.follow {
+                " pipeline · follows "
+            } else {
+                " pipeline · pinned "
+            },
+            theme.title(),
+        )));
+    let inner = pipe_block.inner(pipe_area);
+    frame.render_widget(pipe_block, pipe_area);
+    pipeline::render(frame.buffer_mut(), inner, state, &theme);
+
+    // Loss chart
+    let loss_block = Block::new()
+        .borders(Borders::ALL)
+        .border_style(theme.border(false))
+        .title(Line::from(Span::styled(" loss per step ", theme.title())));
+    let inner = loss_block.inner(loss_area);
+    frame.render_widget(loss_block, loss_area);
+    loss_chart::render(
+        frame.buffer_mut(),
+        inner,
+        &state.timeline.losses_until(state.pos),
+        &theme,
+    );
+
+    // Maps and inspector
+    let node_maps = state.maps();
+    let resolved = resolve(&node_maps, state.cursor);
+    let cell = resolved.and_then(|r| {
+        let t = &node_maps.tensors[r.tensor_index];
+        t.shape
+            .index(r.cursor.map, r.cursor.row, r.cursor.col)
+            .map(|index| CellRef::new(state.selected, t.name, &index))
+    });
+    let explanation = maps::context(&state.timeline, state.pos)
+        .zip(cell.as_ref())
+        .and_then(|(ctx, cell)| explain::explain(&ctx, cell));
+    let mut highlights: HashMap<&'static str, HashSet<Vec<usize>>> = HashMap::new();
+    if let Some(e) = &explanation {
+        for s in e.sources().filter(|s| s.node == state.selected) {
+            highlights
+                .entry(s.tensor)
+                .or_default()
+                .insert(s.index.clone());
+        }
+    }
+
+    let main_title = main_title(state, &theme);
+    let mut main_block = Block::new()
+        .borders(Borders::ALL)
+        .border_style(theme.border(state.focus == Focus::Map))
+        .title(main_title);
+    if let Some(p) = node_maps.pending.first() {
+        main_block =
+            main_block.title_bottom(Line::from(Span::styled(format!(" {p} "), theme.dim())));
+    } else if let Some(r) = resolved {
+        let t = &node_maps.tensors[r.tensor_index];
+        let phase = match t.phase {
+            Phase::Param => "parameter",
+            Phase::Forward => "forward",
+            Phase::Backward => "backward",
+            Phase::Update => "after the update",
+        };
+        main_block = main_block.title_bottom(Line::from(Span::styled(
+            format!(
+                " cursor: {} ({phase}), {} {} ",
+                t.name,
+                t.shape.dims_label(),
+                super::heatmap::legend(t)
+            ),
+            theme.dim(),
+        )));
+    }
+    let inner = main_block.inner(main_area);
+    frame.render_widget(main_block, main_area);
+    if node_maps.tensors.is_empty() {
+        frame.render_widget(
+            Paragraph::new("nothing computed here yet").style(theme.dim()),
+            inner,
+        );
+    } else {
+        let plan = maps_pane::plan(
+            &node_maps.tensors,
+            inner.width,
+            inner.height,
+            resolved.as_ref(),
+            !theme.color(),
+        );
+        maps_pane::render(
+            frame.buffer_mut(),
+            inner,
+            &node_maps.tensors,
+            &plan,
+            resolved.as_ref(),
+            &highlights,
+            &theme,
+        );
+    }
+
+    let insp_block = Block::new()
+        .borders(Borders::ALL)
+        .border_style(theme.border(false));
+    let insp_block = match &explanation {
+        Some(e) => insp_block.title(Line::from(Span::styled(
+            inspector::title(e, insp_area.width.saturating_sub(2)),
+            theme.title(),
+        ))),
+        None => insp_block.title(Line::from(Span::styled(" inspector ", theme.title()))),
+    };
+    let inner = insp_block.inner(insp_area);
+    frame.render_widget(insp_block, insp_area);
+    match &explanation {
+        Some(e) => inspector::render(frame.buffer_mut(), inner, e, state.inspector_scroll, &theme),
+        None => frame.render_widget(
+            Paragraph::new(
+                "no cell under the cursor: Enter focuses the maps, then hjkl or the arrows move it",
+            )
+            .style(theme.dim())
+            .wrap(Wrap { trim: true }),
+            inner,
+        ),
+    }
+
+    match state.overlay {
+        Some(Overlay::Help) => help::render_help(frame, body, state, &theme),
+        Some(Overlay::Check) => help::render_check(frame, body, state, &theme),
+        None => {}
+    }
+}
+
+fn main_title<'a>(state: &State, theme: &Theme) -> Line<'a> {
+    let (name, detail) = match state.selected {
+        Node::Layer(i) => {
+            let layer = &state.timeline.model(state.pos.step).layers[i];
+            (layer.name.clone(), pipeline::layer_detail(&layer.kind))
+        }
+        Node::Loss => (
+            "loss".into(),
+            state.timeline.model(0).loss.name().to_string(),
+        ),
+    };
+    let focus = if state.focus == Focus::Map {
+        " · hjkl move the cell cursor"
+    } else {
+        " · Enter to move the cell cursor"
+    };
+    Line::from(vec![
+        Span::styled(format!(" {name} "), theme.title()),
+        Span::styled(format!("· {detail}"), theme.dim()),
+        Span::styled(format!("{focus} "), theme.dim()),
+    ])
+}
+
+fn render_header(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let tl = &state.timeline;
+    let event = state.event();
+    let dir_style = match event {
+        Event::Forward(_) | Event::Loss => theme.forward(),
+        Event::Backward(_) | Event::Update => theme.backward(),
+    };
+    let mut spans = vec![Span::styled(
+        " deltascope ",
+        theme.header().add_modifier(ratatui::style::Modifier::BOLD),
+    )];
+    if area.width >= 100 {
+        spans.push(Span::raw(format!(" {} ", state.name)));
+    }
+    spans.push(Span::styled(
+        format!(" step {} of {} ", state.pos.step, tl.planned_steps()),
+        theme.title(),
+    ));
+    spans.push(Span::raw(format!(
+        "· event {}/{} ",
+        state.pos.event + 1,
+        tl.events_per_step()
+    )));
+    spans.push(Span::styled(event_label(state, event), dir_style));
+    if tl.loss_known(state.pos)
+        && let Some(step) = tl.step(state.pos.step)
+    {
+        spans.push(Span::raw(format!("  L = {}", short(step.trace.loss))));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn render_footer(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let mut spans = Vec::new();
+    if let Some(s) = &state.status {
+        spans.push(Span::styled(format!("{s}  "), theme.status()));
+    }
+    // The focus's own keys first, then the rest in table order while they fit; help and
+    // quit always show, at the end.
+    let contexts = state.key_contexts();
+    let mut hints: Vec<(&str, bool)> = Vec::new();
+    for context in &contexts {
+        for b in keymap::BINDINGS.iter().filter(|b| b.context == *context) {
+            if let Some(h) = b.footer {
+                hints.push((h, matches!(b.action, Action::ToggleHelp | Action::Quit)));
+            }
+        }
+    }
+    if state.overlay.is_some() {
+        hints.push(("Esc close", true));
+    }
+    let essential: usize = hints
+        .iter()
+        .filter(|(_, e)| *e)
+        .map(|(h, _)| h.chars().count() + 2)
+        .sum();
+    let mut used: usize = spans
+        .iter()
+        .map(|s| s.content.chars().count())
+        .sum::<usize>()
+        + essential;
+    let mut shown: Vec<&str> = Vec::new();
+    for (h, e) in &hints {
+        let w = h.chars().count() + 2;
+        if !*e && used + w <= area.width as usize {
+            used += w;
+            shown.push(h);
+        }
+    }
+    shown.extend(hints.iter().filter(|(_, e)| *e).map(|(h, _)| *h));
+    for hint in shown {
+        let (keys, what) = hint.split_once(' ').unwrap_or((hint, ""));
+        spans.push(Span::styled(keys.to_string(), theme.footer_key()));
+        spans.push(Span::styled(format!(" {what}  "), theme.footer()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
+    let text = format!(
+        "terminal too small (need {MIN_WIDTH}×{MIN_HEIGHT}, have {}×{}): enlarge it, or press q to quit",
+        area.width, area.height
+    );
+    frame.render_widget(
+        Paragraph::new(text)
+            .style(theme.status())
+            .wrap(Wrap { trim: true }),
+        area,
+    );
+}
