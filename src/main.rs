@@ -50,6 +50,29 @@ enum Command {
         #[arg(long, default_value_t = deltascope::diff::DEFAULT_TOLERANCE)]
         tolerance: f64,
     },
+    /// Drive the debugger from a key script, headless, and print the frames it draws.
+    Replay {
+        /// Scenario file (format v1); the built-in default scenario when omitted.
+        file: Option<PathBuf>,
+        /// Key script, one key per line (docs/replay.md); `-` reads standard input.
+        #[arg(long)]
+        script: PathBuf,
+        /// Terminal size, WIDTHxHEIGHT.
+        #[arg(long, default_value = "120x40")]
+        size: String,
+        /// Keep colours and styles as ANSI escapes (view with `cat` or `less -R`).
+        #[arg(long)]
+        ansi: bool,
+        /// Write one file per frame into this new folder instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print frames only at the script's `snap` lines.
+        #[arg(long)]
+        only_snaps: bool,
+        /// Colours to draw with: truecolor, 256, 16 or mono (default: mono when NO_COLOR is set, else truecolor).
+        #[arg(long)]
+        color: Option<String>,
+    },
 }
 
 /// Exit statuses: 0 success, 1 a failed check or a difference found, 2 bad input.
@@ -70,6 +93,23 @@ fn main() -> ExitCode {
             theirs,
             tolerance,
         }) => diff(&file, &theirs, tolerance),
+        Some(Command::Replay {
+            file,
+            script,
+            size,
+            ansi,
+            out,
+            only_snaps,
+            color,
+        }) => replay(
+            file.as_deref(),
+            &script,
+            &size,
+            ansi,
+            out.as_deref(),
+            only_snaps,
+            color.as_deref(),
+        ),
         None => interactive(cli.file.as_deref()),
     };
     match result {
@@ -143,4 +183,78 @@ fn diff(file: &Path, theirs: &Path, tolerance: f64) -> Result<u8, String> {
         .map_err(|e| format!("{}: {e}", theirs.display()))?;
     print!("{}", report.to_text());
     Ok(if report.agrees() { 0 } else { EXIT_FAILED })
+}
+
+fn color_mode(name: Option<&str>) -> Result<deltascope::app::ColorMode, String> {
+    use deltascope::app::ColorMode;
+    Ok(match name {
+        None if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) => ColorMode::Mono,
+        None | Some("truecolor") => ColorMode::TrueColor,
+        Some("256") => ColorMode::Indexed,
+        Some("16") => ColorMode::Ansi16,
+        Some("mono") => ColorMode::Mono,
+        Some(other) => {
+            return Err(format!(
+                "--color: expected truecolor, 256, 16 or mono, got `{other}`"
+            ));
+        }
+    })
+}
+
+fn replay(
+    file: Option<&Path>,
+    script_path: &Path,
+    size: &str,
+    ansi: bool,
+    out: Option<&Path>,
+    only_snaps: bool,
+    color: Option<&str>,
+) -> Result<u8, String> {
+    use deltascope::replay::{self, FrameFormat, ReplayOptions, script};
+    let size = script::parse_size(size).map_err(|e| format!("--size: {e}"))?;
+    let config = deltascope::app::Config {
+        color: color_mode(color)?,
+    };
+    let scenario = load(file)?;
+    let (name, text) = if script_path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("standard input: {e}"))?;
+        ("standard input".to_string(), text)
+    } else {
+        let text =
+            deltascope::files::read_text(script_path, deltascope::scenario::limits::MAX_FILE_BYTES)
+                .map_err(|e| format!("{}: {e}", script_path.display()))?;
+        (script_path.display().to_string(), text)
+    };
+    let lines = script::parse(&text).map_err(|e| format!("{name}: {e}"))?;
+    let format = if ansi {
+        FrameFormat::Ansi
+    } else {
+        FrameFormat::Text
+    };
+    let frames = replay::replay(
+        scenario,
+        &lines,
+        &ReplayOptions {
+            size,
+            format,
+            only_snaps,
+            config,
+        },
+    );
+    match out {
+        Some(dir) => replay::write_frames(dir, &frames, format)?,
+        None => {
+            use std::io::Write;
+            let text = replay::frames_to_string(&frames);
+            match std::io::stdout().lock().write_all(text.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(format!("cannot write to standard output: {e}"));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(0)
 }

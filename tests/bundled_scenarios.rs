@@ -22,7 +22,11 @@ fn every_bundled_scenario_passes_the_gradient_check() {
     assert!(files.len() >= 8, "{files:?}");
     for file in files {
         let s = scenario::load(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        assert_eq!(Some(s.name.as_str()), file.file_stem().and_then(|n| n.to_str()), "name matches the file");
+        assert_eq!(
+            Some(s.name.as_str()),
+            file.file_stem().and_then(|n| n.to_str()),
+            "name matches the file"
+        );
         let report = gradient_check(&s.model, CheckOptions::default());
         assert!(report.passed(), "{}", report.to_text(&s.name));
     }
@@ -45,7 +49,9 @@ fn the_diverging_scenario_reaches_a_non_finite_loss_and_the_others_stay_finite()
     for file in bundled() {
         let s = scenario::load(&file).unwrap();
         let mut model = s.model.clone();
-        let losses: Vec<f64> = (0..s.steps).map(|step| model.train_step(step).loss).collect();
+        let losses: Vec<f64> = (0..s.steps)
+            .map(|step| model.train_step(step).loss)
+            .collect();
         let finite = losses.iter().all(|l| l.is_finite());
         assert_eq!(finite, s.name != "diverging", "{}: {losses:?}", s.name);
     }

@@ -181,7 +181,10 @@ fn validate(raw: RawScenario) -> Result<Scenario, FieldError> {
 fn parse_input(value: &serde_json::Value) -> Result<Array3<f64>, FieldError> {
     let t = parse_tensor(value, "input", NonFinite::Refuse, MAX_NUMBERS_PER_TENSOR)?;
     if t.is_empty() {
-        return Err(FieldError::new("input", format!("must not be empty, got shape {:?}", t.shape())));
+        return Err(FieldError::new(
+            "input",
+            format!("must not be empty, got shape {:?}", t.shape()),
+        ));
     }
     let t = match t.ndim() {
         2 => t.insert_axis(ndarray::Axis(0)),
@@ -462,7 +465,10 @@ fn build_dense(
         (None, Some(t)) => {
             return Err(FieldError::new(
                 format!("{path}.weights"),
-                format!("expected an [outputs][inputs] array, got shape {:?}", t.shape()),
+                format!(
+                    "expected an [outputs][inputs] array, got shape {:?}",
+                    t.shape()
+                ),
             ));
         }
         (None, None) => {

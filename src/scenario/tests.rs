@@ -89,8 +89,16 @@ fn trailing_characters_after_the_scenario_are_refused() {
 
 #[test]
 fn dense_weights_of_the_wrong_rank_are_named() {
-    let e = error_with(|v| v["layers"].as_array_mut().unwrap().push(json!({"type": "dense", "weights": [1, 2, 3]})));
-    assert_eq!(e, "layers[2].weights: expected an [outputs][inputs] array, got shape [3]");
+    let e = error_with(|v| {
+        v["layers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "dense", "weights": [1, 2, 3]}))
+    });
+    assert_eq!(
+        e,
+        "layers[2].weights: expected an [outputs][inputs] array, got shape [3]"
+    );
 }
 
 #[test]

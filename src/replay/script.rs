@@ -1,0 +1,285 @@
+//! Key scripts for `deltascope replay`: one key per line. Documented in docs/replay.md.
+//!
+//! ```text
+//! # walk to the backward pass of pool2
+//! n*6          a key repeated 6 times
+//! Tab          named keys: Tab BackTab Left Right Up Down Home End PageUp PageDown
+//! Shift+Tab    Enter Esc Space Backspace Delete Insert F1…F24, with Ctrl+ Alt+ Shift+
+//! ?            any other single character is itself; '#' quotes a character
+//! snap         print a frame here (with --only-snaps)
+//! resize 80x24 change the terminal size from here on
+//! ```
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Key presses in one script, after repeats are expanded.
+pub const MAX_SCRIPT_KEYS: usize = 100_000;
+/// Terminal sizes a script may ask for.
+pub const MAX_TERMINAL_SIDE: u16 = 1000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Key { key: KeyEvent, repeat: usize },
+    Snap { label: Option<String> },
+    Resize { width: u16, height: u16 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    /// 1-based line number in the script.
+    pub number: usize,
+    /// The line as written, trimmed, for frame headers.
+    pub text: String,
+    pub command: Command,
+}
+
+/// An error with the script line it is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+const NAMED_KEYS: &[(&str, KeyCode)] = &[
+    ("Tab", KeyCode::Tab),
+    ("BackTab", KeyCode::BackTab),
+    ("Left", KeyCode::Left),
+    ("Right", KeyCode::Right),
+    ("Up", KeyCode::Up),
+    ("Down", KeyCode::Down),
+    ("Home", KeyCode::Home),
+    ("End", KeyCode::End),
+    ("PageUp", KeyCode::PageUp),
+    ("PageDown", KeyCode::PageDown),
+    ("Enter", KeyCode::Enter),
+    ("Esc", KeyCode::Esc),
+    ("Space", KeyCode::Char(' ')),
+    ("Backspace", KeyCode::Backspace),
+    ("Delete", KeyCode::Delete),
+    ("Insert", KeyCode::Insert),
+];
+
+pub fn parse(text: &str) -> Result<Vec<Line>, ScriptError> {
+    let mut lines = Vec::new();
+    let mut keys = 0usize;
+    for (i, raw) in text.lines().enumerate() {
+        let number = i + 1;
+        let text = raw.trim();
+        if text.is_empty() || text.starts_with('#') && text != "#" {
+            continue;
+        }
+        let command = parse_line(text).map_err(|message| ScriptError {
+            line: number,
+            message,
+        })?;
+        if let Command::Key { repeat, .. } = command {
+            keys = keys.saturating_add(repeat);
+            if keys > MAX_SCRIPT_KEYS {
+                return Err(ScriptError {
+                    line: number,
+                    message: format!(
+                        "the script presses more than the limit of {MAX_SCRIPT_KEYS} keys"
+                    ),
+                });
+            }
+        }
+        lines.push(Line {
+            number,
+            text: text.to_string(),
+            command,
+        });
+    }
+    Ok(lines)
+}
+
+fn parse_line(text: &str) -> Result<Command, String> {
+    if text == "snap" || text.starts_with("snap ") {
+        let label = text[4..].trim();
+        return Ok(Command::Snap {
+            label: (!label.is_empty()).then(|| label.to_string()),
+        });
+    }
+    if let Some(size) = text.strip_prefix("resize ") {
+        let (width, height) = parse_size(size.trim())?;
+        return Ok(Command::Resize { width, height });
+    }
+    // "n*12": a key and a repeat count; a lone "*" or "**" is the star key itself.
+    let (key, repeat) = match text.rsplit_once('*') {
+        Some((key, count))
+            if !key.is_empty()
+                && !count.is_empty()
+                && count.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            let repeat: usize = count
+                .parse()
+                .ok()
+                .filter(|&n| (1..=MAX_SCRIPT_KEYS).contains(&n))
+                .ok_or_else(|| {
+                    format!("repeat count {count} must be between 1 and {MAX_SCRIPT_KEYS}")
+                })?;
+            (key, repeat)
+        }
+        _ => (text, 1),
+    };
+    Ok(Command::Key {
+        key: parse_key(key)?,
+        repeat,
+    })
+}
+
+/// "120x40" → (120, 40).
+pub fn parse_size(text: &str) -> Result<(u16, u16), String> {
+    let parsed = text
+        .split_once(['x', 'X'])
+        .and_then(|(w, h)| Some((w.parse::<u16>().ok()?, h.parse::<u16>().ok()?)));
+    match parsed {
+        Some((w, h))
+            if (1..=MAX_TERMINAL_SIDE).contains(&w) && (1..=MAX_TERMINAL_SIDE).contains(&h) =>
+        {
+            Ok((w, h))
+        }
+        _ => Err(format!(
+            "expected a size WIDTHxHEIGHT between 1x1 and {MAX_TERMINAL_SIDE}x{MAX_TERMINAL_SIDE}, got `{text}`"
+        )),
+    }
+}
+
+/// A key as written in a script: `n`, `?`, `'#'`, `Tab`, `Ctrl+c`, `Shift+Tab`, `F5`.
+pub fn parse_key(text: &str) -> Result<KeyEvent, String> {
+    let mut modifiers = KeyModifiers::NONE;
+    let mut rest = text;
+    loop {
+        let lower = rest.to_ascii_lowercase();
+        let (flag, len) = if lower.starts_with("ctrl+") {
+            (KeyModifiers::CONTROL, 5)
+        } else if lower.starts_with("alt+") {
+            (KeyModifiers::ALT, 4)
+        } else if lower.starts_with("shift+") {
+            (KeyModifiers::SHIFT, 6)
+        } else {
+            break;
+        };
+        if rest.len() == len {
+            break; // "Ctrl+" alone: the '+' belongs to nothing; reported below
+        }
+        modifiers |= flag;
+        rest = &rest[len..];
+    }
+    let code = key_code(rest).ok_or_else(|| {
+        let names: Vec<&str> = NAMED_KEYS.iter().map(|(n, _)| *n).collect();
+        format!(
+            "unknown key `{text}`: write a single character, or one of {}, F1…F24, with Ctrl+, Alt+ or Shift+ before it",
+            names.join(", ")
+        )
+    })?;
+    // What a terminal sends: Shift+Tab arrives as BackTab, and a shifted letter as itself.
+    let (code, modifiers) = match code {
+        KeyCode::Tab if modifiers.contains(KeyModifiers::SHIFT) => (KeyCode::BackTab, modifiers),
+        KeyCode::BackTab => (KeyCode::BackTab, modifiers | KeyModifiers::SHIFT),
+        KeyCode::Char(c) if modifiers.contains(KeyModifiers::SHIFT) && c.is_alphabetic() => (
+            KeyCode::Char(c.to_uppercase().next().unwrap_or(c)),
+            modifiers,
+        ),
+        KeyCode::Char(c) if c.is_uppercase() => (KeyCode::Char(c), modifiers | KeyModifiers::SHIFT),
+        other => (other, modifiers),
+    };
+    Ok(KeyEvent::new(code, modifiers))
+}
+
+fn key_code(text: &str) -> Option<KeyCode> {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next(), chars.next(), chars.next()) {
+        (Some(c), None, _, _) => return Some(KeyCode::Char(c)),
+        (Some('\''), Some(c), Some('\''), None) => return Some(KeyCode::Char(c)),
+        _ => {}
+    }
+    if let Some((_, code)) = NAMED_KEYS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(text))
+    {
+        return Some(*code);
+    }
+    let number = text.strip_prefix(['F', 'f'])?.parse::<u8>().ok()?;
+    (1..=24).contains(&number).then_some(KeyCode::F(number))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode, modifiers: KeyModifiers) -> Command {
+        Command::Key {
+            key: KeyEvent::new(code, modifiers),
+            repeat: 1,
+        }
+    }
+
+    #[test]
+    fn parses_keys_repeats_comments_and_directives() {
+        let script = "# a comment\n\nn*3\nTab\nshift+tab\nCtrl+c\n?\n'#'\n#\nF5\nG\nsnap pool1 switches\nresize 80x24\n*\n";
+        let lines = parse(script).unwrap();
+        let commands: Vec<_> = lines.iter().map(|l| l.command.clone()).collect();
+        assert_eq!(
+            commands,
+            vec![
+                Command::Key {
+                    key: KeyEvent::new(KeyCode::Char('n'), KeyModifiers::NONE),
+                    repeat: 3
+                },
+                key(KeyCode::Tab, KeyModifiers::NONE),
+                key(KeyCode::BackTab, KeyModifiers::SHIFT),
+                key(KeyCode::Char('c'), KeyModifiers::CONTROL),
+                key(KeyCode::Char('?'), KeyModifiers::NONE),
+                key(KeyCode::Char('#'), KeyModifiers::NONE),
+                key(KeyCode::Char('#'), KeyModifiers::NONE),
+                key(KeyCode::F(5), KeyModifiers::NONE),
+                key(KeyCode::Char('G'), KeyModifiers::SHIFT),
+                Command::Snap {
+                    label: Some("pool1 switches".into())
+                },
+                Command::Resize {
+                    width: 80,
+                    height: 24
+                },
+                key(KeyCode::Char('*'), KeyModifiers::NONE),
+            ]
+        );
+        assert_eq!(lines[0].number, 3);
+        assert_eq!(lines[0].text, "n*3");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_their_line() {
+        let err = parse("n\n\nCtlr+c\n").unwrap_err();
+        assert_eq!(err.line, 3);
+        assert!(
+            err.message.starts_with("unknown key `Ctlr+c`"),
+            "{}",
+            err.message
+        );
+        assert_eq!(parse("F25").unwrap_err().line, 1);
+        assert_eq!(
+            parse("n*0").unwrap_err().message,
+            format!("repeat count 0 must be between 1 and {MAX_SCRIPT_KEYS}")
+        );
+        assert!(
+            parse("resize 0x5")
+                .unwrap_err()
+                .message
+                .contains("between 1x1")
+        );
+    }
+
+    #[test]
+    fn scripts_longer_than_the_limit_are_refused() {
+        let err = parse(&format!("n*{MAX_SCRIPT_KEYS}\nn\n")).unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("limit"));
+    }
+}
