@@ -1,9 +1,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use deltascope::check::{CheckOptions, DEFAULT_STEP, DEFAULT_TOLERANCE, gradient_check};
+use deltascope::diff::Comparison;
 use deltascope::engine::StepTrace;
 use deltascope::export::write_trace;
 use deltascope::files::write_atomic;
@@ -15,6 +16,12 @@ use deltascope::scenario::{self, Scenario};
 struct Cli {
     /// Scenario file to open in the interactive debugger; the built-in default scenario when omitted.
     file: Option<PathBuf>,
+    /// Show your own numbers (a trace in the export format, any subset) beside the reference.
+    #[arg(long, value_name = "YOURS.json")]
+    compare: Option<PathBuf>,
+    /// With --compare: a cell differs when |yours − reference| > tolerance × max(1, |reference|).
+    #[arg(long, default_value_t = deltascope::diff::DEFAULT_TOLERANCE, requires = "compare")]
+    compare_tolerance: f64,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -51,28 +58,34 @@ enum Command {
         tolerance: f64,
     },
     /// Drive the debugger from a key script, headless, and print the frames it draws.
-    Replay {
-        /// Scenario file (format v1); the built-in default scenario when omitted.
-        file: Option<PathBuf>,
-        /// Key script, one key per line (docs/replay.md); `-` reads standard input.
-        #[arg(long)]
-        script: PathBuf,
-        /// Terminal size, WIDTHxHEIGHT.
-        #[arg(long, default_value = "120x40")]
-        size: String,
-        /// Keep colours and styles as ANSI escapes (view with `cat` or `less -R`).
-        #[arg(long)]
-        ansi: bool,
-        /// Write one file per frame into this new folder instead of standard output.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Print frames only at the script's `snap` lines.
-        #[arg(long)]
-        only_snaps: bool,
-        /// Colours to draw with: truecolor, 256, 16 or mono (default: mono when NO_COLOR is set, else truecolor).
-        #[arg(long)]
-        color: Option<String>,
-    },
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// Scenario file (format v1); the built-in default scenario when omitted.
+    file: Option<PathBuf>,
+    /// Key script, one key per line (docs/replay.md); `-` reads standard input.
+    #[arg(long)]
+    script: PathBuf,
+    /// Terminal size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "120x40")]
+    size: String,
+    /// Keep colours and styles as ANSI escapes (view with `cat` or `less -R`).
+    #[arg(long)]
+    ansi: bool,
+    /// Write one file per frame into this new folder instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print frames only at the script's `snap` lines.
+    #[arg(long)]
+    only_snaps: bool,
+    /// Colours to draw with: truecolor, 256, 16 or mono (default: mono when NO_COLOR is set, else truecolor).
+    #[arg(long)]
+    color: Option<String>,
+    /// Show your own numbers beside the reference, as `deltascope FILE --compare` does.
+    #[arg(long, value_name = "YOURS.json")]
+    compare: Option<PathBuf>,
 }
 
 /// Exit statuses: 0 success, 1 a failed check or a difference found, 2 bad input.
@@ -93,24 +106,12 @@ fn main() -> ExitCode {
             theirs,
             tolerance,
         }) => diff(&file, &theirs, tolerance),
-        Some(Command::Replay {
-            file,
-            script,
-            size,
-            ansi,
-            out,
-            only_snaps,
-            color,
-        }) => replay(
-            file.as_deref(),
-            &script,
-            &size,
-            ansi,
-            out.as_deref(),
-            only_snaps,
-            color.as_deref(),
+        Some(Command::Replay(args)) => replay(&args),
+        None => interactive(
+            cli.file.as_deref(),
+            cli.compare.as_deref(),
+            cli.compare_tolerance,
         ),
-        None => interactive(cli.file.as_deref()),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -151,10 +152,32 @@ fn export(file: &Path, output: Option<&Path>) -> Result<u8, String> {
     Ok(0)
 }
 
-fn interactive(file: Option<&Path>) -> Result<u8, String> {
+fn interactive(file: Option<&Path>, compare: Option<&Path>, tolerance: f64) -> Result<u8, String> {
     let scenario = load(file)?;
-    deltascope::app::run_interactive(scenario)?;
+    let comparison = compare
+        .map(|path| comparison(path, &scenario, tolerance))
+        .transpose()?;
+    deltascope::app::run_interactive(scenario, comparison)?;
     Ok(0)
+}
+
+/// Read the user's trace and compare it with the scenario's reference.
+fn comparison(theirs: &Path, scenario: &Scenario, tolerance: f64) -> Result<Comparison, String> {
+    if tolerance.is_nan() || tolerance < 0.0 {
+        return Err(format!("the tolerance must be ≥ 0, got {tolerance}"));
+    }
+    let in_file = |e: deltascope::error::FieldError| format!("{}: {e}", theirs.display());
+    let text = deltascope::files::read_text(theirs, deltascope::scenario::limits::MAX_FILE_BYTES)
+        .map_err(|e| format!("{}: {e}", theirs.display()))?;
+    let given = deltascope::diff::parse_theirs(&text, &scenario.model).map_err(in_file)?;
+    Comparison::new(
+        &theirs.display().to_string(),
+        &scenario.name,
+        &scenario.model,
+        given,
+        tolerance,
+    )
+    .map_err(in_file)
 }
 
 fn check(file: Option<&Path>, tolerance: f64, step: f64) -> Result<u8, String> {
@@ -171,16 +194,8 @@ fn check(file: Option<&Path>, tolerance: f64, step: f64) -> Result<u8, String> {
 }
 
 fn diff(file: &Path, theirs: &Path, tolerance: f64) -> Result<u8, String> {
-    if tolerance.is_nan() || tolerance < 0.0 {
-        return Err(format!("--tolerance must be ≥ 0, got {tolerance}"));
-    }
     let scenario = load(Some(file))?;
-    let text = deltascope::files::read_text(theirs, deltascope::scenario::limits::MAX_FILE_BYTES)
-        .map_err(|e| format!("{}: {e}", theirs.display()))?;
-    let given = deltascope::diff::parse_theirs(&text, &scenario.model)
-        .map_err(|e| format!("{}: {e}", theirs.display()))?;
-    let report = deltascope::diff::diff(&scenario.name, &scenario.model, given, tolerance)
-        .map_err(|e| format!("{}: {e}", theirs.display()))?;
+    let report = comparison(theirs, &scenario, tolerance)?.report;
     print!("{}", report.to_text());
     Ok(if report.agrees() { 0 } else { EXIT_FAILED })
 }
@@ -201,21 +216,22 @@ fn color_mode(name: Option<&str>) -> Result<deltascope::app::ColorMode, String> 
     })
 }
 
-fn replay(
-    file: Option<&Path>,
-    script_path: &Path,
-    size: &str,
-    ansi: bool,
-    out: Option<&Path>,
-    only_snaps: bool,
-    color: Option<&str>,
-) -> Result<u8, String> {
+fn replay(args: &ReplayArgs) -> Result<u8, String> {
     use deltascope::replay::{self, FrameFormat, ReplayOptions, script};
-    let size = script::parse_size(size).map_err(|e| format!("--size: {e}"))?;
+    let script_path = args.script.as_path();
+    let size = script::parse_size(&args.size).map_err(|e| format!("--size: {e}"))?;
     let config = deltascope::app::Config {
-        color: color_mode(color)?,
+        color: color_mode(args.color.as_deref())?,
     };
-    let scenario = load(file)?;
+    let scenario = load(args.file.as_deref())?;
+    let compare = match &args.compare {
+        Some(path) => Some(std::sync::Arc::new(comparison(
+            path,
+            &scenario,
+            deltascope::diff::DEFAULT_TOLERANCE,
+        )?)),
+        None => None,
+    };
     let (name, text) = if script_path == Path::new("-") {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
@@ -228,7 +244,7 @@ fn replay(
         (script_path.display().to_string(), text)
     };
     let lines = script::parse(&text).map_err(|e| format!("{name}: {e}"))?;
-    let format = if ansi {
+    let format = if args.ansi {
         FrameFormat::Ansi
     } else {
         FrameFormat::Text
@@ -239,11 +255,12 @@ fn replay(
         &ReplayOptions {
             size,
             format,
-            only_snaps,
+            only_snaps: args.only_snaps,
             config,
+            compare,
         },
     );
-    match out {
+    match &args.out {
         Some(dir) => replay::write_frames(dir, &frames, format)?,
         None => {
             use std::io::Write;

@@ -128,11 +128,20 @@ pub struct MapTensor<'a> {
     pub data: CowArray<'a, f64, IxDyn>,
     /// Pool masks: whether each input cell lies in any window.
     pub covered: Option<Array3<bool>>,
+    /// With `--compare`: the user's values of this tensor (laid out like `data`) and
+    /// which of their cells differ from the reference.
+    pub yours: Option<(ArrayD<f64>, ArrayD<bool>)>,
 }
 
 impl MapTensor<'_> {
     pub fn value(&self, index: &[usize]) -> Option<f64> {
         self.data.get(IxDyn(index)).copied()
+    }
+
+    /// The user's value of a cell and whether it differs from the reference (`--compare`).
+    pub fn your_value(&self, index: &[usize]) -> Option<(f64, bool)> {
+        let (values, differs) = self.yours.as_ref()?;
+        Some((*values.get(IxDyn(index))?, *differs.get(IxDyn(index))?))
     }
 }
 
@@ -179,6 +188,7 @@ fn tensor<'a>(
         per_map,
         data,
         covered: None,
+        yours: None,
     }
 }
 

@@ -12,6 +12,7 @@ use std::io::IsTerminal;
 
 use ratatui::crossterm::event::{self, Event};
 
+use crate::diff::Comparison;
 use crate::scenario::Scenario;
 
 pub use action::Action;
@@ -24,7 +25,8 @@ Without one, use `deltascope export FILE` to write every tensor of every step as
 or `deltascope replay FILE --script KEYS` to drive the debugger with a key script";
 
 /// Run the TUI on a scenario until the user quits.
-pub fn run_interactive(scenario: Scenario) -> Result<(), String> {
+/// With `compare`, the user's own numbers are shown beside the reference.
+pub fn run_interactive(scenario: Scenario, compare: Option<Comparison>) -> Result<(), String> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         return Err(NOT_A_TERMINAL.into());
     }
@@ -32,6 +34,9 @@ pub fn run_interactive(scenario: Scenario) -> Result<(), String> {
         color: ColorMode::from_env(),
     };
     let mut state = State::new(scenario, config);
+    if let Some(c) = compare {
+        state = state.with_comparison(c);
+    }
     // try_init installs a panic hook that restores the terminal; errors restore it here.
     let mut terminal = match ratatui::try_init() {
         Ok(t) => t,

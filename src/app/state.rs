@@ -1,6 +1,9 @@
 //! Everything the debugger shows follows from this state; `update` changes it, `view` draws it.
 
+use std::sync::Arc;
+
 use crate::check::CheckReport;
+use crate::diff::Comparison;
 use crate::explain::{self, CellRef, Explanation};
 use crate::scenario::Scenario;
 use crate::timeline::{Event, Node, Position, Timeline};
@@ -112,6 +115,8 @@ pub struct State {
     pub status: Option<String>,
     pub config: Config,
     pub quit: bool,
+    /// The user's own numbers, shown beside the reference (`--compare`).
+    pub compare: Option<Arc<Comparison>>,
 }
 
 /// The cursor resolved against the tensors shown: the tensor's position in the list, and
@@ -141,6 +146,7 @@ impl State {
             status: None,
             config,
             quit: false,
+            compare: None,
         };
         state.cursor.tensor = super::update::preferred_tensor(&state, state.selected);
         state
@@ -193,9 +199,26 @@ impl State {
         super::keymap::active_contexts(overlay, focus)
     }
 
-    /// The maps of the selected node at the current position.
+    /// Show the user's numbers beside the reference.
+    pub fn with_comparison(mut self, comparison: Comparison) -> Self {
+        self.compare = Some(Arc::new(comparison));
+        self
+    }
+
+    /// The maps of the selected node at the current position, with the user's values
+    /// where `--compare` gave them.
     pub fn maps(&self) -> NodeMaps<'_> {
-        maps::node_maps(&self.timeline, self.pos, self.selected)
+        let mut maps = maps::node_maps(&self.timeline, self.pos, self.selected);
+        if let Some(c) = &self.compare {
+            let layer = match self.selected {
+                Node::Layer(l) => Some(l),
+                Node::Loss => None,
+            };
+            for t in &mut maps.tensors {
+                t.yours = c.aligned(self.pos.step, layer, t.name, &t.data.view());
+            }
+        }
+        maps
     }
 
     /// The cursor clamped to what is shown: its tensor if visible, otherwise the first one.

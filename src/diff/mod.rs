@@ -2,7 +2,10 @@
 //! and tensors) with the reference, cell by cell, and say where their numbers first leave
 //! the truth, and why when a known mistake explains it.
 
+pub mod compare;
 mod mistakes;
+
+pub use compare::Comparison;
 
 use std::collections::BTreeSet;
 

@@ -9,7 +9,10 @@ use std::path::Path;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
+use std::sync::Arc;
+
 use crate::app::{Config, State, handle_key};
+use crate::diff::Comparison;
 use crate::scenario::Scenario;
 use script::{Command, Line};
 
@@ -26,6 +29,8 @@ pub struct ReplayOptions {
     /// Print frames only at `snap` lines.
     pub only_snaps: bool,
     pub config: Config,
+    /// The user's own numbers, shown beside the reference (`--compare`).
+    pub compare: Option<Arc<Comparison>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +63,7 @@ pub fn replay(scenario: Scenario, script: &[Line], options: &ReplayOptions) -> V
     let mut terminal =
         Terminal::new(TestBackend::new(width, height)).expect("a TestBackend terminal");
     let mut state = State::new(scenario, options.config);
+    state.compare = options.compare.clone();
     let mut frames = Vec::new();
     let push = |frames: &mut Vec<RenderedFrame>, title: String, body: String| {
         let number = frames.len();

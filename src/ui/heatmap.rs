@@ -149,7 +149,16 @@ pub struct Heatmap<'a, 't> {
 }
 
 impl Heatmap<'_, '_> {
-    fn cell_text(&self, v: f64, covered: bool, highlighted: bool, is_cursor: bool) -> String {
+    /// The text of one cell; `differs` marks a cell where the user's number (`--compare`)
+    /// is not the reference's, with `≠` in place of the trailing space, mark or sign.
+    fn cell_text(
+        &self,
+        v: f64,
+        covered: bool,
+        highlighted: bool,
+        is_cursor: bool,
+        differs: bool,
+    ) -> String {
         let cw = self.cell_width as usize;
         let heat = self.theme.heat(v, self.scale);
         if !covered {
@@ -162,15 +171,19 @@ impl Heatmap<'_, '_> {
             } else {
                 heat.glyph.to_string()
             };
-            return format!(
-                "{:>n$}{tail}{}",
-                fit_number(v, n),
-                " ".repeat(cw - n - tail.chars().count())
-            );
+            let pad = cw - n - tail.chars().count();
+            let end = if differs {
+                format!("{}≠", " ".repeat(pad - 1))
+            } else {
+                " ".repeat(pad)
+            };
+            return format!("{:>n$}{tail}{end}", fit_number(v, n));
         }
         if self.theme.color() {
             let mark = if is_cursor {
                 "◆"
+            } else if differs {
+                "≠"
             } else if highlighted {
                 "•"
             } else if !v.is_finite() {
@@ -180,9 +193,11 @@ impl Heatmap<'_, '_> {
             };
             return format!("{mark:^cw$}");
         }
+        let sign = if differs { '≠' } else { heat.sign };
         match cw {
+            1 if differs => "≠".to_string(),
             1 => heat.glyph.to_string(),
-            _ => format!("{}{}", heat.sign, heat.glyph.to_string().repeat(cw - 1)),
+            _ => format!("{sign}{}", heat.glyph.to_string().repeat(cw - 1)),
         }
     }
 }
@@ -208,6 +223,7 @@ impl Widget for Heatmap<'_, '_> {
                 });
                 let highlighted = self.highlights.is_some_and(|hs| hs.contains(&index));
                 let is_cursor = self.cursor == Some((r, c));
+                let differs = self.tensor.your_value(&index).is_some_and(|(_, d)| d);
                 let mut style = if covered {
                     self.theme.heat(v, self.scale).style
                 } else {
@@ -216,10 +232,13 @@ impl Widget for Heatmap<'_, '_> {
                 if highlighted {
                     style = self.theme.contributing(style);
                 }
+                if differs {
+                    style = self.theme.mismatch(style);
+                }
                 if is_cursor {
                     style = self.theme.cursor(style);
                 }
-                let text = self.cell_text(v, covered, highlighted, is_cursor);
+                let text = self.cell_text(v, covered, highlighted, is_cursor, differs);
                 buf.set_stringn(x, y, &text, cw as usize, style);
             }
         }
@@ -261,6 +280,47 @@ mod tests {
             per_map: "k",
             data: CowArray::from(array![[[1.0, -0.5], [0.0, 0.25]]].into_dyn()),
             covered: None,
+            yours: None,
+        }
+    }
+
+    #[test]
+    fn cells_where_the_users_numbers_differ_are_marked_in_every_mode() {
+        let mut t = tensor();
+        let differs = array![[[false, true], [false, false]]].into_dyn();
+        t.yours = Some((array![[[1.0, 0.5], [0.0, 0.25]]].into_dyn(), differs));
+        for (mode, width, expected) in [
+            (ColorMode::Mono, 2u16, "+█≠▒"),
+            (ColorMode::TrueColor, 2, "  ≠"),
+            (ColorMode::TrueColor, 6, "    1  -0.5≠"),
+        ] {
+            let theme = Theme::new(mode);
+            let mut buf = Buffer::empty(Rect::new(0, 0, 2 * width, 1));
+            Heatmap {
+                tensor: &t,
+                map: 0,
+                row0: 0,
+                col0: 0,
+                cell_width: width,
+                scale: scale(&t),
+                theme: &theme,
+                cursor: None,
+                highlights: None,
+            }
+            .render(buf.area, &mut buf);
+            let line: String = (0..2 * width)
+                .map(|x| buf[(x, 0)].symbol().to_string())
+                .collect();
+            assert_eq!(
+                line.trim_end(),
+                expected.trim_end(),
+                "{mode:?} width {width}"
+            );
+            assert!(
+                buf[(width, 0)]
+                    .modifier
+                    .contains(ratatui::style::Modifier::BOLD)
+            );
         }
     }
 

@@ -28,9 +28,19 @@ fn what_fits_in_title(e: &Explanation, width: u16) -> bool {
 
 /// Lines of the derivation: what it is, the formula, the terms, the total and notes.
 /// Returns (fixed head, scrolling body, fixed tail).
+/// The user's value of the cell under the cursor (`--compare`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct YourCell {
+    pub value: f64,
+    pub differs: bool,
+    /// The known mistake that reproduces the user's whole tensor, if one does.
+    pub diagnosis: Option<String>,
+}
+
 pub fn lines<'a>(
     e: &Explanation,
     width: u16,
+    yours: Option<&YourCell>,
     theme: &Theme,
 ) -> (Vec<Line<'a>>, Vec<Line<'a>>, Vec<Line<'a>>) {
     let w = width as usize;
@@ -122,12 +132,41 @@ pub fn lines<'a>(
             },
         ]));
     }
+    if let Some(y) = yours {
+        let v = y.value;
+        tail.push(Line::from(if y.differs {
+            Span::styled(
+                format!(
+                    "yours = {v}  ✗ differs from the reference by {}",
+                    short(v - e.value)
+                ),
+                theme.warning(),
+            )
+        } else {
+            Span::styled(
+                format!("yours = {v}  ✓ agrees with the reference"),
+                theme.good(),
+            )
+        }));
+        if let Some(d) = &y.diagnosis {
+            for l in wrap(&format!("diagnosis: {d}"), w) {
+                tail.push(Line::from(Span::styled(l, theme.warning())));
+            }
+        }
+    }
     (head, body, tail)
 }
 
 /// Draw the inspector body into `area` (inside its block), scrolling the terms by `scroll`.
-pub fn render(buf: &mut Buffer, area: Rect, e: &Explanation, scroll: usize, theme: &Theme) {
-    let (head, body, tail) = lines(e, area.width, theme);
+pub fn render(
+    buf: &mut Buffer,
+    area: Rect,
+    e: &Explanation,
+    scroll: usize,
+    yours: Option<&YourCell>,
+    theme: &Theme,
+) {
+    let (head, body, tail) = lines(e, area.width, yours, theme);
     let h = area.height as usize;
     let mut y = area.y;
     let mut put = |line: &Line<'_>, y: &mut u16| {

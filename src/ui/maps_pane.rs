@@ -403,6 +403,7 @@ mod tests {
             per_map: "k",
             data: CowArray::from(ArrayD::from_elem(IxDyn(dims), 0.5)),
             covered: None,
+            yours: None,
         }
     }
 

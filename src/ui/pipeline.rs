@@ -47,6 +47,37 @@ pub fn layer_detail(kind: &LayerKind) -> String {
     }
 }
 
+/// With `--compare`: " ✓ yours" when the user's tensors of this layer (or the loss) that
+/// are computed by the current event all agree, " ✗ yours 1/3" when some differ; nothing
+/// when there are none.
+fn agreement<'a>(state: &State, layer: Option<usize>, theme: &Theme) -> Option<Span<'a>> {
+    let known = |tensor: &str| match layer {
+        None => state.timeline.loss_known(state.pos),
+        Some(l) => {
+            let stage = state.timeline.stage(state.pos, l);
+            match tensor {
+                "weights" | "bias" => true,
+                "input" => stage.input,
+                "z" | "a" | "output" | "argmax" => stage.forward,
+                "delta_a" | "delta_output" => stage.delta_out,
+                _ => stage.backward,
+            }
+        }
+    };
+    let a = state
+        .compare
+        .as_ref()?
+        .agreement(state.pos.step, layer, known)?;
+    Some(if a.differing == 0 {
+        Span::styled(" ✓ yours", theme.good())
+    } else {
+        Span::styled(
+            format!(" ✗ yours {}/{}", a.differing, a.tensors),
+            theme.warning(),
+        )
+    })
+}
+
 struct Row<'a> {
     node: Option<Node>,
     main: Line<'a>,
@@ -99,11 +130,12 @@ pub fn render(buf: &mut Buffer, area: Rect, state: &State, theme: &Theme) {
         } else {
             theme.dim()
         };
-        let main = Line::from(vec![
+        let mut main = Line::from(vec![
             Span::styled(marker, marker_style),
             Span::styled(format!("{:<name_w$}", layer.name), name_style),
             Span::styled(format!(" {}", dims(&out)), theme.dim()),
         ]);
+        main.spans.extend(agreement(state, Some(i), theme));
         let mut detail = vec![Span::styled(
             format!("    {}", layer_detail(&layer.kind)),
             theme.dim(),
@@ -187,7 +219,10 @@ pub fn render(buf: &mut Buffer, area: Rect, state: &State, theme: &Theme) {
             } else {
                 " …".into()
             }),
-        ]),
+        ])
+        .into_iter()
+        .chain(agreement(state, None, theme))
+        .collect::<Line>(),
         detail: Line::from(Span::styled(
             format!("    {}", model.loss.name()),
             theme.dim(),

@@ -145,6 +145,15 @@ impl Theme {
         }
     }
 
+    /// A cell where the user's number differs from the reference (`--compare`).
+    pub fn mismatch(&self, base: Style) -> Style {
+        if self.color() {
+            base.fg(Color::LightRed).add_modifier(Modifier::BOLD)
+        } else {
+            base.add_modifier(Modifier::BOLD)
+        }
+    }
+
     pub fn cursor(&self, base: Style) -> Style {
         base.add_modifier(Modifier::REVERSED | Modifier::BOLD)
     }

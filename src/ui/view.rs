@@ -182,7 +182,35 @@ pub fn view(state: &State, frame: &mut Frame) {
     let inner = insp_block.inner(insp_area);
     frame.render_widget(insp_block, insp_area);
     match &explanation {
-        Some(e) => inspector::render(frame.buffer_mut(), inner, e, state.inspector_scroll, &theme),
+        Some(e) => {
+            let yours = resolved.and_then(|r| {
+                let t = &node_maps.tensors[r.tensor_index];
+                let (value, differs) =
+                    t.your_value(&t.shape.index(r.cursor.map, r.cursor.row, r.cursor.col)?)?;
+                let layer = match state.selected {
+                    Node::Layer(l) => Some(l),
+                    Node::Loss => None,
+                };
+                let diagnosis = state.compare.as_ref().and_then(|c| {
+                    c.tensor_diff(state.pos.step, layer, t.name)?
+                        .diagnosis
+                        .clone()
+                });
+                Some(inspector::YourCell {
+                    value,
+                    differs,
+                    diagnosis,
+                })
+            });
+            inspector::render(
+                frame.buffer_mut(),
+                inner,
+                e,
+                state.inspector_scroll,
+                yours.as_ref(),
+                &theme,
+            )
+        }
         None => frame.render_widget(
             Paragraph::new(
                 "no cell under the cursor: Enter focuses the maps, then hjkl or the arrows move it",
@@ -236,6 +264,12 @@ fn render_header(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     )];
     if area.width >= 100 {
         spans.push(Span::raw(format!(" {} ", state.name)));
+        if let Some(c) = &state.compare {
+            let file = std::path::Path::new(&c.source)
+                .file_name()
+                .map_or(c.source.clone(), |f| f.to_string_lossy().into_owned());
+            spans.push(Span::styled(format!("vs {file} "), theme.param()));
+        }
     }
     spans.push(Span::styled(
         format!(" step {} of {} ", state.pos.step, tl.planned_steps()),

@@ -1,0 +1,184 @@
+//! A user's trace held beside the reference for the debugger (`deltascope FILE --compare
+//! YOURS.json`): which of their cells differ, and their value of any cell.
+
+use std::collections::HashMap;
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+
+use super::{DiffReport, GivenTensor, TensorDiff, cell_mismatch, diff};
+use crate::engine::Model;
+use crate::error::FieldError;
+
+/// Where a tensor is: (step, layer or None for the step's loss, tensor name).
+type Key = (usize, Option<usize>, String);
+
+#[derive(Clone, Debug)]
+pub struct Comparison {
+    /// The user's file, as named on the command line.
+    pub source: String,
+    pub report: DiffReport,
+    yours: HashMap<Key, ArrayD<f64>>,
+}
+
+/// What the user's numbers say about one layer at one step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerAgreement {
+    pub tensors: usize,
+    pub differing: usize,
+}
+
+impl Comparison {
+    pub fn new(
+        source: &str,
+        name: &str,
+        model: &Model,
+        given: Vec<GivenTensor>,
+        tolerance: f64,
+    ) -> Result<Self, FieldError> {
+        let yours = given
+            .iter()
+            .map(|g| ((g.step, g.layer, g.tensor.clone()), g.values.clone()))
+            .collect();
+        Ok(Comparison {
+            source: source.to_string(),
+            report: diff(name, model, given, tolerance)?,
+            yours,
+        })
+    }
+
+    pub fn tolerance(&self) -> f64 {
+        self.report.tolerance
+    }
+
+    pub fn yours(&self, step: usize, layer: Option<usize>, tensor: &str) -> Option<&ArrayD<f64>> {
+        self.yours.get(&(step, layer, tensor.to_string()))
+    }
+
+    /// The user's value of one cell, if they gave that tensor.
+    pub fn your_value(
+        &self,
+        step: usize,
+        layer: Option<usize>,
+        tensor: &str,
+        index: &[usize],
+    ) -> Option<f64> {
+        self.yours(step, layer, tensor)?.get(IxDyn(index)).copied()
+    }
+
+    pub fn tensor_diff(
+        &self,
+        step: usize,
+        layer: Option<usize>,
+        tensor: &str,
+    ) -> Option<&TensorDiff> {
+        self.report
+            .tensors
+            .iter()
+            .find(|t| t.step == step && t.layer == layer && t.tensor == tensor)
+    }
+
+    /// How many tensors the user gave for a layer (or the loss) at a step, and how many
+    /// differ, counting only the tensors for which `known(tensor name)` holds.
+    pub fn agreement(
+        &self,
+        step: usize,
+        layer: Option<usize>,
+        known: impl Fn(&str) -> bool,
+    ) -> Option<LayerAgreement> {
+        let tensors: Vec<&TensorDiff> = self
+            .report
+            .tensors
+            .iter()
+            .filter(|t| t.step == step && t.layer == layer && known(&t.tensor))
+            .collect();
+        (!tensors.is_empty()).then(|| LayerAgreement {
+            tensors: tensors.len(),
+            differing: tensors.iter().filter(|t| t.mismatches > 0).count(),
+        })
+    }
+
+    /// The user's tensor laid out like `reference` (the debugger shows some tensors
+    /// flattened, e.g. ∂L/∂y), with a mask of the cells that differ from it.
+    pub fn aligned(
+        &self,
+        step: usize,
+        layer: Option<usize>,
+        tensor: &str,
+        reference: &ArrayViewD<'_, f64>,
+    ) -> Option<(ArrayD<f64>, ArrayD<bool>)> {
+        let yours = self.yours(step, layer, tensor)?;
+        if yours.len() != reference.len() {
+            return None;
+        }
+        let yours =
+            ArrayD::from_shape_vec(reference.raw_dim(), yours.iter().copied().collect()).ok()?;
+        let tolerance = self.tolerance();
+        let differs = ndarray::Zip::from(&yours)
+            .and(reference)
+            .map_collect(|&y, &r| cell_mismatch(y, r, tolerance));
+        Some((yours, differs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::Pass;
+    use crate::scenario::default_scenario;
+
+    #[test]
+    fn marks_the_cells_that_differ_and_summarises_layers() {
+        let s = default_scenario();
+        let trace = s.model.trace(0);
+        let reference = trace.layers[1].1.tensor("delta_input").unwrap().to_owned();
+        let mut wrong = reference.clone();
+        wrong[[0, 0, 1]] += 1.0;
+        let given = vec![GivenTensor {
+            step: 0,
+            pass: Pass::Backward,
+            layer: Some(1),
+            tensor: "delta_input".into(),
+            values: wrong,
+            path: "steps[0].layers[1].delta_input".into(),
+        }];
+        let c = Comparison::new("mine.json", &s.name, &s.model, given, 1e-6).unwrap();
+        let (yours, mask) = c
+            .aligned(0, Some(1), "delta_input", &reference.view())
+            .unwrap();
+        assert_eq!(yours[[0, 0, 1]], reference[[0, 0, 1]] + 1.0);
+        assert_eq!(mask.iter().filter(|&&m| m).count(), 1);
+        assert!(mask[[0, 0, 1]]);
+        assert_eq!(
+            c.agreement(0, Some(1), |_| true),
+            Some(LayerAgreement {
+                tensors: 1,
+                differing: 1
+            })
+        );
+        assert_eq!(c.agreement(0, Some(1), |t| t != "delta_input"), None);
+        assert_eq!(c.agreement(0, Some(0), |_| true), None);
+        assert_eq!(
+            c.your_value(0, Some(1), "delta_input", &[0, 0, 1]),
+            Some(reference[[0, 0, 1]] + 1.0)
+        );
+        assert!(
+            c.aligned(0, Some(1), "delta_output", &reference.view())
+                .is_none()
+        );
+        // The loss node shows ∂L/∂y flat: the user's shaped tensor is laid out alike.
+        let flat = reference
+            .iter()
+            .copied()
+            .collect::<ndarray::Array1<f64>>()
+            .into_dyn();
+        assert_eq!(
+            c.aligned(0, Some(1), "delta_input", &flat.view())
+                .unwrap()
+                .1
+                .iter()
+                .filter(|&&m| m)
+                .count(),
+            1
+        );
+    }
+}
