@@ -91,6 +91,47 @@ impl Explanation {
         }
     }
 
+    /// The derivation as plain text: the formula, the contributing terms (at most
+    /// `max_terms`) and their total. Used where there is no inspector, e.g. `diff`.
+    pub fn to_lines(&self, max_terms: usize) -> Vec<String> {
+        let mut lines = vec![self.formula.clone()];
+        let counted: Vec<&Term> = self.terms.iter().filter(|t| t.contributes).collect();
+        for t in counted.iter().take(max_terms) {
+            let note = t
+                .note
+                .as_ref()
+                .map(|n| format!("{n}  "))
+                .unwrap_or_default();
+            lines.push(format!(
+                "  {note}{} = {} = {}",
+                t.symbolic,
+                t.numeric,
+                short(t.value)
+            ));
+        }
+        if counted.len() > max_terms {
+            lines.push(format!("  … and {} more terms", counted.len() - max_terms));
+        }
+        let what = match self.combine {
+            Combine::Sum => format!(
+                "Σ of {} term{}",
+                counted.len(),
+                if counted.len() == 1 { "" } else { "s" }
+            ),
+            Combine::Max => "the maximum".to_string(),
+            Combine::SqrtOfSum => format!(
+                "√(Σ of {} term{})",
+                counted.len(),
+                if counted.len() == 1 { "" } else { "s" }
+            ),
+            Combine::Value => "value".to_string(),
+        };
+        if !counted.is_empty() {
+            lines.push(format!("  {what} = {}", short(self.total())));
+        }
+        lines
+    }
+
     /// Every cell the contributing terms read.
     pub fn sources(&self) -> impl Iterator<Item = &CellRef> {
         self.terms

@@ -263,6 +263,9 @@ fn overlapping_max_pool_without_accumulation() {
         out.contains("diagnosis: overlapping windows overwrite instead of accumulate"),
         "{out}"
     );
+    // The first wrong cell comes with its derivation: the two windows it wins.
+    assert!(out.contains("the reference value comes from:"), "{out}");
+    assert_eq!(out.matches(": switch  δy[").count(), 2, "{out}");
 }
 
 #[test]

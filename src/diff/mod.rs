@@ -80,6 +80,8 @@ pub struct TensorDiff {
     pub mismatches: usize,
     /// The first mismatching cell in row-major order.
     pub first: Option<CellMismatch>,
+    /// How the reference value of that cell is computed, with the numbers.
+    pub why: Vec<String>,
     pub diagnosis: Option<String>,
 }
 
@@ -392,6 +394,7 @@ pub fn diff(
             max_rel_error: 0.0,
             mismatches: 0,
             first: None,
+            why: Vec::new(),
             diagnosis: None,
         };
         for (i, (&y, &r)) in g.values.iter().zip(reference.iter()).enumerate() {
@@ -413,6 +416,9 @@ pub fn diff(
                 }
             }
         }
+        if let Some(first) = &d.first {
+            d.why = why(params, trace, g.layer, &g.tensor, &d.shape, &first.index);
+        }
         if d.mismatches > 0 {
             let layer = g
                 .layer
@@ -433,6 +439,59 @@ pub fn diff(
         tolerance,
         tensors,
     })
+}
+
+/// The derivation of one reference cell, from the debugger's inspector.
+fn why(
+    model: &Model,
+    trace: &StepTrace,
+    layer: Option<usize>,
+    tensor: &str,
+    shape: &[usize],
+    index: &[usize],
+) -> Vec<String> {
+    use crate::explain::{CellRef, Context, explain};
+    use crate::timeline::Node;
+    const NAMES: [&str; 15] = [
+        "input",
+        "weights",
+        "bias",
+        "z",
+        "a",
+        "output",
+        "argmax",
+        "delta_a",
+        "delta_z",
+        "delta_output",
+        "grad_weights",
+        "grad_bias",
+        "delta_input",
+        "loss",
+        "loss_grad",
+    ];
+    let Some(name) = NAMES.iter().copied().find(|n| *n == tensor) else {
+        return Vec::new();
+    };
+    let cell = match layer {
+        Some(l) => CellRef::new(Node::Layer(l), name, index),
+        // The loss node's tensors are flat.
+        None => {
+            let flat = index
+                .iter()
+                .zip(shape)
+                .fold(0, |acc, (&i, &len)| acc * len + i);
+            CellRef::new(Node::Loss, name, &[flat])
+        }
+    };
+    let ctx = Context {
+        model,
+        trace,
+        updated: None,
+        backward_from: 0,
+    };
+    explain(&ctx, &cell)
+        .map(|e| e.to_lines(12))
+        .unwrap_or_default()
 }
 
 fn padded_shape_hint(model: &Model, layer: Option<usize>, tensor: &str, got: &[usize]) -> String {
@@ -509,6 +568,12 @@ impl DiffReport {
                     cell.yours,
                     cell.reference
                 );
+                if !t.why.is_empty() {
+                    let _ = writeln!(out, "the reference value comes from:");
+                    for line in &t.why {
+                        let _ = writeln!(out, "  {line}");
+                    }
+                }
                 match &t.diagnosis {
                     Some(d) => {
                         let _ = writeln!(out, "diagnosis: {d}");
