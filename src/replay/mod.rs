@@ -8,6 +8,7 @@ use std::path::Path;
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
 
 use std::sync::Arc;
 
@@ -47,74 +48,89 @@ impl RenderedFrame {
     }
 }
 
-fn render(terminal: &mut Terminal<TestBackend>, state: &State, format: FrameFormat) -> String {
-    let completed = terminal
-        .draw(|frame| crate::ui::view(state, frame))
-        .expect("drawing to a TestBackend cannot fail");
-    match format {
-        FrameFormat::Text => frame::to_text(completed.buffer),
-        FrameFormat::Ansi => frame::to_ansi(completed.buffer),
-    }
+/// A frame as drawn: its title and the buffer (none for the frame of a quit key).
+pub struct DrawnFrame {
+    pub title: String,
+    pub buffer: Option<Buffer>,
 }
 
-/// Run the script and return the frames to print. A quit key ends the replay.
-pub fn replay(scenario: Scenario, script: &[Line], options: &ReplayOptions) -> Vec<RenderedFrame> {
+fn draw(terminal: &mut Terminal<TestBackend>, state: &State) -> Buffer {
+    terminal
+        .draw(|frame| crate::ui::view(state, frame))
+        .expect("drawing to a TestBackend cannot fail")
+        .buffer
+        .clone()
+}
+
+/// Run the script through the same `handle_key` and `ui::view` as the interactive
+/// session and return the frames drawn, and the final state. A frame is drawn at the
+/// start and after every key or resize line, or with `only_snaps` at `snap` lines only.
+/// A quit key ends the replay.
+pub fn replay_buffers(
+    scenario: Scenario,
+    script: &[Line],
+    options: &ReplayOptions,
+) -> (Vec<DrawnFrame>, State) {
     let (width, height) = options.size;
     let mut terminal =
         Terminal::new(TestBackend::new(width, height)).expect("a TestBackend terminal");
     let mut state = State::new(scenario, options.config);
     state.compare = options.compare.clone();
     let mut frames = Vec::new();
-    let push = |frames: &mut Vec<RenderedFrame>, title: String, body: String| {
-        let number = frames.len();
-        frames.push(RenderedFrame {
-            number,
-            title: format!("frame {number} · {title}"),
-            body,
+    let every_line = !options.only_snaps;
+    if every_line {
+        frames.push(DrawnFrame {
+            title: "start".into(),
+            buffer: Some(draw(&mut terminal, &state)),
         });
-    };
-    if !options.only_snaps {
-        let body = render(&mut terminal, &state, options.format);
-        push(&mut frames, "start".into(), body);
     }
     for line in script {
         let title = format!("line {}: {}", line.number, line.text);
-        match &line.command {
+        let drawn = match &line.command {
             Command::Key { key, repeat } => {
-                let mut quit = false;
-                for _ in 0..*repeat {
-                    if handle_key(&mut state, *key) {
-                        quit = true;
-                        break;
-                    }
-                }
-                if quit {
-                    if !options.only_snaps {
-                        push(&mut frames, format!("{title} (quit)"), String::new());
+                if (0..*repeat).any(|_| handle_key(&mut state, *key)) {
+                    if every_line {
+                        frames.push(DrawnFrame {
+                            title: format!("{title} (quit)"),
+                            buffer: None,
+                        });
                     }
                     break;
                 }
-                if !options.only_snaps {
-                    let body = render(&mut terminal, &state, options.format);
-                    push(&mut frames, title, body);
-                }
+                every_line
             }
             Command::Resize { width, height } => {
                 terminal.backend_mut().resize(*width, *height);
-                if !options.only_snaps {
-                    let body = render(&mut terminal, &state, options.format);
-                    push(&mut frames, title, body);
-                }
+                every_line
             }
-            Command::Snap { .. } => {
-                if options.only_snaps {
-                    let body = render(&mut terminal, &state, options.format);
-                    push(&mut frames, title, body);
-                }
-            }
+            Command::Snap { .. } => options.only_snaps,
+        };
+        if drawn {
+            frames.push(DrawnFrame {
+                title,
+                buffer: Some(draw(&mut terminal, &state)),
+            });
         }
     }
+    (frames, state)
+}
+
+/// Run the script and return the frames to print, as text or ANSI.
+pub fn replay(scenario: Scenario, script: &[Line], options: &ReplayOptions) -> Vec<RenderedFrame> {
+    let (frames, _) = replay_buffers(scenario, script, options);
     frames
+        .into_iter()
+        .enumerate()
+        .map(|(number, f)| RenderedFrame {
+            number,
+            title: format!("frame {number} · {}", f.title),
+            body: match (&f.buffer, options.format) {
+                (None, _) => String::new(),
+                (Some(b), FrameFormat::Text) => frame::to_text(b),
+                (Some(b), FrameFormat::Ansi) => frame::to_ansi(b),
+            },
+        })
+        .collect()
 }
 
 /// All frames as one text: each preceded by its header line.
@@ -129,45 +145,22 @@ pub fn frames_to_string(frames: &[RenderedFrame]) -> String {
 }
 
 /// Write one file per frame into a new folder `dir`, built under a temporary name and
-/// renamed into place, so a failure leaves nothing behind. An existing folder is refused.
+/// renamed into place (`files::write_atomic_dir`), so a failure leaves nothing behind. An
+/// existing folder is refused.
 pub fn write_frames(
     dir: &Path,
     frames: &[RenderedFrame],
     format: FrameFormat,
 ) -> Result<(), String> {
-    if dir.exists() {
-        return Err(format!(
-            "{}: already exists; give a new folder for the frames",
-            dir.display()
-        ));
-    }
-    let name = dir
-        .file_name()
-        .ok_or_else(|| format!("{}: not a folder name", dir.display()))?;
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let tmp = parent.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
     let extension = match format {
         FrameFormat::Text => "txt",
         FrameFormat::Ansi => "ans",
     };
-    let result = (|| -> std::io::Result<()> {
-        std::fs::create_dir(&tmp)?;
+    crate::files::write_atomic_dir(dir, |tmp| {
         for f in frames {
             let text = format!("{}\n{}", f.header(), f.body);
             std::fs::write(tmp.join(format!("frame-{:04}.{extension}", f.number)), text)?;
         }
-        std::fs::rename(&tmp, dir)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(format!("cannot write frames to {}: {e}", dir.display()));
-    }
-    Ok(())
+        Ok(())
+    })
 }

@@ -1,14 +1,12 @@
 //! Key scripts for `deltascope replay`: one key per line. Documented in docs/replay.md.
 //!
-//! ```text
-//! # walk to the backward pass of pool2
-//! n*6          a key repeated 6 times
-//! Tab          named keys: Tab BackTab Left Right Up Down Home End PageUp PageDown
-//! Shift+Tab    Enter Esc Space Backspace Delete Insert F1…F24, with Ctrl+ Alt+ Shift+
-//! ?            any other single character is itself; '#' quotes a character
-//! snap         print a frame here (with --only-snaps)
-//! resize 80x24 change the terminal size from here on
-//! ```
+//! - a single character is that key (`n`, `?`, `G`); `'#'` quotes one (the hash key);
+//! - named keys: Tab BackTab Left Right Up Down Home End PageUp PageDown Enter Esc Space
+//!   Backspace Delete Insert F1…F24, with `Ctrl+`, `Alt+` and `Shift+` before them;
+//! - `n*12` presses a key 12 times;
+//! - `snap [label]` marks a frame to print with `--only-snaps`;
+//! - `resize 80x24` changes the terminal size from there on;
+//! - blank lines and lines starting with `#` are ignored (no comments after a key).
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -71,7 +69,8 @@ pub fn parse(text: &str) -> Result<Vec<Line>, ScriptError> {
     for (i, raw) in text.lines().enumerate() {
         let number = i + 1;
         let text = raw.trim();
-        if text.is_empty() || text.starts_with('#') && text != "#" {
+        // A line starting with '#' is a comment, a lone '#' too; `'#'` presses the key.
+        if text.is_empty() || text.starts_with('#') {
             continue;
         }
         let command = parse_line(text).map_err(|message| ScriptError {
@@ -109,7 +108,7 @@ fn parse_line(text: &str) -> Result<Command, String> {
         let (width, height) = parse_size(size.trim())?;
         return Ok(Command::Resize { width, height });
     }
-    // "n*12": a key and a repeat count; a lone "*" or "**" is the star key itself.
+    // "n*12": a key and a repeat count; a lone "*" is the star key itself, `'*'*3` repeats it.
     let (key, repeat) = match text.rsplit_once('*') {
         Some((key, count))
             if !key.is_empty()
@@ -236,7 +235,6 @@ mod tests {
                 key(KeyCode::BackTab, KeyModifiers::SHIFT),
                 key(KeyCode::Char('c'), KeyModifiers::CONTROL),
                 key(KeyCode::Char('?'), KeyModifiers::NONE),
-                key(KeyCode::Char('#'), KeyModifiers::NONE),
                 key(KeyCode::Char('#'), KeyModifiers::NONE),
                 key(KeyCode::F(5), KeyModifiers::NONE),
                 key(KeyCode::Char('G'), KeyModifiers::SHIFT),
