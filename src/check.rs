@@ -5,14 +5,30 @@
 //! |analytic − numeric| / max(|analytic|, |numeric|) ≤ tol. A cell whose perturbation moves
 //! some ReLU across 0, changes a max-pool switch or touches an L2 window of norm 0 sits on a
 //! kink, where the loss is not differentiable: it is reported by name, not judged.
+//!
+//! Sampling: a tensor of at most [`SAMPLE_ALL_UP_TO`] cells is checked in every cell. A larger
+//! one is checked in [`DEFAULT_SAMPLE`] cells (by default; `--all` checks every cell): the
+//! [`SAMPLE_LARGEST`] cells with the largest analytic gradient, where an error shows most,
+//! and the rest drawn uniformly without replacement by ChaCha8 seeded with [`SAMPLE_SEED`]
+//! plus the tensor's index, so the same scenario always checks the same cells.
+//!
+//! Each probe reruns the forward pass only from the layer whose tensor it perturbs.
 
 use ndarray::{ArrayD, ArrayViewMutD};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
 
-use crate::engine::network::{ForwardPass, LayerForward};
 use crate::engine::{Activation, LayerKind, LayerTrace, Model, PoolKind};
 
 pub const DEFAULT_TOLERANCE: f64 = 1e-6;
 pub const DEFAULT_STEP: f64 = 1e-6;
+/// Tensors with at most this many cells are checked in every cell.
+pub const SAMPLE_ALL_UP_TO: usize = 512;
+/// How many cells of a larger tensor are checked by default.
+pub const DEFAULT_SAMPLE: usize = 256;
+/// Of those, how many are the cells with the largest |analytic gradient|.
+pub const SAMPLE_LARGEST: usize = 32;
+pub const SAMPLE_SEED: u64 = 0x5eed;
 /// The max relative error column covers gradients at least this large; for smaller ones
 /// the relative error is rounding noise of the difference quotient (such cells are still
 /// judged, by their absolute error).
@@ -23,6 +39,8 @@ pub struct CheckOptions {
     pub tolerance: f64,
     /// The finite-difference step h.
     pub step: f64,
+    /// Cells checked in a tensor of more than [`SAMPLE_ALL_UP_TO`] cells; None checks all.
+    pub sample: Option<usize>,
 }
 
 impl Default for CheckOptions {
@@ -30,6 +48,7 @@ impl Default for CheckOptions {
         CheckOptions {
             tolerance: DEFAULT_TOLERANCE,
             step: DEFAULT_STEP,
+            sample: Some(DEFAULT_SAMPLE),
         }
     }
 }
@@ -81,7 +100,10 @@ pub struct TensorCheck {
     pub target: Target,
     /// Index of the layer the tensor belongs to (the first layer for the input).
     pub layer: usize,
+    /// Cells checked.
     pub cells: usize,
+    /// Cells in the tensor (more than `cells` when sampled).
+    pub total: usize,
     pub max_abs_error: f64,
     pub max_rel_error: f64,
     /// Cells that disagree beyond the tolerance, worst first.
@@ -108,95 +130,105 @@ impl CheckReport {
     }
 }
 
-/// The discrete choices a forward pass made: the linear piece of every piecewise
-/// activation, every max-pool switch and which L2 windows have norm 0. While these stay
-/// the same, the loss is smooth in every parameter.
-#[derive(Clone, Debug, PartialEq)]
-struct Choices(Vec<LayerChoices>);
-
-#[derive(Clone, Debug, PartialEq)]
-enum LayerChoices {
-    Pieces(Vec<i8>),
-    Switches(Vec<usize>),
-    ZeroWindows(Vec<bool>),
-    None,
-}
-
-fn choices(model: &Model, pass: &ForwardPass) -> Choices {
-    let pieces = |activation: Activation, z: &mut dyn Iterator<Item = &f64>| match activation {
-        Activation::Relu | Activation::LeakyRelu => {
-            LayerChoices::Pieces(z.map(|&v| activation.piece(v)).collect())
-        }
-        _ => LayerChoices::None,
-    };
-    Choices(
-        model
-            .layers
-            .iter()
-            .zip(&pass.layers)
-            .map(|(layer, fwd)| match (&layer.kind, fwd) {
-                (LayerKind::Conv(c), LayerForward::Conv { out, .. }) => {
-                    pieces(c.activation, &mut out.z.iter())
-                }
-                (LayerKind::Dense(d), LayerForward::Dense { out, .. }) => {
-                    pieces(d.activation, &mut out.z.iter())
-                }
-                (LayerKind::Pool(p), LayerForward::Pool { out, .. }) => match p.kind {
-                    PoolKind::Max => {
-                        LayerChoices::Switches(out.argmax.iter().flatten().copied().collect())
-                    }
-                    PoolKind::L2 => {
-                        LayerChoices::ZeroWindows(out.output.iter().map(|&v| v == 0.0).collect())
-                    }
-                    PoolKind::Mean => LayerChoices::None,
-                },
-                _ => LayerChoices::None,
-            })
-            .collect(),
-    )
-}
-
-/// Name the first choice that differs between the base point and a perturbed one.
+/// The first discrete choice, from layer `first` on, that differs between the base forward
+/// pass and a perturbed one: the linear piece of a piecewise activation, a max-pool switch,
+/// or whether an L2 window has norm 0. While these stay the same, the loss is smooth in
+/// every parameter. Returns (layer, reason).
 fn kink_reason(
     model: &Model,
-    shapes: &[Vec<usize>],
-    base: &Choices,
-    others: &[&Choices],
-) -> Option<String> {
-    for (index, layer) in model.layers.iter().enumerate() {
+    base: &[(String, LayerTrace)],
+    probe: &[(String, LayerTrace)],
+    first: usize,
+) -> Option<(usize, String)> {
+    for index in first..model.layers.len() {
+        let layer = &model.layers[index];
         let name = &layer.name;
-        let shape = &shapes[index];
-        for other in others {
-            match (&base.0[index], &other.0[index]) {
-                (LayerChoices::Pieces(a), LayerChoices::Pieces(b)) => {
-                    if let Some(i) = (0..a.len()).find(|&i| a[i] != b[i]) {
-                        return Some(format!(
-                            "{name}.z{} crosses 0 (the ReLU kink)",
-                            cell_label(shape, i)
-                        ));
-                    }
-                }
-                (LayerChoices::Switches(a), LayerChoices::Switches(b)) => {
-                    if let Some(i) = (0..a.len()).find(|&i| a[i] != b[i]) {
-                        return Some(format!(
-                            "the switch of {name} window {} moves (a max-pool tie)",
-                            cell_label(shape, i)
-                        ));
-                    }
-                }
-                (LayerChoices::ZeroWindows(a), LayerChoices::ZeroWindows(b)) => {
-                    if let Some(i) = (0..a.len()).find(|&i| a[i] != b[i]) {
-                        return Some(format!(
-                            "{name} window {} has norm 0, where √ is not differentiable",
-                            cell_label(shape, i)
-                        ));
-                    }
-                }
-                _ => {}
+        let reason = match (&layer.kind, &base[index].1, &probe[index].1) {
+            (LayerKind::Conv(c), LayerTrace::Conv(a), LayerTrace::Conv(b))
+                if piecewise(c.activation) =>
+            {
+                first_piece_diff(
+                    a.z.as_slice().expect("standard layout"),
+                    b.z.as_slice().expect("standard layout"),
+                )
+                .map(|i| (a.z.shape().to_vec(), i, Reason::Piece))
             }
+            (LayerKind::Dense(d), LayerTrace::Dense(a), LayerTrace::Dense(b))
+                if piecewise(d.activation) =>
+            {
+                first_piece_diff(
+                    a.z.as_slice().expect("standard layout"),
+                    b.z.as_slice().expect("standard layout"),
+                )
+                .map(|i| (a.z.shape().to_vec(), i, Reason::Piece))
+            }
+            (LayerKind::Pool(p), LayerTrace::Pool(a), LayerTrace::Pool(b)) => match p.kind {
+                PoolKind::Max => match (&a.argmax, &b.argmax) {
+                    (Some(x), Some(y)) if x != y => {
+                        first_diff(x.iter().zip(y.iter()).map(|(u, v)| u != v))
+                            .map(|i| (x.shape().to_vec(), i, Reason::Switch))
+                    }
+                    _ => None,
+                },
+                PoolKind::L2 => first_diff(
+                    a.output
+                        .iter()
+                        .zip(b.output.iter())
+                        .map(|(x, y)| (*x == 0.0) != (*y == 0.0)),
+                )
+                .map(|i| (a.output.shape().to_vec(), i, Reason::ZeroWindow)),
+                PoolKind::Mean => None,
+            },
+            _ => None,
+        };
+        if let Some((shape, i, why)) = reason {
+            let cell = cell_label(&shape, i);
+            return Some((
+                index,
+                match why {
+                    Reason::Piece => format!("{name}.z{cell} crosses 0 (the ReLU kink)"),
+                    Reason::Switch => {
+                        format!("the switch of {name} window {cell} moves (a max-pool tie)")
+                    }
+                    Reason::ZeroWindow => {
+                        format!("{name} window {cell} has norm 0, where √ is not differentiable")
+                    }
+                },
+            ));
         }
     }
     None
+}
+
+fn first_diff(mut differs: impl Iterator<Item = bool>) -> Option<usize> {
+    differs.position(|d| d)
+}
+
+/// The first cell whose linear piece (sign: +, − or 0) differs between `a` and `b`. Scans in
+/// blocks without early exits inside a block, so that the comparison runs in vector registers.
+fn first_piece_diff(a: &[f64], b: &[f64]) -> Option<usize> {
+    let differs = |x: f64, y: f64| ((x > 0.0) != (y > 0.0)) | ((x < 0.0) != (y < 0.0));
+    for (block, (xa, xb)) in a.chunks(64).zip(b.chunks(64)).enumerate() {
+        let any = xa
+            .iter()
+            .zip(xb)
+            .fold(false, |acc, (&x, &y)| acc | differs(x, y));
+        if any {
+            let i = xa.iter().zip(xb).position(|(&x, &y)| differs(x, y));
+            return i.map(|i| block * 64 + i);
+        }
+    }
+    None
+}
+
+enum Reason {
+    Piece,
+    Switch,
+    ZeroWindow,
+}
+
+fn piecewise(activation: Activation) -> bool {
+    matches!(activation, Activation::Relu | Activation::LeakyRelu)
 }
 
 /// "[0, 2, 3]" for flat index `i` of a tensor of `shape`.
@@ -254,32 +286,65 @@ pub fn targets(model: &Model) -> Vec<(String, Target, usize)> {
     out
 }
 
+/// The cells of a tensor that the check probes, in increasing order (see the module doc).
+pub fn sampled_cells(analytic: &[f64], sample: Option<usize>, tensor_index: usize) -> Vec<usize> {
+    let n = analytic.len();
+    let take = match sample {
+        Some(k) if n > SAMPLE_ALL_UP_TO && k < n => k,
+        _ => return (0..n).collect(),
+    };
+    let mut by_size: Vec<usize> = (0..n).collect();
+    by_size.sort_by(|&a, &b| {
+        analytic[b]
+            .abs()
+            .total_cmp(&analytic[a].abs())
+            .then(a.cmp(&b))
+    });
+    let largest = SAMPLE_LARGEST.min(take);
+    let mut chosen: Vec<usize> = by_size[..largest].to_vec();
+    let mut rest: Vec<usize> = by_size[largest..].to_vec();
+    rest.sort_unstable();
+    let mut rng = ChaCha8Rng::seed_from_u64(SAMPLE_SEED + tensor_index as u64);
+    for i in 0..(take - largest) {
+        let j = i + (rng.next_u64() % (rest.len() - i) as u64) as usize;
+        rest.swap(i, j);
+        chosen.push(rest[i]);
+    }
+    chosen.sort_unstable();
+    chosen
+}
+
 pub fn gradient_check(model: &Model, options: CheckOptions) -> CheckReport {
     let trace = model.trace(0);
-    let base_pass = model.forward();
-    let base_choices = choices(model, &base_pass);
-    let shapes: Vec<Vec<usize>> = base_pass
-        .layers
-        .iter()
-        .map(|l| l.output().shape().to_vec())
-        .collect();
+    let mut base = model.workspace();
+    model.forward_into(&mut base);
+    let mut probe_ws = base.clone();
     let mut work = model.clone();
     let h = options.step;
     let mut tensors = Vec::new();
-    for (label, target, layer) in targets(model) {
+    for (tensor_index, (label, target, layer)) in targets(model).into_iter().enumerate() {
         let analytic = analytic_gradient(&trace.layers, &target);
         let shape = analytic.shape().to_vec();
+        let flat: Vec<f64> = analytic.iter().copied().collect();
+        let cells = sampled_cells(&flat, options.sample, tensor_index);
         let mut check = TensorCheck {
             label,
             target: target.clone(),
             layer,
-            cells: analytic.len(),
+            cells: cells.len(),
+            total: flat.len(),
             max_abs_error: 0.0,
             max_rel_error: 0.0,
             failures: Vec::new(),
             kinks: Vec::new(),
         };
-        for (i, &a) in analytic.iter().enumerate() {
+        // The first layer whose forward pass the perturbation changes.
+        let first = match target {
+            Target::Input => 0,
+            Target::Weights(l) | Target::Bias(l) => l,
+        };
+        for i in cells {
+            let a = flat[i];
             let original = tensor_mut(&mut work, &target)
                 .as_slice_mut()
                 .expect("standard layout")[i];
@@ -287,12 +352,24 @@ pub fn gradient_check(model: &Model, options: CheckOptions) -> CheckReport {
                 tensor_mut(&mut work, &target)
                     .as_slice_mut()
                     .expect("standard layout")[i] = value;
-                let pass = work.forward();
-                let loss = work.loss.value_and_grad(&pass.output).0;
-                (loss, choices(&work, &pass))
+                if first == 0 {
+                    work.forward_into(&mut probe_ws);
+                } else {
+                    let (dst, src) = (
+                        &mut probe_ws.trace.layers[first].1,
+                        &base.trace.layers[first].1,
+                    );
+                    copy_input(src, dst);
+                    work.forward_from(first, &mut probe_ws);
+                }
+                let loss = work
+                    .loss
+                    .value_and_grad_into(&probe_ws.trace.output, &mut probe_ws.trace.loss_grad);
+                let kink = kink_reason(model, &base.trace.layers, &probe_ws.trace.layers, first);
+                (loss, kink)
             };
-            let (plus, plus_choices) = probe(original + h);
-            let (minus, minus_choices) = probe(original - h);
+            let (plus, plus_kink) = probe(original + h);
+            let (minus, minus_kink) = probe(original - h);
             tensor_mut(&mut work, &target)
                 .as_slice_mut()
                 .expect("standard layout")[i] = original;
@@ -301,12 +378,12 @@ pub fn gradient_check(model: &Model, options: CheckOptions) -> CheckReport {
                 analytic: a,
                 numeric: (plus - minus) / (2.0 * h),
             };
-            if let Some(reason) = kink_reason(
-                model,
-                &shapes,
-                &base_choices,
-                &[&plus_choices, &minus_choices],
-            ) {
+            // The earliest layer where either side changes a choice; θ + h first on a tie.
+            let kink = match (plus_kink, minus_kink) {
+                (Some(p), Some(m)) => Some(if m.0 < p.0 { m } else { p }),
+                (p, m) => p.or(m),
+            };
+            if let Some((_, reason)) = kink {
                 check.kinks.push(Kink { cell, reason });
                 continue;
             }
@@ -327,6 +404,15 @@ pub fn gradient_check(model: &Model, options: CheckOptions) -> CheckReport {
         options,
         loss: trace.loss,
         tensors,
+    }
+}
+
+fn copy_input(src: &LayerTrace, dst: &mut LayerTrace) {
+    match (src, dst) {
+        (LayerTrace::Conv(s), LayerTrace::Conv(d)) => d.input.assign(&s.input),
+        (LayerTrace::Pool(s), LayerTrace::Pool(d)) => d.input.assign(&s.input),
+        (LayerTrace::Dense(s), LayerTrace::Dense(d)) => d.input.assign(&s.input),
+        _ => unreachable!("the same network"),
     }
 }
 

@@ -1,18 +1,29 @@
 //! The session as a debugger's timeline: per training step, the forward pass through each
 //! layer in order, the loss, the backward pass through each layer in reverse order, and the
-//! weight update. A position is (step, event index). Steps are computed on demand and kept,
-//! so stepping back is exact and instant.
+//! weight update. A position is (step, event index).
 //!
-//! Memory is bounded: the timeline keeps at most [`MAX_STEPS`] steps and stops earlier when the
-//! kept traces and parameters would exceed [`MEMORY_BUDGET_NUMBERS`] numbers (a later version
-//! keeps checkpoints instead of every step).
+//! Memory stays bounded however long the session, as in record-and-replay debuggers: the
+//! timeline keeps every step's loss, the parameters at checkpoints (every `interval` steps),
+//! and the full traces of a few recent steps only. Reaching any other step recomputes it from
+//! the checkpoint before it, through the same code in the same order, so the numbers are
+//! bit-identical to the first time. When the checkpoints outgrow [`CHECKPOINT_BUDGET_NUMBERS`]
+//! every other one is dropped and the interval doubles.
 
+use crate::engine::network::Workspace;
 use crate::engine::{LayerKind, LayerTrace, Model, StepTrace};
 
-/// Most training steps one session keeps.
+/// Most training steps one session runs.
 pub const MAX_STEPS: usize = 10_000;
-/// Most numbers (f64) the kept traces and parameters may hold together: 32 million (256 MB).
-pub const MEMORY_BUDGET_NUMBERS: usize = 32_000_000;
+/// Most numbers (f64) the timeline keeps in checkpoints and cached traces together: 8 million
+/// (64 MB). Half of it goes to each.
+pub const MEMORY_BUDGET_NUMBERS: usize = 8_000_000;
+/// Most numbers the parameter checkpoints may hold (32 MB).
+pub const CHECKPOINT_BUDGET_NUMBERS: usize = MEMORY_BUDGET_NUMBERS / 2;
+/// Most numbers the cached traces may hold (32 MB) ...
+pub const CACHE_BUDGET_NUMBERS: usize = MEMORY_BUDGET_NUMBERS / 2;
+/// ... and how many steps that is at most and at least.
+pub const MAX_CACHED_STEPS: usize = 32;
+pub const MIN_CACHED_STEPS: usize = 2;
 /// A gradient norm above this is flagged as exploding.
 pub const EXPLODING_NORM: f64 = 1e3;
 /// A non-zero gradient norm below this is flagged as vanishing.
@@ -159,11 +170,34 @@ impl std::fmt::Display for Limit {
     }
 }
 
+/// A computed step kept in the cache, with the parameters before and after its update.
+#[derive(Clone, Debug)]
+struct Cached {
+    step: Step,
+    before: Model,
+    after: Model,
+    /// When it was last asked for (larger is more recent).
+    used: u64,
+}
+
 #[derive(Clone, Debug)]
 pub struct Timeline {
-    /// models[s]: the parameters used by step s; models[s + 1] is the model after its update.
-    models: Vec<Model>,
-    steps: Vec<Step>,
+    /// The model step 0 starts from.
+    first: Model,
+    /// The model after the last computed step, from which the next one is computed.
+    frontier: Model,
+    /// How many steps have been computed (from 0).
+    computed: usize,
+    /// The loss of every computed step.
+    losses: Vec<f64>,
+    /// Parameters used by steps 0, interval, 2·interval, … (see [`parameters`]).
+    checkpoints: Vec<Vec<f64>>,
+    interval: usize,
+    max_checkpoints: usize,
+    cache: Vec<Cached>,
+    cache_capacity: usize,
+    clock: u64,
+    workspace: Workspace,
     /// How many steps the session runs: the scenario's steps, plus any the user added.
     planned: usize,
     layers: usize,
@@ -194,48 +228,200 @@ fn trace_numbers(trace: &StepTrace) -> usize {
             .sum::<usize>()
 }
 
+/// Every weight and bias of the model, in layer order.
+pub fn parameters(model: &Model) -> Vec<f64> {
+    let mut out = Vec::with_capacity(model_numbers(model));
+    for layer in &model.layers {
+        match &layer.kind {
+            LayerKind::Conv(c) => {
+                out.extend(c.weights.iter());
+                out.extend(c.bias.iter());
+            }
+            LayerKind::Dense(d) => {
+                out.extend(d.weights.iter());
+                out.extend(d.bias.iter());
+            }
+            LayerKind::Pool(_) => {}
+        }
+    }
+    out
+}
+
+/// Write parameters taken by [`parameters`] back into a model of the same shape.
+pub fn set_parameters(model: &mut Model, params: &[f64]) {
+    let mut rest = params;
+    let mut take = |dst: &mut dyn Iterator<Item = &mut f64>| {
+        for d in dst {
+            *d = rest[0];
+            rest = &rest[1..];
+        }
+    };
+    for layer in &mut model.layers {
+        match &mut layer.kind {
+            LayerKind::Conv(c) => {
+                take(&mut c.weights.iter_mut());
+                take(&mut c.bias.iter_mut());
+            }
+            LayerKind::Dense(d) => {
+                take(&mut d.weights.iter_mut());
+                take(&mut d.bias.iter_mut());
+            }
+            LayerKind::Pool(_) => {}
+        }
+    }
+    assert!(rest.is_empty(), "parameters of a model of the same shape");
+}
+
 impl Timeline {
     /// A timeline of `planned` steps (at least 1) starting from `model`. Computes step 0.
     pub fn new(model: Model, planned: usize) -> Self {
+        Self::with_limits(model, planned, None, None)
+    }
+
+    /// As [`Timeline::new`], with at most `max_checkpoints` checkpoints and `cache_capacity`
+    /// cached traces instead of what the memory budgets allow (for tests and benchmarks).
+    pub fn with_limits(
+        model: Model,
+        planned: usize,
+        max_checkpoints: Option<usize>,
+        cache_capacity: Option<usize>,
+    ) -> Self {
         let layers = model.layers.len();
+        let workspace = model.workspace();
+        let params = model_numbers(&model).max(1);
         let mut timeline = Timeline {
-            models: vec![model],
-            steps: Vec::new(),
+            frontier: model.clone(),
+            first: model,
+            computed: 0,
+            losses: Vec::new(),
+            checkpoints: Vec::new(),
+            interval: 1,
+            max_checkpoints: max_checkpoints
+                .unwrap_or(CHECKPOINT_BUDGET_NUMBERS / params)
+                .max(2),
+            cache: Vec::new(),
+            cache_capacity: MIN_CACHED_STEPS,
+            clock: 0,
+            workspace,
             planned: planned.max(1),
             layers,
             events: events(layers),
             numbers_per_step: 0,
             max_steps: MAX_STEPS,
         };
-        timeline.compute_next();
-        timeline.numbers_per_step =
-            trace_numbers(&timeline.steps[0].trace) + model_numbers(&timeline.models[0]);
-        timeline.max_steps =
-            (MEMORY_BUDGET_NUMBERS / timeline.numbers_per_step.max(1)).clamp(1, MAX_STEPS);
+        timeline.ensure(0);
+        let trace = &timeline.cache[0].step.trace;
+        timeline.numbers_per_step = trace_numbers(trace) + model_numbers(&timeline.first);
+        timeline.cache_capacity = cache_capacity.unwrap_or(
+            (CACHE_BUDGET_NUMBERS / timeline.numbers_per_step.max(1))
+                .clamp(MIN_CACHED_STEPS, MAX_CACHED_STEPS),
+        );
         timeline.planned = timeline.planned.min(timeline.max_steps);
         timeline
     }
 
-    fn compute_next(&mut self) {
-        let s = self.steps.len();
-        let mut model = self.models[s].clone();
-        let trace = model.trace(s);
-        model.apply_update(&trace);
-        let stats = trace
-            .layers
-            .iter()
-            .map(|(_, t)| LayerStats::of(t))
-            .collect();
-        self.models.push(model);
-        self.steps.push(Step { trace, stats });
+    /// Steps between two checkpoints: recomputing a step that is not cached runs at most this
+    /// many training steps.
+    pub fn checkpoint_interval(&self) -> usize {
+        self.interval
     }
 
-    /// Compute steps up to and including `step` (within the limits). Returns whether it is available.
-    pub fn ensure(&mut self, step: usize) -> bool {
-        while self.steps.len() <= step && self.steps.len() < self.max_steps {
-            self.compute_next();
+    /// How many steps' full traces are kept at most.
+    pub fn cache_capacity(&self) -> usize {
+        self.cache_capacity
+    }
+
+    fn checkpoint(&mut self, step: usize, model: &Model) {
+        if !step.is_multiple_of(self.interval) || step / self.interval < self.checkpoints.len() {
+            return;
         }
-        step < self.steps.len()
+        debug_assert_eq!(step / self.interval, self.checkpoints.len());
+        self.checkpoints.push(parameters(model));
+        if self.checkpoints.len() > self.max_checkpoints {
+            // Thin out: keep every other checkpoint and double the interval.
+            let kept: Vec<Vec<f64>> = std::mem::take(&mut self.checkpoints)
+                .into_iter()
+                .step_by(2)
+                .collect();
+            self.checkpoints = kept;
+            self.interval *= 2;
+        }
+    }
+
+    fn cached(&self, s: usize) -> Option<&Cached> {
+        self.cache.iter().find(|c| c.step.trace.step == s)
+    }
+
+    /// Run step `s` of `model` (which holds the parameters step `s` uses) and advance it.
+    /// Keeps the trace in the cache when `keep`.
+    fn run(&mut self, model: &mut Model, s: usize, keep: bool) {
+        let before = keep.then(|| model.clone());
+        model.train_step_into(s, &mut self.workspace);
+        if let Some(before) = before {
+            let trace = self.workspace.trace.clone();
+            let stats = trace
+                .layers
+                .iter()
+                .map(|(_, t)| LayerStats::of(t))
+                .collect();
+            self.insert(Cached {
+                step: Step { trace, stats },
+                before,
+                after: model.clone(),
+                used: 0,
+            });
+        }
+    }
+
+    fn insert(&mut self, entry: Cached) {
+        self.clock += 1;
+        let s = entry.step.trace.step;
+        self.cache.retain(|c| c.step.trace.step != s);
+        if self.cache.len() >= self.cache_capacity.max(1)
+            && let Some(oldest) = (0..self.cache.len()).min_by_key(|&i| self.cache[i].used)
+        {
+            self.cache.swap_remove(oldest);
+        }
+        self.cache.push(Cached {
+            used: self.clock,
+            ..entry
+        });
+    }
+
+    /// Make step `step` available (within the limits): compute the steps up to it the first
+    /// time, or recompute it from the checkpoint before it when it is no longer cached.
+    /// Afterwards [`Timeline::step`] returns it and [`Timeline::model`] gives exact parameters
+    /// for `step` and `step + 1`. Returns whether it is available.
+    pub fn ensure(&mut self, step: usize) -> bool {
+        if step >= self.max_steps {
+            return false;
+        }
+        if let Some(i) = self.cache.iter().position(|c| c.step.trace.step == step) {
+            self.clock += 1;
+            self.cache[i].used = self.clock;
+            return true;
+        }
+        // Keep the traces of the last few steps run, so that stepping back is instant.
+        let keep_from = step.saturating_sub(self.cache_capacity.saturating_sub(1) / 2);
+        if step >= self.computed {
+            let mut model = self.frontier.clone();
+            for s in self.computed..=step {
+                self.checkpoint(s, &model);
+                self.run(&mut model, s, s >= keep_from);
+                self.losses.push(self.workspace.trace.loss);
+            }
+            self.frontier = model;
+            self.computed = step + 1;
+        } else {
+            let c = step / self.interval;
+            let mut model = self.first.clone();
+            set_parameters(&mut model, &self.checkpoints[c]);
+            for s in c * self.interval..=step {
+                let keep = s >= keep_from && self.cached(s).is_none() || s == step;
+                self.run(&mut model, s, keep);
+            }
+        }
+        true
     }
 
     pub fn layer_count(&self) -> usize {
@@ -270,7 +456,7 @@ impl Timeline {
     }
 
     pub fn computed_steps(&self) -> usize {
-        self.steps.len()
+        self.computed
     }
 
     pub fn max_steps(&self) -> usize {
@@ -300,14 +486,30 @@ impl Timeline {
         Ok(added)
     }
 
-    /// The computed step `s`, if it has been computed.
+    /// Step `s`, if it is in the cache: always after [`Timeline::ensure`]`(s)`, until other
+    /// steps push it out.
     pub fn step(&self, s: usize) -> Option<&Step> {
-        self.steps.get(s)
+        self.cached(s).map(|c| &c.step)
     }
 
-    /// The model whose parameters step `s` used (models[s]); `s = computed` is the latest model.
+    /// The model whose parameters step `s` uses; `s = computed_steps()` is the latest model.
+    /// Exact for step 0, the latest model, and `s` and `s + 1` after `ensure(s)`; for any
+    /// other step it is the first model, which has the same layers, loss and learning rate
+    /// but not that step's parameters.
     pub fn model(&self, s: usize) -> &Model {
-        &self.models[s.min(self.models.len() - 1)]
+        if s == 0 {
+            return &self.first;
+        }
+        if s >= self.computed {
+            return &self.frontier;
+        }
+        if let Some(c) = self.cached(s) {
+            return &c.before;
+        }
+        if let Some(c) = self.cached(s - 1) {
+            return &c.after;
+        }
+        &self.first
     }
 
     pub fn start(&self) -> Position {
@@ -396,7 +598,7 @@ impl Timeline {
         } else {
             pos.step
         };
-        self.steps.iter().take(upto).map(|s| s.trace.loss).collect()
+        self.losses.iter().take(upto).copied().collect()
     }
 }
 
@@ -474,6 +676,46 @@ mod tests {
             assert_eq!(t.step(step).unwrap().trace, trace);
             assert_eq!(t.model(step + 1), &model);
         }
+    }
+
+    #[test]
+    fn evicted_steps_are_recomputed_bit_for_bit_from_checkpoints() {
+        let s = default_scenario();
+        let n = 100;
+        let mut t = Timeline::with_limits(s.model.clone(), n, Some(4), Some(2));
+        assert!(t.ensure(n - 1));
+        assert!(
+            t.checkpoint_interval() >= n / 4,
+            "the checkpoints were thinned out"
+        );
+        assert!(t.checkpoints.len() <= 4);
+        let mut model = s.model.clone();
+        let mut traces = Vec::new();
+        let mut models = vec![model.clone()];
+        for step in 0..n {
+            traces.push(model.train_step(step));
+            models.push(model.clone());
+        }
+        assert_eq!(
+            t.losses_until(t.end()),
+            traces.iter().map(|t| t.loss).collect::<Vec<_>>()
+        );
+        // Jump around: far back, forward, one step back at a time.
+        let mut order: Vec<usize> = vec![0, 57, 3, 99, 98, 97, 31, 32, 64, 63, 1];
+        order.extend((40..50).rev());
+        for step in order {
+            assert!(t.ensure(step));
+            assert_eq!(t.step(step).unwrap().trace, traces[step], "step {step}");
+            assert_eq!(t.model(step), &models[step], "model before step {step}");
+            assert_eq!(
+                t.model(step + 1),
+                &models[step + 1],
+                "model after step {step}"
+            );
+            assert!(t.cache.len() <= 2);
+        }
+        assert_eq!(t.computed_steps(), n);
+        assert_eq!(t.model(n), &models[n]);
     }
 
     #[test]

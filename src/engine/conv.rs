@@ -8,9 +8,10 @@
 //!            δx[c] = Σ_k  full_conv(dilate(δz[k], s), rot180(w[k,c]))  cropped by the padding
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array1, Array2, Array3, Array4, Axis, CowArray, Ix2};
+use ndarray::{Array1, Array3, Array4, ArrayView2, ArrayView3, ArrayViewMut2, CowArray, Ix2};
 
 use super::activation::Activation;
+use super::kernels::{self, Chunk};
 
 /// Output length of a sliding window along one axis, or None when no window fits.
 pub fn window_count(input: usize, padding: usize, window: usize, stride: usize) -> Option<usize> {
@@ -100,20 +101,21 @@ impl Conv {
     }
 
     /// The receptive fields as columns (im2col): row (c, u, v), column (i, j) holds
-    /// x_pad[c, i·sh+u, j·sw+v], so the whole layer becomes one matrix product.
-    fn im2col(&self, input: &Array3<f64>, out_hw: [usize; 2]) -> Array2<f64> {
-        let input = input.as_standard_layout();
-        let (c_in, h, w) = input.dim();
+    /// x_pad[c, i·sh+u, j·sw+v], so the whole layer becomes one matrix product. Writes only the
+    /// cells inside the input: `cols` must hold zeros in the others (they never change).
+    fn im2col_into(
+        &self,
+        x: &[f64],
+        dim: (usize, usize, usize),
+        out_hw: [usize; 2],
+        cols: &mut [f64],
+    ) {
+        let (_, h, w) = dim;
         let [kh, kw] = self.kernel_size();
         let [ho, wo] = out_hw;
         let [sh, sw] = self.stride;
         let ph = self.padding[0];
-        let x = input.as_slice().expect("layer inputs are standard layout");
-        let mut cols = Array2::zeros((c_in * kh * kw, ho * wo));
-        let cols_slice = cols
-            .as_slice_mut()
-            .expect("fresh arrays are standard layout");
-        for (r, row) in cols_slice.chunks_exact_mut(ho * wo).enumerate() {
+        for (r, row) in cols.chunks_exact_mut(ho * wo).enumerate() {
             let (c, u, v) = (r / (kh * kw), (r / kw) % kh, r % kw);
             let (js, x0) = self.valid_columns(v, w, wo);
             for i in 0..ho {
@@ -131,27 +133,23 @@ impl Conv {
                 }
             }
         }
-        cols
     }
 
     /// The inverse of im2col: add every column entry back onto the input cell it came from.
-    fn col2im(
+    fn col2im_into(
         &self,
-        cols: &Array2<f64>,
+        cols: &[f64],
         input_dim: (usize, usize, usize),
         out_hw: [usize; 2],
-    ) -> Array3<f64> {
+        dx: &mut [f64],
+    ) {
         let (_, h, w) = input_dim;
         let [kh, kw] = self.kernel_size();
         let [ho, wo] = out_hw;
         let [sh, sw] = self.stride;
         let ph = self.padding[0];
-        let mut delta_input = Array3::zeros(input_dim);
-        let dx = delta_input
-            .as_slice_mut()
-            .expect("fresh arrays are standard layout");
-        let cols_slice = cols.as_slice().expect("products are standard layout");
-        for (r, row) in cols_slice.chunks_exact(ho * wo).enumerate() {
+        dx.fill(0.0);
+        for (r, row) in cols.chunks_exact(ho * wo).enumerate() {
             let (c, u, v) = (r / (kh * kw), (r / kw) % kh, r % kw);
             let (js, x0) = self.valid_columns(v, w, wo);
             for i in 0..ho {
@@ -160,12 +158,17 @@ impl Conv {
                 };
                 let dst = &mut dx[(c * h + y) * w + x0..(c * h + y + 1) * w];
                 let src = &row[i * wo + js.start..i * wo + js.end];
-                for (d, s) in dst.iter_mut().step_by(sw).zip(src) {
-                    *d += *s;
+                if sw == 1 {
+                    for (d, s) in dst.iter_mut().zip(src) {
+                        *d += *s;
+                    }
+                } else {
+                    for (d, s) in dst.iter_mut().step_by(sw).zip(src) {
+                        *d += *s;
+                    }
                 }
             }
         }
-        delta_input
     }
 
     /// [K, C·kh·kw]: each kernel as a row (copied only if the weights are not row-major).
@@ -177,23 +180,76 @@ impl Conv {
             .expect("standard layout")
     }
 
+    /// Buffers for running this layer on inputs of shape `input_dim`, with the algorithm
+    /// chosen by shape: the AVX-512 kernels for layers of at least [`FAST_MIN_MACS`]
+    /// multiply-adds where the CPU has them, im2col and matrixmultiply otherwise.
+    pub fn scratch(&self, input_dim: (usize, usize, usize)) -> ConvScratch {
+        let (c, h, w) = input_dim;
+        let macs = self.output_shape([c, h, w]).map_or(0, |[k, ho, wo]| {
+            k * ho * wo * c * self.weights.dim().2 * self.weights.dim().3
+        });
+        ConvScratch::new(self, input_dim, macs >= FAST_MIN_MACS)
+    }
+
+    /// As [`Conv::scratch`], choosing the AVX-512 kernels (where the CPU has them) or not,
+    /// whatever the shape.
+    pub fn scratch_with(&self, input_dim: (usize, usize, usize), fast: bool) -> ConvScratch {
+        ConvScratch::new(self, input_dim, fast)
+    }
+
     pub fn forward(&self, input: &Array3<f64>) -> ConvForward {
-        let (c_in, h, w) = input.dim();
-        let [k_out, ho, wo] = self
-            .output_shape([c_in, h, w])
-            .expect("geometry is validated when the scenario is loaded");
-        let cols = self.im2col(input, [ho, wo]);
-        // z = W·cols + b, one row per kernel.
-        let mut z = Array2::zeros((k_out, ho * wo));
-        for (mut row, &b) in z.rows_mut().into_iter().zip(self.bias.iter()) {
-            row.fill(b);
+        let mut scratch = self.scratch(input.dim());
+        let [k, ho, wo] = scratch.output_shape(self);
+        let mut out = ConvForward {
+            z: Array3::zeros((k, ho, wo)),
+            a: Array3::zeros((k, ho, wo)),
+        };
+        let input = input.as_standard_layout();
+        self.forward_into(&input.view(), &mut scratch, &mut out.z, &mut out.a);
+        out
+    }
+
+    /// The forward pass into `z` and `a`, keeping what the backward pass reuses in `scratch`.
+    pub fn forward_into(
+        &self,
+        input: &ArrayView3<'_, f64>,
+        scratch: &mut ConvScratch,
+        z: &mut Array3<f64>,
+        a: &mut Array3<f64>,
+    ) {
+        let x = input.as_slice().expect("layer inputs are standard layout");
+        scratch.prepare(self, x);
+        let s = &*scratch;
+        let (k_out, p) = (self.kernels(), s.cells());
+        let zs = z.as_slice_mut().expect("standard layout");
+        let bias = self.bias.as_standard_layout();
+        if s.fast {
+            kernels::gather_gemm(
+                k_out,
+                &s.weights_t,
+                k_out,
+                s.source(x),
+                &s.taps,
+                &s.chunks,
+                Some(bias.as_slice().expect("standard layout")),
+                zs,
+                p,
+            );
+        } else {
+            // z = W·cols + b, one row per kernel.
+            for (row, &b) in zs.chunks_exact_mut(p).zip(self.bias.iter()) {
+                row.fill(b);
+            }
+            let cols = ArrayView2::from_shape((s.cols.len() / p, p), &s.cols).expect("[R, P]");
+            let mut zm = ArrayViewMut2::from_shape((k_out, p), zs).expect("[K, P]");
+            general_mat_mul(1.0, &self.weight_matrix(), &cols, 1.0, &mut zm);
         }
-        general_mat_mul(1.0, &self.weight_matrix(), &cols, 1.0, &mut z);
-        let z = z
-            .into_shape_with_order((k_out, ho, wo))
-            .expect("standard layout");
-        let a = z.mapv(|v| self.activation.apply(v));
-        ConvForward { z, a }
+        let zs = z.as_slice().expect("standard layout");
+        activate(
+            self.activation,
+            zs,
+            a.as_slice_mut().expect("standard layout"),
+        );
     }
 
     pub fn backward(
@@ -202,48 +258,582 @@ impl Conv {
         fwd: &ConvForward,
         delta_a: &Array3<f64>,
     ) -> ConvBackward {
-        let (c_in, h, w) = input.dim();
-        let (k_out, ho, wo) = fwd.z.dim();
-        let [kh, kw] = self.kernel_size();
-
-        let mut delta_z = Array3::zeros((k_out, ho, wo));
-        ndarray::Zip::from(&mut delta_z)
-            .and(&fwd.z)
-            .and(&fwd.a)
-            .and(delta_a)
-            .for_each(|d, &z, &a, &da| *d = da * self.activation.derivative(z, a));
-        let delta_z_matrix = delta_z
-            .view()
-            .into_shape_with_order((k_out, ho * wo))
-            .expect("standard layout");
-
-        // ∂L/∂w = δz · colsᵀ: each weight meets every input cell its tap saw.
-        let cols = self.im2col(input, [ho, wo]);
-        let mut grad_weights = Array2::zeros((k_out, c_in * kh * kw));
-        general_mat_mul(1.0, &delta_z_matrix, &cols.t(), 0.0, &mut grad_weights);
-        let grad_weights = grad_weights
-            .into_shape_with_order((k_out, c_in, kh, kw))
-            .expect("standard layout");
-        let grad_bias = delta_z_matrix.sum_axis(Axis(1));
-
-        // δx: Wᵀ·δz gives, per tap, what each output sends back; col2im adds it onto the cell
-        // under that tap. Summed over kernels and taps this is the full convolution of the
-        // stride-dilated δz with the 180°-rotated kernel (see `explain` for the term list).
-        let mut delta_cols = Array2::zeros((c_in * kh * kw, ho * wo));
-        general_mat_mul(
-            1.0,
-            &self.weight_matrix().t(),
-            &delta_z_matrix,
-            0.0,
-            &mut delta_cols,
+        let mut scratch = self.scratch(input.dim());
+        let input = input.as_standard_layout();
+        scratch.prepare(self, input.as_slice().expect("standard layout"));
+        let (k, c, kh, kw) = self.weights.dim();
+        let mut out = ConvBackward {
+            delta_z: Array3::zeros(fwd.z.raw_dim()),
+            grad_weights: Array4::zeros((k, c, kh, kw)),
+            grad_bias: Array1::zeros(k),
+            delta_input: Array3::zeros(input.raw_dim()),
+        };
+        let (z, a, da) = (
+            fwd.z.as_standard_layout(),
+            fwd.a.as_standard_layout(),
+            delta_a.as_standard_layout(),
         );
-        let delta_input = self.col2im(&delta_cols, (c_in, h, w), [ho, wo]);
+        self.backward_into(
+            &input.view(),
+            &z.view(),
+            &a.view(),
+            &da.view(),
+            &mut scratch,
+            &mut out.delta_z,
+            &mut out.grad_weights,
+            &mut out.grad_bias,
+            &mut out.delta_input,
+        );
+        out
+    }
 
-        ConvBackward {
-            delta_z,
-            grad_weights,
-            grad_bias,
-            delta_input,
+    /// The backward pass of the step whose forward pass ran with `scratch`, into the last
+    /// four arrays.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_into(
+        &self,
+        input: &ArrayView3<'_, f64>,
+        z: &ArrayView3<'_, f64>,
+        a: &ArrayView3<'_, f64>,
+        delta_a: &ArrayView3<'_, f64>,
+        scratch: &mut ConvScratch,
+        delta_z: &mut Array3<f64>,
+        grad_weights: &mut Array4<f64>,
+        grad_bias: &mut Array1<f64>,
+        delta_input: &mut Array3<f64>,
+    ) {
+        let x = input.as_slice().expect("standard layout");
+        let (k_out, p) = (self.kernels(), scratch.cells());
+        let r = scratch.taps.len();
+        let dz = delta_z.as_slice_mut().expect("standard layout");
+        activation_backward(
+            self.activation,
+            z.as_slice().expect("standard layout"),
+            a.as_slice().expect("standard layout"),
+            delta_a.as_slice().expect("standard layout"),
+            dz,
+        );
+        let dz = delta_z.as_slice().expect("standard layout");
+        for (g, row) in grad_bias.iter_mut().zip(dz.chunks_exact(p)) {
+            // ndarray's sum, in eight partial sums: the order the numbers always had.
+            *g = ndarray::ArrayView1::from(row).sum();
+        }
+        let gw = grad_weights.as_slice_mut().expect("standard layout");
+        let w = self.weights.as_standard_layout();
+        let w = w.as_slice().expect("standard layout");
+        let s = &mut *scratch;
+        let dx = delta_input.as_slice_mut().expect("standard layout");
+        if s.sparse_pays(dz) && s.prepare_channels_last(self, x, w) {
+            s.sparse_backward(self, dz, gw, dx);
+            return;
+        }
+        if s.fast {
+            // ∂L/∂w = δz · colsᵀ: each weight meets every input cell its tap saw.
+            kernels::dot_gemm(k_out, dz, p, s.source(x), &s.taps, &s.chunks, gw, r);
+            // δ columns = Wᵀ·δz: per tap, what each output sends back.
+            kernels::gather_gemm(
+                r,
+                w,
+                r,
+                dz,
+                &s.k_taps,
+                &s.flat_chunks,
+                None,
+                &mut s.delta_cols,
+                p,
+            );
+        } else {
+            let dzm = ArrayView2::from_shape((k_out, p), dz).expect("[K, P]");
+            let cols = ArrayView2::from_shape((r, p), &s.cols).expect("[R, P]");
+            let mut gwm = ArrayViewMut2::from_shape((k_out, r), gw).expect("[K, R]");
+            general_mat_mul(1.0, &dzm, &cols.t(), 0.0, &mut gwm);
+            let mut dcols = ArrayViewMut2::from_shape((r, p), &mut s.delta_cols).expect("[R, P]");
+            general_mat_mul(1.0, &self.weight_matrix().t(), &dzm, 0.0, &mut dcols);
+        }
+        // col2im adds each δ column entry onto the cell under its tap. Summed over kernels and
+        // taps this is the full convolution of the stride-dilated δz with the 180°-rotated
+        // kernel (see `explain` for the term list).
+        self.col2im_into(&s.delta_cols, s.input_dim, s.out_hw, dx);
+    }
+}
+
+/// Layers with fewer multiply-adds than this (K·C·kh·kw·Ho·Wo) run im2col and matrixmultiply:
+/// at that size the kernels gain little, and the small bundled scenarios keep the numbers
+/// they always had, to the last bit.
+pub const FAST_MIN_MACS: usize = 16_384;
+
+/// The sparse backward pass reads rows of at least this many numbers (kw·C).
+const SPARSE_MIN_ROW: usize = 16;
+/// ... and runs when at most this fraction of δz is non-zero (max pooling leaves one cell in
+/// four at most; dense products win above about a third).
+const SPARSE_MAX_DENSITY: f64 = 0.3;
+
+struct SparseGeometry {
+    kernels: usize,
+    out_hw: [usize; 2],
+    stride: [usize; 2],
+    kernel: [usize; 2],
+    channels: usize,
+    padded_width: usize,
+}
+
+#[inline(always)]
+fn sparse_backward_body(
+    g: &SparseGeometry,
+    dz: &[f64],
+    input: &[f64],
+    weights: &[f64],
+    grad: &mut [f64],
+    delta: &mut [f64],
+) {
+    let [ho, wo] = g.out_hw;
+    let [kh, kw] = g.kernel;
+    let row = kw * g.channels;
+    let per_kernel = kh * row;
+    for k in 0..g.kernels {
+        let grad_k = &mut grad[k * per_kernel..(k + 1) * per_kernel];
+        let weights_k = &weights[k * per_kernel..(k + 1) * per_kernel];
+        for i in 0..ho {
+            for j in 0..wo {
+                let d = dz[(k * ho + i) * wo + j];
+                if d == 0.0 {
+                    continue;
+                }
+                for u in 0..kh {
+                    let at =
+                        ((i * g.stride[0] + u) * g.padded_width + j * g.stride[1]) * g.channels;
+                    let field = &input[at..at + row];
+                    for (gv, &x) in grad_k[u * row..(u + 1) * row].iter_mut().zip(field) {
+                        *gv += d * x;
+                    }
+                    let kernel_row = &weights_k[u * row..(u + 1) * row];
+                    for (dv, &w) in delta[at..at + row].iter_mut().zip(kernel_row) {
+                        *dv += d * w;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn sparse_backward_avx512(
+    g: &SparseGeometry,
+    dz: &[f64],
+    input: &[f64],
+    weights: &[f64],
+    grad: &mut [f64],
+    delta: &mut [f64],
+    cells: &mut Vec<(usize, f64)>,
+) {
+    let [ho, wo] = g.out_hw;
+    let [kh, kw] = g.kernel;
+    let row = kw * g.channels;
+    let vectors = kh * row / 8;
+    if !row.is_multiple_of(8) || !(1..=sparse_avx512::MAX_VECTORS).contains(&vectors) {
+        return sparse_backward_body(g, dz, input, weights, grad, delta);
+    }
+    // Offsets of the receptive field's vectors from its first cell.
+    let mut offsets = [0usize; sparse_avx512::MAX_VECTORS];
+    for (t, o) in offsets.iter_mut().take(vectors).enumerate() {
+        let (u, q) = (t / (row / 8), t % (row / 8));
+        *o = u * g.padded_width * g.channels + 8 * q;
+    }
+    let per_kernel = kh * row;
+    let need = input.len().min(delta.len());
+    for k in 0..g.kernels {
+        // The non-zero cells of δz[k], as (offset of the receptive field, δ), without a
+        // branch per cell.
+        cells.clear();
+        let plane = &dz[k * ho * wo..(k + 1) * ho * wo];
+        for i in 0..ho {
+            for j in 0..wo {
+                let d = plane[i * wo + j];
+                let at = ((i * g.stride[0]) * g.padded_width + j * g.stride[1]) * g.channels;
+                cells.push((at, d));
+                if d == 0.0 {
+                    cells.pop();
+                }
+            }
+        }
+        let last = cells.last().map_or(0, |c| c.0);
+        assert!(last + offsets[vectors - 1] + 8 <= need);
+        let grad_k = &mut grad[k * per_kernel..(k + 1) * per_kernel];
+        let weights_k = &weights[k * per_kernel..(k + 1) * per_kernel];
+        // SAFETY: every receptive field lies inside input and delta (checked for the last,
+        // largest offset above); grad_k and weights_k hold `vectors` vectors.
+        unsafe { sparse_avx512::kernel(vectors, cells, &offsets, input, weights_k, grad_k, delta) };
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod sparse_avx512 {
+    use std::arch::x86_64::*;
+
+    pub const MAX_VECTORS: usize = 28;
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tile<const V: usize>(
+        cells: &[(usize, f64)],
+        offsets: &[usize; MAX_VECTORS],
+        input: *const f64,
+        weights: *const f64,
+        grad: *mut f64,
+        delta: *mut f64,
+    ) {
+        let mut acc = [_mm512_setzero_pd(); V];
+        for &(at, d) in cells {
+            let dv = _mm512_set1_pd(d);
+            for t in 0..V {
+                // SAFETY: the caller checked at + offsets[t] + 8 fits input and delta.
+                unsafe {
+                    let p = at + offsets[t];
+                    acc[t] = _mm512_fmadd_pd(dv, _mm512_loadu_pd(input.add(p)), acc[t]);
+                    let w = _mm512_loadu_pd(weights.add(8 * t));
+                    let old = _mm512_loadu_pd(delta.add(p));
+                    _mm512_storeu_pd(delta.add(p), _mm512_fmadd_pd(dv, w, old));
+                }
+            }
+        }
+        for (t, v) in acc.iter().enumerate() {
+            // SAFETY: grad holds V vectors.
+            unsafe { _mm512_storeu_pd(grad.add(8 * t), *v) };
+        }
+    }
+
+    macro_rules! dispatch {
+        ($v:expr, $($args:expr),*) => {
+            match $v {
+                1 => tile::<1>($($args),*), 2 => tile::<2>($($args),*),
+                3 => tile::<3>($($args),*), 4 => tile::<4>($($args),*),
+                5 => tile::<5>($($args),*), 6 => tile::<6>($($args),*),
+                7 => tile::<7>($($args),*), 8 => tile::<8>($($args),*),
+                9 => tile::<9>($($args),*), 10 => tile::<10>($($args),*),
+                11 => tile::<11>($($args),*), 12 => tile::<12>($($args),*),
+                13 => tile::<13>($($args),*), 14 => tile::<14>($($args),*),
+                15 => tile::<15>($($args),*), 16 => tile::<16>($($args),*),
+                17 => tile::<17>($($args),*), 18 => tile::<18>($($args),*),
+                19 => tile::<19>($($args),*), 20 => tile::<20>($($args),*),
+                21 => tile::<21>($($args),*), 22 => tile::<22>($($args),*),
+                23 => tile::<23>($($args),*), 24 => tile::<24>($($args),*),
+                25 => tile::<25>($($args),*), 26 => tile::<26>($($args),*),
+                27 => tile::<27>($($args),*), 28 => tile::<28>($($args),*),
+                _ => unreachable!("at most MAX_VECTORS"),
+            }
+        };
+    }
+
+    /// ∂L/∂w[k] (written, as `vectors` vectors) and δx (added to) for the cells of kernel k.
+    ///
+    /// # Safety
+    /// AVX-512F must be present; every `at + offsets[t] + 8` must fit `input` and `delta`,
+    /// and `weights` and `grad` must hold `vectors` vectors.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn kernel(
+        vectors: usize,
+        cells: &[(usize, f64)],
+        offsets: &[usize; MAX_VECTORS],
+        input: &[f64],
+        weights: &[f64],
+        grad: &mut [f64],
+        delta: &mut [f64],
+    ) {
+        assert!(weights.len() >= 8 * vectors && grad.len() >= 8 * vectors);
+        let (i, w, g, d) = (
+            input.as_ptr(),
+            weights.as_ptr(),
+            grad.as_mut_ptr(),
+            delta.as_mut_ptr(),
+        );
+        // SAFETY: forwarded from the caller.
+        unsafe { dispatch!(vectors, cells, offsets, i, w, g, d) }
+    }
+}
+
+/// a = f(z), cell by cell.
+pub fn activate(f: Activation, z: &[f64], a: &mut [f64]) {
+    match f {
+        Activation::Relu => {
+            for (a, &z) in a.iter_mut().zip(z) {
+                *a = if z > 0.0 { z } else { 0.0 };
+            }
+        }
+        Activation::Identity => a.copy_from_slice(z),
+        _ => {
+            for (a, &z) in a.iter_mut().zip(z) {
+                *a = f.apply(z);
+            }
+        }
+    }
+}
+
+/// δz = δa ⊙ f′(z), cell by cell.
+pub fn activation_backward(f: Activation, z: &[f64], a: &[f64], delta_a: &[f64], dz: &mut [f64]) {
+    match f {
+        Activation::Relu => {
+            for ((d, &z), &da) in dz.iter_mut().zip(z).zip(delta_a) {
+                *d = if z > 0.0 { da } else { da * 0.0 };
+            }
+        }
+        _ => {
+            for (((d, &z), &a), &da) in dz.iter_mut().zip(z).zip(a).zip(delta_a) {
+                *d = da * f.derivative(z, a);
+            }
+        }
+    }
+}
+
+/// The buffers and index tables of one conv layer for one input shape, allocated once and
+/// reused by every step, so that a step allocates nothing.
+///
+/// With AVX-512 and stride 1 the layer reads its taps straight from the (zero-padded) input
+/// ("direct"); otherwise it copies them into im2col columns first.
+#[derive(Clone, Debug)]
+pub struct ConvScratch {
+    input_dim: (usize, usize, usize),
+    out_hw: [usize; 2],
+    fast: bool,
+    direct: bool,
+    /// Direct path with padding: the zero-padded input [C][H+2ph][W+2pw].
+    padded: Vec<f64>,
+    /// Not direct: im2col columns [C·kh·kw][Ho·Wo] (cells in the padding stay 0).
+    cols: Vec<f64>,
+    /// Fast path: the weights as [C·kh·kw][K].
+    weights_t: Vec<f64>,
+    /// δ columns [C·kh·kw][Ho·Wo].
+    delta_cols: Vec<f64>,
+    /// Per tap (c, u, v): its offset in the source (padded input or columns).
+    taps: Vec<usize>,
+    /// The output cells, as offsets into the source and into z.
+    chunks: Vec<Chunk>,
+    /// Per kernel: k·Ho·Wo, the start of its row of δz.
+    k_taps: Vec<usize>,
+    /// All Ho·Wo cells in order, for reading δz.
+    flat_chunks: Vec<Chunk>,
+    /// Sparse backward pass (channels last): the zero-padded input [H+2ph][W+2pw][C], the
+    /// weights and their gradient as [K][kh][kw][C], and δ of the padded input. Empty when
+    /// the layer's rows are too short for it to pay.
+    input_hwc: Vec<f64>,
+    weights_hwc: Vec<f64>,
+    grad_hwc: Vec<f64>,
+    delta_hwc: Vec<f64>,
+    /// The non-zero cells of one kernel's δz (sparse pass).
+    cells: Vec<(usize, f64)>,
+}
+
+impl ConvScratch {
+    fn new(conv: &Conv, input_dim: (usize, usize, usize), fast: bool) -> Self {
+        let (c, h, w) = input_dim;
+        let [_, ho, wo] = conv
+            .output_shape([c, h, w])
+            .expect("geometry is validated when the scenario is loaded");
+        let [kh, kw] = conv.kernel_size();
+        let [ph, pw] = conv.padding;
+        let (k, p, r) = (conv.kernels(), ho * wo, c * kh * kw);
+        let fast = fast && kernels::fast_kernels();
+        let direct = fast && conv.stride == [1, 1];
+        let (hp, wp) = (h + 2 * ph, w + 2 * pw);
+        let (taps, chunks) = if direct {
+            let taps = (0..r)
+                .map(|t| {
+                    let (ci, u, v) = (t / (kh * kw), (t / kw) % kh, t % kw);
+                    (ci * hp + u) * wp + v
+                })
+                .collect();
+            (taps, kernels::row_chunks(ho, wo, wp, wo))
+        } else {
+            (
+                (0..r).map(|t| t * p).collect(),
+                kernels::row_chunks(1, p, 0, 0),
+            )
+        };
+        let padded_len = if direct && (ph > 0 || pw > 0) {
+            c * hp * wp
+        } else {
+            0
+        };
+        let sparse = fast && kw * c >= SPARSE_MIN_ROW;
+        let hwc = |n: usize| if sparse { vec![0.0; n] } else { Vec::new() };
+        ConvScratch {
+            input_hwc: hwc(hp * wp * c),
+            weights_hwc: hwc(k * r),
+            grad_hwc: hwc(k * r),
+            delta_hwc: hwc(hp * wp * c),
+            cells: Vec::with_capacity(if sparse { ho * wo } else { 0 }),
+            input_dim,
+            out_hw: [ho, wo],
+            fast,
+            direct,
+            padded: vec![0.0; padded_len],
+            cols: if direct { Vec::new() } else { vec![0.0; r * p] },
+            weights_t: if fast { vec![0.0; r * k] } else { Vec::new() },
+            delta_cols: vec![0.0; r * p],
+            taps,
+            chunks,
+            k_taps: (0..k).map(|ki| ki * p).collect(),
+            flat_chunks: kernels::row_chunks(1, p, 0, 0),
+        }
+    }
+
+    fn cells(&self) -> usize {
+        self.out_hw[0] * self.out_hw[1]
+    }
+
+    fn output_shape(&self, conv: &Conv) -> [usize; 3] {
+        [conv.kernels(), self.out_hw[0], self.out_hw[1]]
+    }
+
+    /// What the taps index: the input itself, its padded copy or the im2col columns.
+    fn source<'a>(&'a self, input: &'a [f64]) -> &'a [f64] {
+        if !self.direct {
+            &self.cols
+        } else if self.padded.is_empty() {
+            input
+        } else {
+            &self.padded
+        }
+    }
+
+    /// Whether the sparse backward pass applies and pays for δz: counts its non-zero cells.
+    fn sparse_pays(&self, dz: &[f64]) -> bool {
+        if self.input_hwc.is_empty() {
+            return false;
+        }
+        let nonzero = dz.iter().filter(|&&d| d != 0.0).count();
+        (nonzero as f64) <= SPARSE_MAX_DENSITY * dz.len() as f64
+    }
+
+    /// Copy the input and weights channels last for the sparse pass. False (use the dense
+    /// pass) when any of them is not finite: 0·∞ must still give NaN, as in the dense products.
+    fn prepare_channels_last(&mut self, conv: &Conv, x: &[f64], w: &[f64]) -> bool {
+        let (c, h, wd) = self.input_dim;
+        let [ph, pw] = conv.padding;
+        let wp = wd + 2 * pw;
+        let mut finite = true;
+        for (ci, plane) in x.chunks_exact(h * wd).enumerate() {
+            for (y, row) in plane.chunks_exact(wd).enumerate() {
+                let at = ((y + ph) * wp + pw) * c + ci;
+                for (xi, &v) in row.iter().enumerate() {
+                    self.input_hwc[at + xi * c] = v;
+                    finite &= v.is_finite();
+                }
+            }
+        }
+        let [kh, kw] = conv.kernel_size();
+        let taps = kh * kw;
+        for (kc, plane) in w.chunks_exact(taps).enumerate() {
+            let (k, ci) = (kc / c, kc % c);
+            for (t, &v) in plane.iter().enumerate() {
+                self.weights_hwc[(k * taps + t) * c + ci] = v;
+                finite &= v.is_finite();
+            }
+        }
+        finite
+    }
+
+    /// ∂L/∂w and δ of the input, visiting only the non-zero cells of δz. Each cell (k, i, j)
+    /// adds δ·(its receptive field) to kernel k's gradient and δ·(kernel k) onto its receptive
+    /// field in δx: the same sums as the dense products, without the terms that are 0·x.
+    fn sparse_backward(&mut self, conv: &Conv, dz: &[f64], gw: &mut [f64], dx: &mut [f64]) {
+        let (c, h, wd) = self.input_dim;
+        let [ph, pw] = conv.padding;
+        let [kh, kw] = conv.kernel_size();
+        let geometry = SparseGeometry {
+            kernels: conv.kernels(),
+            out_hw: self.out_hw,
+            stride: conv.stride,
+            kernel: [kh, kw],
+            channels: c,
+            padded_width: wd + 2 * pw,
+        };
+        self.grad_hwc.fill(0.0);
+        self.delta_hwc.fill(0.0);
+        #[cfg(target_arch = "x86_64")]
+        if self.fast {
+            // SAFETY: AVX-512F is present (fast_kernels).
+            unsafe {
+                sparse_backward_avx512(
+                    &geometry,
+                    dz,
+                    &self.input_hwc,
+                    &self.weights_hwc,
+                    &mut self.grad_hwc,
+                    &mut self.delta_hwc,
+                    &mut self.cells,
+                )
+            };
+        } else {
+            sparse_backward_body(
+                &geometry,
+                dz,
+                &self.input_hwc,
+                &self.weights_hwc,
+                &mut self.grad_hwc,
+                &mut self.delta_hwc,
+            );
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        sparse_backward_body(
+            &geometry,
+            dz,
+            &self.input_hwc,
+            &self.weights_hwc,
+            &mut self.grad_hwc,
+            &mut self.delta_hwc,
+        );
+        let taps = kh * kw;
+        for (kc, plane) in gw.chunks_exact_mut(taps).enumerate() {
+            let (k, ci) = (kc / c, kc % c);
+            for (t, g) in plane.iter_mut().enumerate() {
+                *g = self.grad_hwc[(k * taps + t) * c + ci];
+            }
+        }
+        let wp = wd + 2 * pw;
+        for (ci, plane) in dx.chunks_exact_mut(h * wd).enumerate() {
+            for (y, row) in plane.chunks_exact_mut(wd).enumerate() {
+                let at = ((y + ph) * wp + pw) * c + ci;
+                for (xi, d) in row.iter_mut().enumerate() {
+                    *d = self.delta_hwc[at + xi * c];
+                }
+            }
+        }
+    }
+
+    /// Copy what this step reads: the transposed weights and the padded input or columns.
+    fn prepare(&mut self, conv: &Conv, x: &[f64]) {
+        let (c, h, w) = self.input_dim;
+        assert_eq!(
+            x.len(),
+            c * h * w,
+            "input of the shape the scratch was made for"
+        );
+        if self.fast {
+            let k = conv.kernels();
+            let wm = conv.weights.as_standard_layout();
+            let wm = wm.as_slice().expect("standard layout");
+            let r = wm.len() / k;
+            for (ki, row) in wm.chunks_exact(r).enumerate() {
+                for (ri, &v) in row.iter().enumerate() {
+                    self.weights_t[ri * k + ki] = v;
+                }
+            }
+        }
+        if self.direct {
+            if !self.padded.is_empty() {
+                let [ph, pw] = conv.padding;
+                let (hp, wp) = (h + 2 * ph, w + 2 * pw);
+                for (ci, plane) in x.chunks_exact(h * w).enumerate() {
+                    for (y, row) in plane.chunks_exact(w).enumerate() {
+                        let at = (ci * hp + y + ph) * wp + pw;
+                        self.padded[at..at + w].copy_from_slice(row);
+                    }
+                }
+            }
+        } else {
+            let mut cols = std::mem::take(&mut self.cols);
+            conv.im2col_into(x, self.input_dim, self.out_hw, &mut cols);
+            self.cols = cols;
         }
     }
 }
@@ -308,6 +898,46 @@ mod tests {
         assert_eq!(window_count(7, 0, 2, 2), Some(3));
         assert_eq!(window_count(5, 1, 3, 2), Some(3));
         assert_eq!(window_count(2, 0, 3, 1), None);
+    }
+
+    /// The layer through the AVX-512 kernels whatever its size (where the CPU has them).
+    impl Conv {
+        fn forward_fast(&self, input: &Array3<f64>) -> ConvForward {
+            let mut scratch = self.scratch_with(input.dim(), true);
+            let [k, ho, wo] = scratch.output_shape(self);
+            let (mut z, mut a) = (Array3::zeros((k, ho, wo)), Array3::zeros((k, ho, wo)));
+            self.forward_into(&input.view(), &mut scratch, &mut z, &mut a);
+            ConvForward { z, a }
+        }
+
+        fn backward_fast(
+            &self,
+            input: &Array3<f64>,
+            fwd: &ConvForward,
+            delta_a: &Array3<f64>,
+        ) -> ConvBackward {
+            let mut scratch = self.scratch_with(input.dim(), true);
+            scratch.prepare(self, input.as_slice().unwrap());
+            let (k, c, kh, kw) = self.weights.dim();
+            let mut out = ConvBackward {
+                delta_z: Array3::zeros(fwd.z.raw_dim()),
+                grad_weights: Array4::zeros((k, c, kh, kw)),
+                grad_bias: Array1::zeros(k),
+                delta_input: Array3::zeros(input.raw_dim()),
+            };
+            self.backward_into(
+                &input.view(),
+                &fwd.z.view(),
+                &fwd.a.view(),
+                &delta_a.view(),
+                &mut scratch,
+                &mut out.delta_z,
+                &mut out.grad_weights,
+                &mut out.grad_bias,
+                &mut out.delta_input,
+            );
+            out
+        }
     }
 
     /// The direct loops, written as the maths reads: the specification that the im2col
@@ -422,6 +1052,79 @@ mod tests {
         }
     }
 
+    /// Layers wide enough for the sparse backward pass (kw·C ≥ SPARSE_MIN_ROW), with δ as
+    /// sparse as max pooling leaves it: the sparse pass must give the direct loops' numbers,
+    /// and must give way to the dense products when an input is not finite.
+    #[test]
+    fn sparse_backward_equals_the_direct_loops() {
+        let mut next = 11u64;
+        let mut rand = move || {
+            next = next
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((next >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+        };
+        for (c, k, kh, kw, stride, padding, h, w) in [
+            (8, 4, 3, 3, 1, 1, 9, 7),
+            (16, 3, 3, 3, 1, 0, 8, 8),
+            (8, 5, 5, 5, 1, 0, 12, 12),
+            (8, 2, 2, 3, 2, 1, 9, 10),
+            (6, 2, 3, 3, 1, 1, 5, 6),
+        ] {
+            for poison in [false, true] {
+                let layer = Conv {
+                    weights: Array4::from_shape_simple_fn((k, c, kh, kw), &mut rand),
+                    bias: Array1::from_shape_simple_fn(k, &mut rand),
+                    stride: [stride, stride],
+                    padding: [padding, padding],
+                    activation: Activation::Relu,
+                };
+                let mut input = Array3::from_shape_simple_fn((c, h, w), &mut rand);
+                if poison {
+                    input[[1, 2, 3]] = f64::INFINITY;
+                }
+                let [_, ho, wo] = layer.output_shape([c, h, w]).unwrap();
+                let mut delta_a = Array3::from_shape_simple_fn((k, ho, wo), &mut rand);
+                delta_a.iter_mut().enumerate().for_each(|(i, d)| {
+                    if i % 4 != 1 {
+                        *d = 0.0
+                    }
+                });
+                let fwd = layer.forward_fast(&input);
+                let fast = layer.backward_fast(&input, &fwd, &delta_a);
+                let direct = layer.backward_direct(&input, &layer.forward_direct(&input), &delta_a);
+                let same = |a: &ndarray::ArrayViewD<f64>, b: &ndarray::ArrayViewD<f64>| {
+                    a.shape() == b.shape()
+                        && a.iter().zip(b.iter()).all(|(x, y)| {
+                            (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= 1e-12
+                        })
+                };
+                let label = format!("C={c} K={k} {kh}x{kw} s={stride} p={padding} poison={poison}");
+                assert!(
+                    same(
+                        &fast.grad_weights.view().into_dyn(),
+                        &direct.grad_weights.view().into_dyn()
+                    ),
+                    "{label}"
+                );
+                assert!(
+                    same(
+                        &fast.delta_input.view().into_dyn(),
+                        &direct.delta_input.view().into_dyn()
+                    ),
+                    "{label}"
+                );
+                assert!(
+                    same(
+                        &fast.grad_bias.view().into_dyn(),
+                        &direct.grad_bias.view().into_dyn()
+                    ),
+                    "{label}"
+                );
+            }
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn im2col_path_equals_the_direct_loops(
@@ -445,6 +1148,38 @@ mod tests {
             let close = |a: &ndarray::ArrayViewD<f64>, b: &ndarray::ArrayViewD<f64>| a.shape() == b.shape() && a.iter().zip(b.iter()).all(|(x, y)| (x - y).abs() <= 1e-12);
             proptest::prop_assert!(close(&fast.z.view().into_dyn(), &direct.z.view().into_dyn()));
             let (fb, db) = (layer.backward(&input, &fast, &delta_a), layer.backward_direct(&input, &direct, &delta_a));
+            proptest::prop_assert!(close(&fb.delta_z.view().into_dyn(), &db.delta_z.view().into_dyn()));
+            proptest::prop_assert!(close(&fb.grad_weights.view().into_dyn(), &db.grad_weights.view().into_dyn()));
+            proptest::prop_assert!(close(&fb.grad_bias.view().into_dyn(), &db.grad_bias.view().into_dyn()));
+            proptest::prop_assert!(close(&fb.delta_input.view().into_dyn(), &db.delta_input.view().into_dyn()));
+        }
+    }
+
+    // The same property through the AVX-512 kernels (the shapes above are below
+    // FAST_MIN_MACS, so `forward` and `backward` take im2col for them).
+    proptest::proptest! {
+        #[test]
+        fn kernel_path_equals_the_direct_loops(
+            c in 1usize..4, k in 1usize..4, h in 1usize..9, w in 1usize..9,
+            kh in 1usize..4, kw in 1usize..4, sh in 1usize..3, sw in 1usize..3,
+            ph in 0usize..2, pw in 0usize..2, seed in 0u64..1000,
+        ) {
+            let mut next = seed;
+            let mut rand = move || { next = next.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); ((next >> 11) as f64 / (1u64 << 53) as f64) - 0.5 };
+            let layer = Conv {
+                weights: Array4::from_shape_simple_fn((k, c, kh, kw), &mut rand),
+                bias: Array1::from_shape_simple_fn(k, &mut rand),
+                stride: [sh, sw],
+                padding: [ph, pw],
+                activation: Activation::Tanh,
+            };
+            let Some([_, ho, wo]) = layer.output_shape([c, h, w]) else { return Ok(()) };
+            let input = Array3::from_shape_simple_fn((c, h, w), &mut rand);
+            let delta_a = Array3::from_shape_simple_fn((k, ho, wo), &mut rand);
+            let (fast, direct) = (layer.forward_fast(&input), layer.forward_direct(&input));
+            let close = |a: &ndarray::ArrayViewD<f64>, b: &ndarray::ArrayViewD<f64>| a.shape() == b.shape() && a.iter().zip(b.iter()).all(|(x, y)| (x - y).abs() <= 1e-12);
+            proptest::prop_assert!(close(&fast.z.view().into_dyn(), &direct.z.view().into_dyn()));
+            let (fb, db) = (layer.backward_fast(&input, &fast, &delta_a), layer.backward_direct(&input, &direct, &delta_a));
             proptest::prop_assert!(close(&fb.delta_z.view().into_dyn(), &db.delta_z.view().into_dyn()));
             proptest::prop_assert!(close(&fb.grad_weights.view().into_dyn(), &db.grad_weights.view().into_dyn()));
             proptest::prop_assert!(close(&fb.grad_bias.view().into_dyn(), &db.grad_bias.view().into_dyn()));

@@ -4,9 +4,12 @@
 //! Forward:  z = W·x + b,  a = f(z)
 //! Backward: δz = δa ⊙ f′(z),  ∂L/∂W = δz ⊗ x,  ∂L/∂b = δz,  δx = Wᵀ·δz
 
-use ndarray::{Array1, Array2};
+use ndarray::linalg::general_mat_vec_mul;
+use ndarray::{Array1, Array2, ArrayView1, ArrayViewMut1};
 
 use super::activation::Activation;
+use super::conv::{FAST_MIN_MACS, activate, activation_backward};
+use super::kernels;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dense {
@@ -40,9 +43,43 @@ impl Dense {
     }
 
     pub fn forward(&self, input: &Array1<f64>) -> DenseForward {
-        let z = self.weights.dot(input) + &self.bias;
-        let a = z.mapv(|v| self.activation.apply(v));
-        DenseForward { z, a }
+        let n = self.outputs();
+        let mut out = DenseForward {
+            z: Array1::zeros(n),
+            a: Array1::zeros(n),
+        };
+        let input = input.as_standard_layout();
+        self.forward_into(
+            input.as_slice().expect("standard layout"),
+            out.z.as_slice_mut().expect("standard layout"),
+            out.a.as_slice_mut().expect("standard layout"),
+        );
+        out
+    }
+
+    /// Whether this layer is large enough for the AVX-512 products (see
+    /// [`super::conv::FAST_MIN_MACS`]); smaller ones use ndarray's, as they always did.
+    fn fast(&self) -> bool {
+        kernels::fast_kernels() && self.weights.len() >= FAST_MIN_MACS
+    }
+
+    /// z = W·x + b and a = f(z) on slices.
+    pub fn forward_into(&self, input: &[f64], z: &mut [f64], a: &mut [f64]) {
+        let w = self.weights.as_standard_layout();
+        if self.fast() {
+            let w = w.as_slice().expect("standard layout");
+            let inputs = self.inputs();
+            for ((z, row), &b) in z.iter_mut().zip(w.chunks_exact(inputs)).zip(&self.bias) {
+                *z = kernels::dot(row, input) + b;
+            }
+        } else {
+            let mut zv = ArrayViewMut1::from(&mut *z);
+            general_mat_vec_mul(1.0, &w, &ArrayView1::from(input), 0.0, &mut zv);
+            for (z, &b) in z.iter_mut().zip(&self.bias) {
+                *z += b;
+            }
+        }
+        activate(self.activation, z, a);
     }
 
     pub fn backward(
@@ -51,18 +88,57 @@ impl Dense {
         fwd: &DenseForward,
         delta_a: &Array1<f64>,
     ) -> DenseBackward {
-        let delta_z: Array1<f64> = ndarray::Zip::from(delta_a)
-            .and(&fwd.z)
-            .and(&fwd.a)
-            .map_collect(|&da, &z, &a| da * self.activation.derivative(z, a));
-        let grad_weights =
-            Array2::from_shape_fn(self.weights.raw_dim(), |(o, i)| delta_z[o] * input[i]);
-        let delta_input = self.weights.t().dot(&delta_z);
-        DenseBackward {
-            grad_bias: delta_z.clone(),
-            delta_z,
-            grad_weights,
-            delta_input,
+        let mut out = DenseBackward {
+            delta_z: Array1::zeros(self.outputs()),
+            grad_weights: Array2::zeros(self.weights.raw_dim()),
+            grad_bias: Array1::zeros(self.outputs()),
+            delta_input: Array1::zeros(self.inputs()),
+        };
+        let slice = |x: &Array1<f64>| x.as_standard_layout().to_vec();
+        self.backward_into(
+            &slice(input),
+            &slice(&fwd.z),
+            &slice(&fwd.a),
+            &slice(delta_a),
+            out.delta_z.as_slice_mut().expect("standard layout"),
+            out.grad_weights.as_slice_mut().expect("standard layout"),
+            out.grad_bias.as_slice_mut().expect("standard layout"),
+            out.delta_input.as_slice_mut().expect("standard layout"),
+        );
+        out
+    }
+
+    /// δz = δa ⊙ f′(z), ∂L/∂W = δz ⊗ x, ∂L/∂b = δz, δx = Wᵀ·δz, on slices.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_into(
+        &self,
+        input: &[f64],
+        z: &[f64],
+        a: &[f64],
+        delta_a: &[f64],
+        delta_z: &mut [f64],
+        grad_weights: &mut [f64],
+        grad_bias: &mut [f64],
+        delta_input: &mut [f64],
+    ) {
+        activation_backward(self.activation, z, a, delta_a, delta_z);
+        let inputs = self.inputs();
+        for (row, &d) in grad_weights.chunks_exact_mut(inputs).zip(delta_z.iter()) {
+            for (g, &x) in row.iter_mut().zip(input) {
+                *g = d * x;
+            }
+        }
+        grad_bias.copy_from_slice(delta_z);
+        let w = self.weights.as_standard_layout();
+        if self.fast() {
+            delta_input.fill(0.0);
+            let w = w.as_slice().expect("standard layout");
+            for (row, &d) in w.chunks_exact(inputs).zip(delta_z.iter()) {
+                kernels::axpy(delta_input, d, row);
+            }
+        } else {
+            let mut dx = ArrayViewMut1::from(delta_input);
+            general_mat_vec_mul(1.0, &w.t(), &ArrayView1::from(&*delta_z), 0.0, &mut dx);
         }
     }
 }

@@ -23,27 +23,53 @@ impl Loss {
 
     /// (L, ∂L/∂y); the gradient has the shape of y.
     pub fn value_and_grad(&self, y: &ArrayD<f64>) -> (f64, ArrayD<f64>) {
+        let mut grad = ArrayD::zeros(y.raw_dim());
+        let value = self.value_and_grad_into(y, &mut grad);
+        (value, grad)
+    }
+
+    /// L, with ∂L/∂y written into `grad` (of the shape of y).
+    pub fn value_and_grad_into(&self, y: &ArrayD<f64>, grad: &mut ArrayD<f64>) -> f64 {
+        assert_eq!(y.shape(), grad.shape());
         match self {
+            // Σd² is ndarray's sum (eight partial sums), the order these numbers always had;
+            // `grad` holds d² on the way.
             Loss::Mse { target } => {
                 let n = y.len() as f64;
-                let diff = y - target;
-                (diff.mapv(|d| d * d).sum() / n, diff * (2.0 / n))
+                squared_differences(y, target, grad);
+                let sum = grad.sum();
+                for ((g, &y), &t) in grad.iter_mut().zip(y.iter()).zip(target.iter()) {
+                    *g = (y - t) * (2.0 / n);
+                }
+                sum / n
             }
             Loss::HalfSse { target } => {
-                let diff = y - target;
-                (0.5 * diff.mapv(|d| d * d).sum(), diff)
+                squared_differences(y, target, grad);
+                let sum = grad.sum();
+                for ((g, &y), &t) in grad.iter_mut().zip(y.iter()).zip(target.iter()) {
+                    *g = y - t;
+                }
+                0.5 * sum
             }
             Loss::CrossEntropy { class } => {
-                let probabilities = softmax(y);
                 let log_sum_exp = log_sum_exp(y);
+                for (g, &v) in grad.iter_mut().zip(y.iter()) {
+                    *g = (v - log_sum_exp).exp();
+                }
                 let logit = y.iter().nth(*class).copied().expect("class is validated");
-                let mut grad = probabilities;
                 if let Some(g) = grad.iter_mut().nth(*class) {
                     *g -= 1.0;
                 }
-                (log_sum_exp - logit, grad)
+                log_sum_exp - logit
             }
         }
+    }
+}
+
+fn squared_differences(y: &ArrayD<f64>, target: &ArrayD<f64>, out: &mut ArrayD<f64>) {
+    for ((o, &y), &t) in out.iter_mut().zip(y.iter()).zip(target.iter()) {
+        let d = y - t;
+        *o = d * d;
     }
 }
 

@@ -5,6 +5,7 @@ pub mod activation;
 pub mod conv;
 pub mod dense;
 pub mod init;
+pub mod kernels;
 pub mod loss;
 pub mod network;
 pub mod pool;

@@ -1,12 +1,12 @@
 //! A network of conv, pool and dense layers: forward pass, backward pass and SGD update,
 //! keeping every intermediate in a trace.
 
-use ndarray::{Array1, Array3, ArrayD, IxDyn};
+use ndarray::{Array, Array1, Array2, Array3, Array4, ArrayBase, ArrayD, IxDyn};
 
-use super::conv::{Conv, ConvForward};
+use super::conv::{Conv, ConvForward, ConvScratch};
 use super::dense::{Dense, DenseForward};
 use super::loss::Loss;
-use super::pool::{Pool, PoolForward};
+use super::pool::{Pool, PoolForward, PoolKind};
 use super::trace::{ConvTrace, DenseTrace, LayerTrace, PoolTrace, StepTrace};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -127,71 +127,176 @@ impl Model {
         self.loss.value_and_grad(&self.forward().output).0
     }
 
+    /// Buffers for every tensor of a step of this network, reused by [`Model::trace_into`] and
+    /// [`Model::train_step_into`] so that a step allocates nothing.
+    pub fn workspace(&self) -> Workspace {
+        Workspace::new(self)
+    }
+
+    /// The forward pass into `ws.trace`: every layer's input and outputs and the network's
+    /// output. The parameters and gradients in the trace are left as they are.
+    pub fn forward_into(&self, ws: &mut Workspace) {
+        let trace = &mut ws.trace;
+        match trace.layers.first_mut() {
+            Some((_, first)) => input_of(first).copy_from_slice(slice(&self.input)),
+            None => trace
+                .output
+                .as_slice_mut()
+                .expect("standard layout")
+                .copy_from_slice(slice(&self.input)),
+        }
+        self.forward_from(0, ws);
+    }
+
+    /// The forward pass from layer `first` on, taking that layer's input as it stands in
+    /// `ws.trace` (the layers before it are left alone).
+    pub fn forward_from(&self, first: usize, ws: &mut Workspace) {
+        let Workspace { trace, scratch } = ws;
+        let layers = &mut trace.layers;
+        for l in first..self.layers.len() {
+            let (done, rest) = layers.split_at_mut(l + 1);
+            let t = &mut done[l].1;
+            match (&self.layers[l].kind, t, &mut scratch[l]) {
+                (LayerKind::Conv(conv), LayerTrace::Conv(t), LayerScratch::Conv(s)) => {
+                    conv.forward_into(&t.input.view(), s, &mut t.z, &mut t.a);
+                }
+                (LayerKind::Pool(pool), LayerTrace::Pool(t), _) => {
+                    pool.forward_into(
+                        slice(&t.input),
+                        t.input.dim(),
+                        slice_mut(&mut t.output),
+                        t.argmax.as_mut().map(slice_mut),
+                    );
+                }
+                (LayerKind::Dense(dense), LayerTrace::Dense(t), _) => {
+                    dense.forward_into(slice(&t.input), slice_mut(&mut t.z), slice_mut(&mut t.a));
+                }
+                _ => unreachable!("the workspace follows the layers"),
+            }
+            let out = output_of(&done[l].1);
+            match rest.first_mut() {
+                Some((_, next)) => input_of(next).copy_from_slice(out),
+                None => slice_mut(&mut trace.output).copy_from_slice(out),
+            }
+        }
+    }
+
+    /// The loss and the backward pass into `ws.trace`, after [`Model::forward_into`].
+    pub fn backward_into(&self, ws: &mut Workspace) {
+        let Workspace { trace, scratch } = ws;
+        trace.loss = self
+            .loss
+            .value_and_grad_into(&trace.output, &mut trace.loss_grad);
+        let layers = &mut trace.layers;
+        if let Some((_, last)) = layers.last_mut() {
+            delta_output_of(last).copy_from_slice(slice(&trace.loss_grad));
+        }
+        for l in (0..self.layers.len()).rev() {
+            let (before, from) = layers.split_at_mut(l);
+            let t = &mut from[0].1;
+            match (&self.layers[l].kind, &mut *t, &mut scratch[l]) {
+                (LayerKind::Conv(conv), LayerTrace::Conv(t), LayerScratch::Conv(s)) => {
+                    let ConvTrace {
+                        input,
+                        z,
+                        a,
+                        delta_a,
+                        delta_z,
+                        grad_weights,
+                        grad_bias,
+                        delta_input,
+                        ..
+                    } = t;
+                    conv.backward_into(
+                        &input.view(),
+                        &z.view(),
+                        &a.view(),
+                        &delta_a.view(),
+                        s,
+                        delta_z,
+                        grad_weights,
+                        grad_bias,
+                        delta_input,
+                    );
+                }
+                (LayerKind::Pool(pool), LayerTrace::Pool(t), _) => {
+                    pool.backward_into(
+                        slice(&t.input),
+                        t.input.dim(),
+                        slice(&t.output),
+                        t.argmax.as_ref().map(slice),
+                        slice(&t.delta_output),
+                        slice_mut(&mut t.delta_input),
+                    );
+                }
+                (LayerKind::Dense(dense), LayerTrace::Dense(t), _) => {
+                    dense.backward_into(
+                        slice(&t.input),
+                        slice(&t.z),
+                        slice(&t.a),
+                        slice(&t.delta_a),
+                        slice_mut(&mut t.delta_z),
+                        slice_mut(&mut t.grad_weights),
+                        slice_mut(&mut t.grad_bias),
+                        slice_mut(&mut t.delta_input),
+                    );
+                }
+                _ => unreachable!("the workspace follows the layers"),
+            }
+            if let Some((_, prev)) = before.last_mut() {
+                delta_output_of(prev).copy_from_slice(delta_input_of(t));
+            }
+        }
+    }
+
+    /// Forward and backward pass for the current parameters into `ws.trace`, without updating
+    /// them: the same numbers as [`Model::trace`].
+    pub fn trace_into(&self, step: usize, ws: &mut Workspace) {
+        self.forward_into(ws);
+        self.backward_into(ws);
+        ws.trace.step = step;
+        for (layer, (_, t)) in self.layers.iter().zip(&mut ws.trace.layers) {
+            match (&layer.kind, t) {
+                (LayerKind::Conv(c), LayerTrace::Conv(t)) => {
+                    t.weights.assign(&c.weights);
+                    t.bias.assign(&c.bias);
+                }
+                (LayerKind::Dense(d), LayerTrace::Dense(t)) => {
+                    t.weights.assign(&d.weights);
+                    t.bias.assign(&d.bias);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// One training step into `ws.trace` (whose weights are the ones used before the update),
+    /// then the update: the same numbers as [`Model::train_step`].
+    pub fn train_step_into(&mut self, step: usize, ws: &mut Workspace) {
+        self.forward_into(ws);
+        self.backward_into(ws);
+        ws.trace.step = step;
+        let lr = self.learning_rate;
+        for (layer, (_, t)) in self.layers.iter_mut().zip(&mut ws.trace.layers) {
+            match (&mut layer.kind, t) {
+                (LayerKind::Conv(c), LayerTrace::Conv(t)) => {
+                    sgd_keeping(&mut c.weights, &mut t.weights, &t.grad_weights, lr);
+                    sgd_keeping(&mut c.bias, &mut t.bias, &t.grad_bias, lr);
+                }
+                (LayerKind::Dense(d), LayerTrace::Dense(t)) => {
+                    sgd_keeping(&mut d.weights, &mut t.weights, &t.grad_weights, lr);
+                    sgd_keeping(&mut d.bias, &mut t.bias, &t.grad_bias, lr);
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Forward and backward pass for the current parameters, without updating them.
     pub fn trace(&self, step: usize) -> StepTrace {
-        let forward = self.forward();
-        let (loss, loss_grad) = self.loss.value_and_grad(&forward.output);
-        let mut delta: ArrayD<f64> = loss_grad.clone();
-        let mut traces = Vec::with_capacity(self.layers.len());
-        for (layer, fwd) in self.layers.iter().zip(forward.layers).rev() {
-            let trace = match (&layer.kind, fwd) {
-                (LayerKind::Conv(conv), LayerForward::Conv { input, out }) => {
-                    let delta_a = as_maps(reshape(delta, out.a.shape()));
-                    let back = conv.backward(&input, &out, &delta_a);
-                    LayerTrace::Conv(ConvTrace {
-                        input,
-                        weights: conv.weights.clone(),
-                        bias: conv.bias.clone(),
-                        z: out.z,
-                        a: out.a,
-                        delta_a,
-                        delta_z: back.delta_z,
-                        grad_weights: back.grad_weights,
-                        grad_bias: back.grad_bias,
-                        delta_input: back.delta_input,
-                    })
-                }
-                (LayerKind::Pool(pool), LayerForward::Pool { input, out }) => {
-                    let delta_output = as_maps(reshape(delta, out.output.shape()));
-                    let delta_input = pool.backward(&input, &out, &delta_output);
-                    LayerTrace::Pool(PoolTrace {
-                        kind: pool.kind,
-                        input,
-                        output: out.output,
-                        argmax: out.argmax,
-                        delta_output,
-                        delta_input,
-                    })
-                }
-                (LayerKind::Dense(dense), LayerForward::Dense { input, out }) => {
-                    let delta_a = flatten(delta);
-                    let back = dense.backward(&input, &out, &delta_a);
-                    LayerTrace::Dense(DenseTrace {
-                        input,
-                        weights: dense.weights.clone(),
-                        bias: dense.bias.clone(),
-                        z: out.z,
-                        a: out.a,
-                        delta_a,
-                        delta_z: back.delta_z,
-                        grad_weights: back.grad_weights,
-                        grad_bias: back.grad_bias,
-                        delta_input: back.delta_input,
-                    })
-                }
-                _ => unreachable!("forward pass follows the layers"),
-            };
-            delta = trace.delta_input_dyn();
-            traces.push((layer.name.clone(), trace));
-        }
-        traces.reverse();
-        StepTrace {
-            step,
-            loss,
-            output: forward.output,
-            loss_grad,
-            layers: traces,
-        }
+        let mut ws = self.workspace();
+        self.trace_into(step, &mut ws);
+        ws.trace
     }
 
     /// Plain SGD with the gradients of `trace`: w ← w − lr·∂L/∂w.
@@ -200,12 +305,12 @@ impl Model {
         for (layer, (_, t)) in self.layers.iter_mut().zip(&trace.layers) {
             match (&mut layer.kind, t) {
                 (LayerKind::Conv(conv), LayerTrace::Conv(t)) => {
-                    conv.weights.scaled_add(-lr, &t.grad_weights);
-                    conv.bias.scaled_add(-lr, &t.grad_bias);
+                    sgd(&mut conv.weights, &t.grad_weights, lr);
+                    sgd(&mut conv.bias, &t.grad_bias, lr);
                 }
                 (LayerKind::Dense(dense), LayerTrace::Dense(t)) => {
-                    dense.weights.scaled_add(-lr, &t.grad_weights);
-                    dense.bias.scaled_add(-lr, &t.grad_bias);
+                    sgd(&mut dense.weights, &t.grad_weights, lr);
+                    sgd(&mut dense.bias, &t.grad_bias, lr);
                 }
                 _ => {}
             }
@@ -215,15 +320,180 @@ impl Model {
     /// One training step: forward, backward, then the update. Returns the trace of the
     /// step, whose weights are the ones used before the update.
     pub fn train_step(&mut self, step: usize) -> StepTrace {
-        let trace = self.trace(step);
-        self.apply_update(&trace);
-        trace
+        let mut ws = self.workspace();
+        self.train_step_into(step, &mut ws);
+        ws.trace
     }
 }
 
-fn reshape(x: ArrayD<f64>, shape: &[usize]) -> ArrayD<f64> {
-    x.as_standard_layout()
-        .into_owned()
-        .into_shape_with_order(IxDyn(shape))
-        .expect("a layer's δ has as many cells as its output")
+/// w ← w − lr·g, as w + (−lr)·g, cell by cell.
+fn sgd<D: ndarray::Dimension>(w: &mut Array<f64, D>, g: &Array<f64, D>, lr: f64) {
+    let g = g.as_standard_layout();
+    for (w, &g) in slice_mut(w).iter_mut().zip(slice(&g)) {
+        *w += -lr * g;
+    }
+}
+
+/// The same update, keeping the old weights in `old` on the way.
+fn sgd_keeping<D: ndarray::Dimension>(
+    w: &mut Array<f64, D>,
+    old: &mut Array<f64, D>,
+    g: &Array<f64, D>,
+    lr: f64,
+) {
+    for ((w, old), &g) in slice_mut(w).iter_mut().zip(slice_mut(old)).zip(slice(g)) {
+        *old = *w;
+        *w += -lr * g;
+    }
+}
+
+fn slice<S: ndarray::Data<Elem = T>, D: ndarray::Dimension, T>(x: &ArrayBase<S, D>) -> &[T] {
+    x.as_slice().expect("engine arrays are standard layout")
+}
+
+fn slice_mut<S: ndarray::DataMut<Elem = T>, D: ndarray::Dimension, T>(
+    x: &mut ArrayBase<S, D>,
+) -> &mut [T] {
+    x.as_slice_mut().expect("engine arrays are standard layout")
+}
+
+fn input_of(t: &mut LayerTrace) -> &mut [f64] {
+    match t {
+        LayerTrace::Conv(t) => slice_mut(&mut t.input),
+        LayerTrace::Pool(t) => slice_mut(&mut t.input),
+        LayerTrace::Dense(t) => slice_mut(&mut t.input),
+    }
+}
+
+fn output_of(t: &LayerTrace) -> &[f64] {
+    match t {
+        LayerTrace::Conv(t) => slice(&t.a),
+        LayerTrace::Pool(t) => slice(&t.output),
+        LayerTrace::Dense(t) => slice(&t.a),
+    }
+}
+
+fn delta_output_of(t: &mut LayerTrace) -> &mut [f64] {
+    match t {
+        LayerTrace::Conv(t) => slice_mut(&mut t.delta_a),
+        LayerTrace::Pool(t) => slice_mut(&mut t.delta_output),
+        LayerTrace::Dense(t) => slice_mut(&mut t.delta_a),
+    }
+}
+
+fn delta_input_of(t: &LayerTrace) -> &[f64] {
+    match t {
+        LayerTrace::Conv(t) => slice(&t.delta_input),
+        LayerTrace::Pool(t) => slice(&t.delta_input),
+        LayerTrace::Dense(t) => slice(&t.delta_input),
+    }
+}
+
+/// Per layer, what a step reuses beyond the trace.
+#[derive(Clone, Debug)]
+enum LayerScratch {
+    Conv(Box<ConvScratch>),
+    None,
+}
+
+/// Every buffer one training step needs: the trace it fills, and the layers' scratch space.
+/// Made once per model shape by [`Model::workspace`]; each step overwrites it.
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    /// The step last computed into this workspace.
+    pub trace: StepTrace,
+    scratch: Vec<LayerScratch>,
+}
+
+impl Workspace {
+    fn new(model: &Model) -> Self {
+        let mut shape: Vec<usize> = model.input.shape().to_vec();
+        let mut layers = Vec::with_capacity(model.layers.len());
+        let mut scratch = Vec::with_capacity(model.layers.len());
+        let dim3 = |s: &[usize]| -> (usize, usize, usize) {
+            match *s {
+                [c, h, w] => (c, h, w),
+                _ => panic!("conv and pool inputs are 3-D; validated when loading"),
+            }
+        };
+        for layer in &model.layers {
+            let (trace, next, s) = match &layer.kind {
+                LayerKind::Conv(conv) => {
+                    let dim = dim3(&shape);
+                    let [k, ho, wo] = conv
+                        .output_shape([dim.0, dim.1, dim.2])
+                        .expect("geometry is validated when the scenario is loaded");
+                    let out = (k, ho, wo);
+                    (
+                        LayerTrace::Conv(ConvTrace {
+                            input: Array3::zeros(dim),
+                            weights: conv.weights.as_standard_layout().into_owned(),
+                            bias: conv.bias.as_standard_layout().into_owned(),
+                            z: Array3::zeros(out),
+                            a: Array3::zeros(out),
+                            delta_a: Array3::zeros(out),
+                            delta_z: Array3::zeros(out),
+                            grad_weights: Array4::zeros(conv.weights.raw_dim()),
+                            grad_bias: Array1::zeros(k),
+                            delta_input: Array3::zeros(dim),
+                        }),
+                        vec![k, ho, wo],
+                        LayerScratch::Conv(Box::new(conv.scratch(dim))),
+                    )
+                }
+                LayerKind::Pool(pool) => {
+                    let dim = dim3(&shape);
+                    let [c, ho, wo] = pool
+                        .output_shape([dim.0, dim.1, dim.2])
+                        .expect("geometry is validated when the scenario is loaded");
+                    let out = (c, ho, wo);
+                    (
+                        LayerTrace::Pool(PoolTrace {
+                            kind: pool.kind,
+                            input: Array3::zeros(dim),
+                            output: Array3::zeros(out),
+                            argmax: (pool.kind == PoolKind::Max).then(|| Array3::zeros(out)),
+                            delta_output: Array3::zeros(out),
+                            delta_input: Array3::zeros(dim),
+                        }),
+                        vec![c, ho, wo],
+                        LayerScratch::None,
+                    )
+                }
+                LayerKind::Dense(dense) => {
+                    let n: usize = shape.iter().product();
+                    let o = dense.outputs();
+                    (
+                        LayerTrace::Dense(DenseTrace {
+                            input: Array1::zeros(n),
+                            weights: dense.weights.as_standard_layout().into_owned(),
+                            bias: dense.bias.as_standard_layout().into_owned(),
+                            z: Array1::zeros(o),
+                            a: Array1::zeros(o),
+                            delta_a: Array1::zeros(o),
+                            delta_z: Array1::zeros(o),
+                            grad_weights: Array2::zeros(dense.weights.raw_dim()),
+                            grad_bias: Array1::zeros(o),
+                            delta_input: Array1::zeros(n),
+                        }),
+                        vec![o],
+                        LayerScratch::None,
+                    )
+                }
+            };
+            layers.push((layer.name.clone(), trace));
+            scratch.push(s);
+            shape = next;
+        }
+        Workspace {
+            trace: StepTrace {
+                step: 0,
+                loss: 0.0,
+                output: ArrayD::zeros(IxDyn(&shape)),
+                loss_grad: ArrayD::zeros(IxDyn(&shape)),
+                layers,
+            },
+            scratch,
+        }
+    }
 }

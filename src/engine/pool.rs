@@ -72,42 +72,93 @@ impl Pool {
             .expect("geometry is validated when the scenario is loaded");
         let mut output = Array3::zeros((ch, ho, wo));
         let mut argmax = (self.kind == PoolKind::Max).then(|| Array3::zeros((ch, ho, wo)));
+        let input = input.as_standard_layout();
+        self.forward_into(
+            input.as_slice().expect("standard layout"),
+            (ch, h, w),
+            output.as_slice_mut().expect("standard layout"),
+            argmax
+                .as_mut()
+                .map(|a| a.as_slice_mut().expect("standard layout")),
+        );
+        PoolForward { output, argmax }
+    }
+
+    /// The forward pass on row-major slices: `input` of shape `dim`, `output` of the output
+    /// shape, and for max pooling the switches.
+    pub fn forward_into(
+        &self,
+        input: &[f64],
+        dim: (usize, usize, usize),
+        output: &mut [f64],
+        mut argmax: Option<&mut [usize]>,
+    ) {
+        let (ch, h, w) = dim;
+        let [_, ho, wo] = self
+            .output_shape([ch, h, w])
+            .expect("geometry is validated when the scenario is loaded");
+        let [sh, sw] = self.stride;
+        let [kh, kw] = self.size;
+        assert_eq!(input.len(), ch * h * w);
+        assert_eq!(output.len(), ch * ho * wo);
+        let area = self.window_area() as f64;
         for c in 0..ch {
+            let plane = &input[c * h * w..(c + 1) * h * w];
             for i in 0..ho {
-                for j in 0..wo {
-                    output[[c, i, j]] = match self.kind {
-                        PoolKind::Max => {
-                            let mut best = f64::NEG_INFINITY;
-                            let mut best_at = None;
-                            for [y, x] in self.window(i, j) {
-                                let v = input[[c, y, x]];
-                                // PyTorch: a later cell wins only if strictly greater, or NaN.
-                                if best_at.is_none() || v > best || v.is_nan() {
-                                    best = v;
-                                    best_at = Some(y * w + x);
+                let out_row = &mut output[(c * ho + i) * wo..(c * ho + i + 1) * wo];
+                let y0 = i * sh;
+                match self.kind {
+                    PoolKind::Max => {
+                        let switches = argmax.as_mut().expect("max pooling keeps its switches");
+                        let sw_row = &mut switches[(c * ho + i) * wo..(c * ho + i + 1) * wo];
+                        if [kh, kw, sh, sw] == [2, 2, 2, 2] {
+                            max_pool_2x2_row(plane, w, y0, out_row, sw_row);
+                            continue;
+                        }
+                        for (j, (out, at)) in out_row.iter_mut().zip(sw_row.iter_mut()).enumerate()
+                        {
+                            let x0 = j * sw;
+                            let mut best_at = y0 * w + x0;
+                            let mut best = plane[best_at];
+                            for u in 0..kh {
+                                let first = (y0 + u) * w + x0;
+                                for (v, &value) in plane[first..first + kw].iter().enumerate() {
+                                    // PyTorch: a later cell wins only if strictly greater, or NaN.
+                                    // Written as selects, not branches: which cell wins is data.
+                                    let wins = value > best || value.is_nan();
+                                    best = if wins { value } else { best };
+                                    best_at = if wins { first + v } else { best_at };
                                 }
                             }
-                            if let Some(switches) = argmax.as_mut() {
-                                switches[[c, i, j]] = best_at.expect("windows are non-empty");
+                            *out = best;
+                            *at = best_at;
+                        }
+                    }
+                    PoolKind::Mean | PoolKind::L2 => {
+                        for (j, out) in out_row.iter_mut().enumerate() {
+                            let x0 = j * sw;
+                            // From −0.0, as Iterator::sum starts.
+                            let mut sum = -0.0;
+                            for u in 0..kh {
+                                let row = &plane[(y0 + u) * w + x0..(y0 + u) * w + x0 + kw];
+                                for &value in row {
+                                    sum += if self.kind == PoolKind::Mean {
+                                        value
+                                    } else {
+                                        value.powi(2)
+                                    };
+                                }
                             }
-                            best
+                            *out = if self.kind == PoolKind::Mean {
+                                sum / area
+                            } else {
+                                sum.sqrt()
+                            };
                         }
-                        PoolKind::Mean => {
-                            self.window(i, j)
-                                .map(|[y, x]| input[[c, y, x]])
-                                .sum::<f64>()
-                                / self.window_area() as f64
-                        }
-                        PoolKind::L2 => self
-                            .window(i, j)
-                            .map(|[y, x]| input[[c, y, x]].powi(2))
-                            .sum::<f64>()
-                            .sqrt(),
-                    };
+                    }
                 }
             }
         }
-        PoolForward { output, argmax }
     }
 
     /// The weight with which δ of window (i, j) reaches input cell (y, x) of channel c:
@@ -150,31 +201,103 @@ impl Pool {
         fwd: &PoolForward,
         delta_output: &Array3<f64>,
     ) -> Array3<f64> {
-        let (ch, _, w) = input.dim();
-        let (_, ho, wo) = fwd.output.dim();
         let mut delta_input = Array3::zeros(input.raw_dim());
+        let input = input.as_standard_layout();
+        let output = fwd.output.as_standard_layout();
+        let argmax = fwd.argmax.as_ref().map(|a| a.as_standard_layout());
+        let delta_output = delta_output.as_standard_layout();
+        self.backward_into(
+            input.as_slice().expect("standard layout"),
+            input.dim(),
+            output.as_slice().expect("standard layout"),
+            argmax
+                .as_ref()
+                .map(|a| a.as_slice().expect("standard layout")),
+            delta_output.as_slice().expect("standard layout"),
+            delta_input.as_slice_mut().expect("standard layout"),
+        );
+        delta_input
+    }
+
+    /// The backward pass on row-major slices (see [`Pool::forward_into`]).
+    pub fn backward_into(
+        &self,
+        input: &[f64],
+        dim: (usize, usize, usize),
+        output: &[f64],
+        argmax: Option<&[usize]>,
+        delta_output: &[f64],
+        delta_input: &mut [f64],
+    ) {
+        let (ch, h, w) = dim;
+        let [_, ho, wo] = self
+            .output_shape([ch, h, w])
+            .expect("geometry is validated when the scenario is loaded");
+        let [sh, sw] = self.stride;
+        let [kh, kw] = self.size;
+        assert_eq!(delta_input.len(), ch * h * w);
+        assert_eq!(delta_output.len(), ch * ho * wo);
+        delta_input.fill(0.0);
+        let inv_area = 1.0 / self.window_area() as f64;
         for c in 0..ch {
+            let plane = c * h * w;
             for i in 0..ho {
                 for j in 0..wo {
-                    let d = delta_output[[c, i, j]];
+                    let o = (c * ho + i) * wo + j;
+                    let d = delta_output[o];
                     match self.kind {
                         PoolKind::Max => {
-                            let switch =
-                                fwd.argmax.as_ref().expect("max pooling keeps its switches")
-                                    [[c, i, j]];
-                            delta_input[[c, switch / w, switch % w]] += d;
+                            let switch = argmax.expect("max pooling keeps its switches")[o];
+                            delta_input[plane + switch] += d;
                         }
-                        PoolKind::Mean | PoolKind::L2 => {
-                            for cell in self.window(i, j) {
-                                delta_input[[c, cell[0], cell[1]]] +=
-                                    d * self.routing_weight(input, fwd, c, i, j, cell);
+                        PoolKind::Mean => {
+                            for u in 0..kh {
+                                let at = plane + (i * sh + u) * w + j * sw;
+                                for cell in &mut delta_input[at..at + kw] {
+                                    *cell += d * inv_area;
+                                }
+                            }
+                        }
+                        PoolKind::L2 => {
+                            let norm = output[o];
+                            for u in 0..kh {
+                                let at = plane + (i * sh + u) * w + j * sw;
+                                for (cell, &x) in
+                                    delta_input[at..at + kw].iter_mut().zip(&input[at..at + kw])
+                                {
+                                    *cell += d * if norm == 0.0 { 0.0 } else { x / norm };
+                                }
                             }
                         }
                     }
                 }
             }
         }
-        delta_input
+    }
+}
+
+/// One output row of 2×2 max pooling with stride 2, the common case, without branches on the
+/// data: rows y0 and y0 + 1 of `plane` (width `w`) into `out` and `switches`.
+fn max_pool_2x2_row(plane: &[f64], w: usize, y0: usize, out: &mut [f64], switches: &mut [usize]) {
+    let top = &plane[y0 * w..(y0 + 1) * w];
+    let bottom = &plane[(y0 + 1) * w..(y0 + 2) * w];
+    for (j, ((out, at), (t, b))) in out
+        .iter_mut()
+        .zip(switches.iter_mut())
+        .zip(top.chunks_exact(2).zip(bottom.chunks_exact(2)))
+        .enumerate()
+    {
+        // Row-major order: top left, top right, bottom left, bottom right. A later cell wins
+        // only if strictly greater, or NaN (PyTorch).
+        let mut best = t[0];
+        let mut which = 0;
+        for (k, &value) in [t[1], b[0], b[1]].iter().enumerate() {
+            let wins = value > best || value.is_nan();
+            best = if wins { value } else { best };
+            which = if wins { k + 1 } else { which };
+        }
+        *out = best;
+        *at = (y0 + which / 2) * w + 2 * j + which % 2;
     }
 }
 

@@ -1,0 +1,551 @@
+//! The inner loops of the conv and dense layers, written for the hardware they run on.
+//!
+//! Every conv product is a sum of `weight × input cell` over taps, so two kernel shapes cover
+//! all three of them (forward z, ∂L/∂w and the δ columns):
+//!
+//! - [`gather_gemm`]: `out[m, cell] = init[m] + Σ_t a[t·lda + m] · src[tap[t] + cell]`. With the
+//!   taps at the offsets of the kernel taps in the (padded) input this is the forward pass read
+//!   straight from the input, with no im2col copy; with the taps at the rows of δz it is
+//!   Wᵀ·δz.
+//! - [`dot_gemm`]: `out[k, r] = Σ_cells a[k·lda + cell] · src[tap[r] + cell]`, the correlation of
+//!   δz with the input that gives ∂L/∂w.
+//!
+//! Output cells come in [`Chunk`]s of up to 8 consecutive cells of one output row, so that one
+//! 512-bit register holds one chunk; the last chunk of a row is masked. On a CPU with AVX-512
+//! the products run in register tiles of up to 8×24 (gather) or 4×4 (dot) accumulators; on
+//! any other CPU the callers use ndarray's `general_mat_mul` (matrixmultiply) instead.
+//!
+//! The order of the additions depends only on the shapes, never on the data or on the
+//! alignment of the buffers, so the same step computed twice gives the same bits.
+
+use std::sync::OnceLock;
+
+/// Up to 8 consecutive output cells: `src` is the offset added to every tap, `dst` the offset
+/// of the first cell in the output, `lanes` how many cells (1..=8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    pub src: usize,
+    pub dst: usize,
+    pub lanes: u8,
+}
+
+/// Chunks covering `rows` rows of `cols` cells; row `i` starts at `i·src_row` in the source
+/// and at `i·dst_row` in the output.
+pub fn row_chunks(rows: usize, cols: usize, src_row: usize, dst_row: usize) -> Vec<Chunk> {
+    let mut out = Vec::with_capacity(rows * cols.div_ceil(8));
+    for i in 0..rows {
+        for j in (0..cols).step_by(8) {
+            out.push(Chunk {
+                src: i * src_row + j,
+                dst: i * dst_row + j,
+                lanes: (cols - j).min(8) as u8,
+            });
+        }
+    }
+    out
+}
+
+/// Whether the AVX-512 kernels run here. Set `DELTASCOPE_PORTABLE=1` to use the portable path
+/// (matrixmultiply) even where they could, e.g. to compare the two.
+pub fn fast_kernels() -> bool {
+    static FAST: OnceLock<bool> = OnceLock::new();
+    *FAST.get_or_init(|| {
+        std::env::var_os("DELTASCOPE_PORTABLE").is_none_or(|v| v.is_empty() || v == "0")
+            && avx512_available()
+    })
+}
+
+fn avx512_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+fn max_reach(taps: &[usize], chunks: &[Chunk]) -> usize {
+    let tap = taps.iter().copied().max().unwrap_or(0);
+    let cell = chunks
+        .iter()
+        .map(|c| c.src + c.lanes as usize)
+        .max()
+        .unwrap_or(0);
+    tap + cell
+}
+
+/// `out[m·ldo + chunk.dst + l] = init[m] + Σ_t a[t·lda + m] · src[taps[t] + chunk.src + l]`
+/// for m < rows, every chunk and lane l (init 0 when None). Needs [`fast_kernels`].
+#[allow(clippy::too_many_arguments)]
+pub fn gather_gemm(
+    rows: usize,
+    a: &[f64],
+    lda: usize,
+    src: &[f64],
+    taps: &[usize],
+    chunks: &[Chunk],
+    init: Option<&[f64]>,
+    out: &mut [f64],
+    ldo: usize,
+) {
+    assert!(fast_kernels(), "gather_gemm needs AVX-512");
+    if rows == 0 || chunks.is_empty() {
+        return;
+    }
+    assert!(taps.is_empty() || (taps.len() - 1) * lda + rows <= a.len());
+    assert!(taps.is_empty() || max_reach(taps, chunks) <= src.len());
+    let last_dst = chunks
+        .iter()
+        .map(|c| c.dst + c.lanes as usize)
+        .max()
+        .unwrap_or(0);
+    assert!((rows - 1) * ldo + last_dst <= out.len());
+    assert!(init.is_none_or(|b| b.len() >= rows));
+    assert!(chunks.iter().all(|c| (1..=8).contains(&c.lanes)));
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX-512F is present (fast_kernels) and every index stays within the slices
+    // checked above.
+    unsafe {
+        avx512::gather_gemm(rows, a, lda, src, taps, chunks, init, out, ldo)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("fast_kernels is false off x86_64")
+}
+
+/// `out[k·ldo + r] = Σ_chunk Σ_l a[k·lda + chunk.dst + l] · src[taps[r] + chunk.src + l]` for
+/// k < rows and r < taps.len(). Needs [`fast_kernels`].
+#[allow(clippy::too_many_arguments)]
+pub fn dot_gemm(
+    rows: usize,
+    a: &[f64],
+    lda: usize,
+    src: &[f64],
+    taps: &[usize],
+    chunks: &[Chunk],
+    out: &mut [f64],
+    ldo: usize,
+) {
+    assert!(fast_kernels(), "dot_gemm needs AVX-512");
+    if rows == 0 || taps.is_empty() {
+        return;
+    }
+    let last_dst = chunks
+        .iter()
+        .map(|c| c.dst + c.lanes as usize)
+        .max()
+        .unwrap_or(0);
+    assert!((rows - 1) * lda + last_dst <= a.len());
+    assert!(max_reach(taps, chunks) <= src.len());
+    assert!((rows - 1) * ldo + taps.len() <= out.len());
+    assert!(chunks.iter().all(|c| (1..=8).contains(&c.lanes)));
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as for gather_gemm.
+    unsafe {
+        avx512::dot_gemm(rows, a, lda, src, taps, chunks, out, ldo)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("fast_kernels is false off x86_64")
+}
+
+/// Σ a[i]·b[i]. Eight partial sums, added in a fixed order.
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    #[cfg(target_arch = "x86_64")]
+    if fast_kernels() {
+        // SAFETY: AVX-512F is present; the lengths are equal.
+        return unsafe { avx512::dot(a, b) };
+    }
+    let mut acc = [0.0; 8];
+    let chunks = a.len() / 8 * 8;
+    for (x, y) in a[..chunks].chunks_exact(8).zip(b[..chunks].chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    for (l, (x, y)) in a[chunks..].iter().zip(&b[chunks..]).enumerate() {
+        acc[l] += x * y;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+/// y[i] += alpha · x[i]
+pub fn axpy(y: &mut [f64], alpha: f64, x: &[f64]) {
+    assert_eq!(x.len(), y.len());
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += alpha * x;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::Chunk;
+    use std::arch::x86_64::*;
+
+    #[inline(always)]
+    fn mask(lanes: u8) -> __mmask8 {
+        (((1u16) << lanes) - 1) as u8
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn gather_tile<const MR: usize, const NV: usize>(
+        a: *const f64,
+        lda: usize,
+        src: *const f64,
+        taps: &[usize],
+        chunks: &[Chunk],
+        init: Option<*const f64>,
+        out: *mut f64,
+        ldo: usize,
+    ) {
+        let mut acc = [[_mm512_setzero_pd(); NV]; MR];
+        if let Some(b) = init {
+            for (m, row) in acc.iter_mut().enumerate() {
+                // SAFETY: the caller checked init has `rows` entries.
+                let v = _mm512_set1_pd(unsafe { *b.add(m) });
+                for cell in row.iter_mut() {
+                    *cell = v;
+                }
+            }
+        }
+        let mut masks = [0u8; NV];
+        let mut bases = [src; NV];
+        for n in 0..NV {
+            masks[n] = mask(chunks[n].lanes);
+            // SAFETY: within src (checked by the caller through max_reach).
+            bases[n] = unsafe { src.add(chunks[n].src) };
+        }
+        for (t, &tap) in taps.iter().enumerate() {
+            let mut b = [_mm512_setzero_pd(); NV];
+            for n in 0..NV {
+                // SAFETY: tap + chunk.src + lanes ≤ src.len(); masked lanes are not read.
+                b[n] = unsafe { _mm512_maskz_loadu_pd(masks[n], bases[n].add(tap)) };
+            }
+            // SAFETY: t·lda + m < a.len() (checked by the caller).
+            let arow = unsafe { a.add(t * lda) };
+            for (m, row) in acc.iter_mut().enumerate() {
+                let w = _mm512_set1_pd(unsafe { *arow.add(m) });
+                for n in 0..NV {
+                    row[n] = _mm512_fmadd_pd(w, b[n], row[n]);
+                }
+            }
+        }
+        for (m, row) in acc.iter().enumerate() {
+            for n in 0..NV {
+                // SAFETY: m·ldo + dst + lanes ≤ out.len() (checked by the caller).
+                unsafe {
+                    _mm512_mask_storeu_pd(out.add(m * ldo + chunks[n].dst), masks[n], row[n])
+                };
+            }
+        }
+    }
+
+    const GATHER_MR: usize = 8;
+    const GATHER_NV: usize = 3;
+
+    macro_rules! gather_dispatch {
+        ($mr:expr, $nv:expr, $($args:expr),*) => {
+            match ($mr, $nv) {
+                (1, 1) => gather_tile::<1, 1>($($args),*),
+                (1, 2) => gather_tile::<1, 2>($($args),*),
+                (1, 3) => gather_tile::<1, 3>($($args),*),
+                (2, 1) => gather_tile::<2, 1>($($args),*),
+                (2, 2) => gather_tile::<2, 2>($($args),*),
+                (2, 3) => gather_tile::<2, 3>($($args),*),
+                (3, 1) => gather_tile::<3, 1>($($args),*),
+                (3, 2) => gather_tile::<3, 2>($($args),*),
+                (3, 3) => gather_tile::<3, 3>($($args),*),
+                (4, 1) => gather_tile::<4, 1>($($args),*),
+                (4, 2) => gather_tile::<4, 2>($($args),*),
+                (4, 3) => gather_tile::<4, 3>($($args),*),
+                (5, 1) => gather_tile::<5, 1>($($args),*),
+                (5, 2) => gather_tile::<5, 2>($($args),*),
+                (5, 3) => gather_tile::<5, 3>($($args),*),
+                (6, 1) => gather_tile::<6, 1>($($args),*),
+                (6, 2) => gather_tile::<6, 2>($($args),*),
+                (6, 3) => gather_tile::<6, 3>($($args),*),
+                (7, 1) => gather_tile::<7, 1>($($args),*),
+                (7, 2) => gather_tile::<7, 2>($($args),*),
+                (7, 3) => gather_tile::<7, 3>($($args),*),
+                (8, 1) => gather_tile::<8, 1>($($args),*),
+                (8, 2) => gather_tile::<8, 2>($($args),*),
+                (8, 3) => gather_tile::<8, 3>($($args),*),
+                _ => unreachable!("tile sizes are bounded"),
+            }
+        };
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gather_gemm(
+        rows: usize,
+        a: &[f64],
+        lda: usize,
+        src: &[f64],
+        taps: &[usize],
+        chunks: &[Chunk],
+        init: Option<&[f64]>,
+        out: &mut [f64],
+        ldo: usize,
+    ) {
+        let (a, src, out) = (a.as_ptr(), src.as_ptr(), out.as_mut_ptr());
+        let mut m0 = 0;
+        while m0 < rows {
+            let mr = (rows - m0).min(GATHER_MR);
+            // SAFETY: m0 < rows, so these offsets stay inside the checked slices.
+            let (a_m, out_m) = unsafe { (a.add(m0), out.add(m0 * ldo)) };
+            let init_m = init.map(|b| b[m0..].as_ptr());
+            for group in chunks.chunks(GATHER_NV) {
+                // SAFETY: forwarded from the caller's checks.
+                unsafe {
+                    gather_dispatch!(
+                        mr,
+                        group.len(),
+                        a_m,
+                        lda,
+                        src,
+                        taps,
+                        group,
+                        init_m,
+                        out_m,
+                        ldo
+                    )
+                };
+            }
+            m0 += mr;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dot_tile<const MK: usize, const MR: usize>(
+        a: *const f64,
+        lda: usize,
+        src: *const f64,
+        taps: &[usize],
+        chunks: &[Chunk],
+        out: *mut f64,
+        ldo: usize,
+    ) {
+        let mut acc = [[_mm512_setzero_pd(); MR]; MK];
+        let mut bases = [src; MR];
+        for r in 0..MR {
+            // SAFETY: within src (checked by the caller through max_reach).
+            bases[r] = unsafe { src.add(taps[r]) };
+        }
+        for chunk in chunks {
+            let m = mask(chunk.lanes);
+            let mut av = [_mm512_setzero_pd(); MK];
+            for (k, v) in av.iter_mut().enumerate() {
+                // SAFETY: k·lda + dst + lanes ≤ a.len() (checked by the caller).
+                *v = unsafe { _mm512_maskz_loadu_pd(m, a.add(k * lda + chunk.dst)) };
+            }
+            for r in 0..MR {
+                // SAFETY: tap + src + lanes ≤ src.len().
+                let b = unsafe { _mm512_maskz_loadu_pd(m, bases[r].add(chunk.src)) };
+                for k in 0..MK {
+                    acc[k][r] = _mm512_fmadd_pd(av[k], b, acc[k][r]);
+                }
+            }
+        }
+        for (k, row) in acc.iter().enumerate() {
+            for (r, v) in row.iter().enumerate() {
+                // SAFETY: k·ldo + r < out.len() (checked by the caller).
+                unsafe { *out.add(k * ldo + r) = _mm512_reduce_add_pd(*v) };
+            }
+        }
+    }
+
+    const DOT_MK: usize = 4;
+    const DOT_MR: usize = 4;
+
+    macro_rules! dot_dispatch {
+        ($mk:expr, $mr:expr, $($args:expr),*) => {
+            match ($mk, $mr) {
+                (1, 1) => dot_tile::<1, 1>($($args),*),
+                (1, 2) => dot_tile::<1, 2>($($args),*),
+                (1, 3) => dot_tile::<1, 3>($($args),*),
+                (1, 4) => dot_tile::<1, 4>($($args),*),
+                (2, 1) => dot_tile::<2, 1>($($args),*),
+                (2, 2) => dot_tile::<2, 2>($($args),*),
+                (2, 3) => dot_tile::<2, 3>($($args),*),
+                (2, 4) => dot_tile::<2, 4>($($args),*),
+                (3, 1) => dot_tile::<3, 1>($($args),*),
+                (3, 2) => dot_tile::<3, 2>($($args),*),
+                (3, 3) => dot_tile::<3, 3>($($args),*),
+                (3, 4) => dot_tile::<3, 4>($($args),*),
+                (4, 1) => dot_tile::<4, 1>($($args),*),
+                (4, 2) => dot_tile::<4, 2>($($args),*),
+                (4, 3) => dot_tile::<4, 3>($($args),*),
+                (4, 4) => dot_tile::<4, 4>($($args),*),
+                _ => unreachable!("tile sizes are bounded"),
+            }
+        };
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn dot_gemm(
+        rows: usize,
+        a: &[f64],
+        lda: usize,
+        src: &[f64],
+        taps: &[usize],
+        chunks: &[Chunk],
+        out: &mut [f64],
+        ldo: usize,
+    ) {
+        let (a, src, out) = (a.as_ptr(), src.as_ptr(), out.as_mut_ptr());
+        let mut k0 = 0;
+        while k0 < rows {
+            let mk = (rows - k0).min(DOT_MK);
+            let mut r0 = 0;
+            while r0 < taps.len() {
+                let mr = (taps.len() - r0).min(DOT_MR);
+                // SAFETY: k0 < rows and r0 < taps.len(): inside the checked slices.
+                unsafe {
+                    let (a_k, out_kr) = (a.add(k0 * lda), out.add(k0 * ldo + r0));
+                    dot_dispatch!(
+                        mk,
+                        mr,
+                        a_k,
+                        lda,
+                        src,
+                        &taps[r0..r0 + mr],
+                        chunks,
+                        out_kr,
+                        ldo
+                    )
+                };
+                r0 += mr;
+            }
+            k0 += mk;
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn dot(a: &[f64], b: &[f64]) -> f64 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm512_setzero_pd(); 4];
+        let mut i = 0;
+        while i + 32 <= n {
+            for (q, v) in acc.iter_mut().enumerate() {
+                // SAFETY: i + 32 ≤ n.
+                let (x, y) = unsafe {
+                    (
+                        _mm512_loadu_pd(pa.add(i + 8 * q)),
+                        _mm512_loadu_pd(pb.add(i + 8 * q)),
+                    )
+                };
+                *v = _mm512_fmadd_pd(x, y, *v);
+            }
+            i += 32;
+        }
+        while i < n {
+            let lanes = (n - i).min(8) as u8;
+            let m = mask(lanes);
+            // SAFETY: masked to the lanes that remain.
+            let (x, y) = unsafe {
+                (
+                    _mm512_maskz_loadu_pd(m, pa.add(i)),
+                    _mm512_maskz_loadu_pd(m, pb.add(i)),
+                )
+            };
+            acc[0] = _mm512_fmadd_pd(x, y, acc[0]);
+            i += lanes as usize;
+        }
+        let s = _mm512_add_pd(_mm512_add_pd(acc[0], acc[1]), _mm512_add_pd(acc[2], acc[3]));
+        _mm512_reduce_add_pd(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rand(seed: &mut u64) -> f64 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+    }
+
+    #[test]
+    fn gather_and_dot_match_plain_loops_for_every_tile_remainder() {
+        if !fast_kernels() {
+            return;
+        }
+        let mut seed = 7;
+        for rows in [1, 3, 8, 9, 17] {
+            for (out_rows, out_cols) in [(1, 1), (2, 7), (3, 8), (2, 13), (5, 24), (1, 40)] {
+                let ntaps = 11;
+                let src_row = out_cols + 3;
+                let src: Vec<f64> = (0..ntaps * 2 + (out_rows + 2) * src_row + 8)
+                    .map(|_| rand(&mut seed))
+                    .collect();
+                let taps: Vec<usize> = (0..ntaps).map(|t| t * 2 + t % 3).collect();
+                let chunks = row_chunks(out_rows, out_cols, src_row, out_cols);
+                let a: Vec<f64> = (0..ntaps * rows).map(|_| rand(&mut seed)).collect();
+                let init: Vec<f64> = (0..rows).map(|_| rand(&mut seed)).collect();
+                let cells = out_rows * out_cols;
+                let mut out = vec![0.0; rows * cells];
+                gather_gemm(
+                    rows,
+                    &a,
+                    rows,
+                    &src,
+                    &taps,
+                    &chunks,
+                    Some(&init),
+                    &mut out,
+                    cells,
+                );
+                for m in 0..rows {
+                    for i in 0..out_rows {
+                        for j in 0..out_cols {
+                            let mut s = init[m];
+                            for (t, tap) in taps.iter().enumerate() {
+                                s += a[t * rows + m] * src[tap + i * src_row + j];
+                            }
+                            let got = out[m * cells + i * out_cols + j];
+                            assert!(
+                                (got - s).abs() < 1e-12,
+                                "gather {rows} {out_rows}x{out_cols}"
+                            );
+                        }
+                    }
+                }
+                // dot: a as [rows][cells], out [rows][taps]
+                let a: Vec<f64> = (0..rows * cells).map(|_| rand(&mut seed)).collect();
+                let mut out = vec![0.0; rows * ntaps];
+                dot_gemm(rows, &a, cells, &src, &taps, &chunks, &mut out, ntaps);
+                for k in 0..rows {
+                    for (r, tap) in taps.iter().enumerate() {
+                        let mut s = 0.0;
+                        for i in 0..out_rows {
+                            for j in 0..out_cols {
+                                s += a[k * cells + i * out_cols + j] * src[tap + i * src_row + j];
+                            }
+                        }
+                        let got = out[k * ntaps + r];
+                        assert!((got - s).abs() < 1e-12, "dot {rows} {out_rows}x{out_cols}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dot_matches_the_plain_sum() {
+        let mut seed = 3;
+        for n in [0, 1, 7, 8, 9, 31, 32, 33, 100] {
+            let a: Vec<f64> = (0..n).map(|_| rand(&mut seed)).collect();
+            let b: Vec<f64> = (0..n).map(|_| rand(&mut seed)).collect();
+            let plain: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!((dot(&a, &b) - plain).abs() < 1e-12);
+        }
+    }
+}
