@@ -74,6 +74,9 @@ pub struct Explanation {
     pub combine: Combine,
     pub terms: Vec<Term>,
     pub notes: Vec<String>,
+    /// Said in place of the total when no term counts, e.g. "this cell is not the
+    /// switch of any window: δ = 0".
+    pub no_terms: Option<String>,
 }
 
 impl Explanation {
@@ -128,6 +131,8 @@ impl Explanation {
         };
         if !counted.is_empty() {
             lines.push(format!("  {what} = {}", short(self.total())));
+        } else if let Some(why) = &self.no_terms {
+            lines.push(format!("  {why}"));
         }
         lines
     }
@@ -154,7 +159,9 @@ pub struct Context<'a> {
     pub backward_from: usize,
 }
 
-/// A short, readable number: 4 significant digits, scientific outside [1e-3, 1e5).
+/// A short, readable number: 4 significant digits, fixed-point in [1e-4, 1e6) so that
+/// neighbouring terms read alike ("0.0009457" beside "0.004724"), scientific outside
+/// ("2.278e31", "1.5e-5"). Numbers keep the ASCII minus, as export and diff print them.
 pub fn short(v: f64) -> String {
     if v == 0.0 {
         return "0".into();
@@ -166,8 +173,8 @@ pub fn short(v: f64) -> String {
         return if v > 0.0 { "inf".into() } else { "-inf".into() };
     }
     let a = v.abs();
-    if (1e-3..1e5).contains(&a) {
-        let digits = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
+    if (1e-4..1e6).contains(&a) {
+        let digits = (3 - a.log10().floor() as i32).clamp(0, 7) as usize;
         let s = format!("{v:.digits$}");
         let s = if s.contains('.') {
             s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -176,8 +183,46 @@ pub fn short(v: f64) -> String {
         };
         if s == "-0" { "0".into() } else { s }
     } else {
-        format!("{v:.3e}")
+        let s = format!("{v:.3e}");
+        match s.split_once('e') {
+            Some((m, e)) if m.contains('.') => {
+                format!("{}e{e}", m.trim_end_matches('0').trim_end_matches('.'))
+            }
+            _ => s,
+        }
     }
+}
+
+/// The exact value, as short as it can be written without losing a digit: Rust's
+/// shortest round-trip form, scientific for |v| ≥ 1e6 or |v| < 1e-4
+/// ("0.053696773255078115", "-4.3745030829072217e40").
+pub fn exact(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    if !v.is_finite() {
+        return short(v);
+    }
+    if (1e-4..1e6).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
+/// An index expression of a strided, padded convolution, as simple as the layer allows:
+/// "i+u" (stride 1, no padding), "i·2+u", "i+u−1", "i·2+u−1".
+pub fn index_expr(out: &str, stride: usize, tap: &str, padding: usize) -> String {
+    let mut s = out.to_string();
+    if stride != 1 {
+        s.push_str(&format!("·{stride}"));
+    }
+    s.push('+');
+    s.push_str(tap);
+    if padding != 0 {
+        s.push_str(&format!("−{padding}"));
+    }
+    s
 }
 
 /// "[0,3,4]"
@@ -198,6 +243,7 @@ pub fn symbol(kind: &str, tensor: &str) -> &'static str {
         ("loss", "loss") => "L",
         ("dense", "weights") => "W",
         ("dense", "weights_next") => "W′",
+        ("dense", "grad_weights") => "∂W",
         (_, "input") => "x",
         (_, "weights") => "w",
         (_, "weights_next") => "w′",
@@ -211,6 +257,28 @@ pub fn symbol(kind: &str, tensor: &str) -> &'static str {
         (_, "grad_weights") => "∂w",
         (_, "grad_bias") => "∂b",
         _ => "?",
+    }
+}
+
+/// The symbol of a pool's mask: what it holds for that kind of pooling. Max pooling
+/// keeps switches (how many windows a cell is the maximum of), mean pooling routes 1/m,
+/// L2 pooling x/‖x‖.
+pub fn mask_symbol(kind: PoolKind) -> &'static str {
+    match kind {
+        PoolKind::Max => "switch",
+        PoolKind::Mean => "1/m",
+        PoolKind::L2 => "x/‖x‖",
+    }
+}
+
+/// The symbol of a tensor of a node, with pool masks named by their kind.
+fn cell_symbol(model: &Model, node: Node, tensor: &str) -> &'static str {
+    match (node, tensor) {
+        (Node::Layer(i), "mask") => match &model.layers[i].kind {
+            LayerKind::Pool(p) => mask_symbol(p.kind),
+            _ => "?",
+        },
+        _ => symbol(node_kind(model, node), tensor),
     }
 }
 
@@ -230,7 +298,7 @@ fn node_name(model: &Model, node: Node) -> String {
 
 /// "δz[0,1,2]" within the same node, "pool1.δx[0,1,2]" for another node.
 fn label(model: &Model, here: Node, cell: &CellRef) -> String {
-    let sym = symbol(node_kind(model, cell.node), cell.tensor);
+    let sym = cell_symbol(model, cell.node, cell.tensor);
     if cell.node == here {
         format!("{sym}{}", idx(&cell.index))
     } else {
@@ -468,20 +536,20 @@ pub fn loss_target(model: &Model) -> Option<ArrayD<f64>> {
 }
 
 fn new_explanation(ctx: &Context<'_>, cell: &CellRef, what: &str, formula: String) -> Explanation {
-    let kind = node_kind(ctx.model, cell.node);
     Explanation {
         cell: cell.clone(),
         value: cell_value(ctx, cell).unwrap_or(f64::NAN),
         title: format!(
             "{}.{}{} — {what}",
             node_name(ctx.model, cell.node),
-            symbol(kind, cell.tensor),
+            cell_symbol(ctx.model, cell.node, cell.tensor),
             idx(&cell.index)
         ),
         formula,
         combine: Combine::Value,
         terms: Vec::new(),
         notes: Vec::new(),
+        no_terms: None,
     }
 }
 
@@ -619,7 +687,7 @@ fn explain_parameter(ctx: &Context<'_>, l: usize, cell: &CellRef) -> Option<Expl
         );
         b.product(
             &[
-                (None, "−η", -lr),
+                (None, "-η", -lr),
                 (Some(CellRef::new(here, grad, &cell.index)), "", g),
             ],
             -lr * g,
@@ -682,7 +750,9 @@ fn explain_conv(
                 cell,
                 "weighted sum over the receptive field",
                 format!(
-                    "z[k,i,j] = b[k] + Σ_c Σ_u Σ_v w[k,c,u,v] · x[c, i·{sh}+u−{ph}, j·{sw}+v−{pw}]"
+                    "z[k,i,j] = b[k] + Σ_c Σ_u Σ_v w[k,c,u,v] · x[c, {}, {}]",
+                    index_expr("i", sh, "u", ph),
+                    index_expr("j", sw, "v", pw)
                 ),
             );
             b.product(
@@ -782,7 +852,11 @@ fn explain_conv(
                 ctx,
                 cell,
                 "kernel gradient: correlation of the layer input with δz",
-                format!("∂w[k,c,u,v] = Σ_i Σ_j δz[k,i,j] · x[c, i·{sh}+u−{ph}, j·{sw}+v−{pw}]"),
+                format!(
+                    "∂w[k,c,u,v] = Σ_i Σ_j δz[k,i,j] · x[c, {}, {}]",
+                    index_expr("i", sh, "u", ph),
+                    index_expr("j", sw, "v", pw)
+                ),
             );
             for i in 0..ho {
                 for j in 0..wo {
@@ -935,7 +1009,7 @@ fn explain_pool(
                     "maximum of the window",
                     "y[c,i,j] = max over the window of x (first maximum in row-major order wins ties)",
                 ),
-                PoolKind::Mean => ("mean of the window", "y[c,i,j] = Σ_window x / m"),
+                PoolKind::Mean => ("mean of the window", "y[c,i,j] = Σ_window x · 1/m"),
                 PoolKind::L2 => ("L2 norm of the window", "y[c,i,j] = √(Σ_window x²)"),
             };
             let mut e = new_explanation(ctx, cell, what, formula.into());
@@ -983,7 +1057,7 @@ fn explain_pool(
                 ));
             }
             e.notes.push(format!(
-                "window {}×{}, stride {}×{}, m = {m}",
+                "window {}×{}, stride {}×{}, m = {m} cells",
                 pool.size[0], pool.size[1], pool.stride[0], pool.stride[1]
             ));
             e
@@ -991,27 +1065,56 @@ fn explain_pool(
         "mask" | "delta_input" => {
             let (c, y, x) = (ix[0], ix[1], ix[2]);
             let is_delta = cell.tensor == "delta_input";
-            let route = match kind {
-                PoolKind::Max => "1 if this cell is the window's switch, else 0",
-                PoolKind::Mean => "1/m",
-                PoolKind::L2 => "x/‖x‖ (0 for a zero window)",
-            };
-            let mut e = if is_delta {
-                new_explanation(
+            let window = format!("{}×{} window", pool.size[0], pool.size[1]);
+            let mut e = match (is_delta, kind) {
+                (true, PoolKind::Max) => new_explanation(
                     ctx,
                     cell,
-                    "δ routed back through the pool",
+                    "δ routed back through the pool: only to each window's switch",
+                    "δx[c,y,x] = Σ over windows (i,j) containing the cell of δy[c,i,j] · switch,   \
+                     switch = 1 if the cell is the window's maximum (kept from the forward pass), else 0"
+                        .into(),
+                ),
+                (true, PoolKind::Mean) => new_explanation(
+                    ctx,
+                    cell,
+                    "δ routed back through the pool: shared equally by the window",
                     format!(
-                        "δx[c,y,x] = Σ over windows (i,j) containing the cell of δy[c,i,j] · route,   route = {route}"
+                        "δx[c,y,x] = Σ over windows (i,j) containing the cell of δy[c,i,j] · 1/m,   \
+                         1/m = 1/{m} ({window})"
                     ),
-                )
-            } else {
-                new_explanation(
+                ),
+                (true, PoolKind::L2) => new_explanation(
                     ctx,
                     cell,
-                    "routing weight (switch mask)",
-                    format!("route[c,y,x] = Σ over windows containing the cell of {route}"),
-                )
+                    "δ routed back through the pool: in proportion to x/‖x‖",
+                    "δx[c,y,x] = Σ over windows (i,j) containing the cell of δy[c,i,j] · x[c,y,x]/y[c,i,j]   \
+                     (x/‖x‖, since y = ‖x‖; 0 for an all-zero window)"
+                        .into(),
+                ),
+                (false, PoolKind::Max) => new_explanation(
+                    ctx,
+                    cell,
+                    "switch mask: how many windows this cell is the maximum of",
+                    "switch[c,y,x] = the number of windows (i,j) whose maximum is this cell (first maximum wins ties)"
+                        .into(),
+                ),
+                (false, PoolKind::Mean) => new_explanation(
+                    ctx,
+                    cell,
+                    "the weight δ gets on its way back: 1/m per window",
+                    format!(
+                        "1/m[c,y,x] = Σ over windows containing the cell of 1/m,   1/m = 1/{m} ({window})"
+                    ),
+                ),
+                (false, PoolKind::L2) => new_explanation(
+                    ctx,
+                    cell,
+                    "the weight δ gets on its way back: x/‖x‖ per window",
+                    "x/‖x‖[c,y,x] = Σ over windows (i,j) containing the cell of x[c,y,x]/y[c,i,j]   \
+                     (0 for an all-zero window)"
+                        .into(),
+                ),
             };
             let windows = windows_of(y, x);
             for (i, j) in &windows {
@@ -1022,6 +1125,13 @@ fn explain_pool(
                 match kind {
                     PoolKind::Max => {
                         let won = r == 1.0;
+                        let winner = t
+                            .argmax
+                            .as_ref()
+                            .map(|a| a[[c, i, j]])
+                            .map_or(String::new(), |s| {
+                                format!("{win}: its switch is x{}", idx(&[c, s / w, s % w]))
+                            });
                         if is_delta {
                             b.product(
                                 &[
@@ -1033,18 +1143,18 @@ fn explain_pool(
                                 Some(if won {
                                     format!("{win}: switch")
                                 } else {
-                                    format!("{win}: not the max")
+                                    winner
                                 }),
                             );
                         } else {
                             b.product(
-                                &[(None, "1 if switch else 0", r)],
+                                &[(None, if won { "1" } else { "0" }, r)],
                                 r,
                                 true,
                                 Some(if won {
-                                    format!("{win}: wins")
+                                    format!("{win}: switch")
                                 } else {
-                                    format!("{win}: loses")
+                                    winner
                                 }),
                             );
                         }
@@ -1093,8 +1203,10 @@ fn explain_pool(
             }
             e.combine = Combine::Sum;
             if windows.is_empty() {
-                e.notes
-                    .push("this cell lies in no window (floor mode): it gets δ = 0".into());
+                e.no_terms = Some(format!(
+                    "this cell lies in no window (floor mode): {} = 0",
+                    if is_delta { "δ" } else { "its weight" }
+                ));
             } else if windows.len() > 1 {
                 e.notes.push(format!(
                     "{} windows overlap here: their contributions add up (+=)",
@@ -1102,11 +1214,11 @@ fn explain_pool(
                 ));
             }
             if kind == PoolKind::Max
+                && is_delta
                 && !windows.is_empty()
                 && !b.terms.iter().any(|t| t.contributes)
             {
-                e.notes
-                    .push("no window picks this cell as its maximum: it gets δ = 0".into());
+                e.no_terms = Some("this cell is not the switch of any window: δ = 0".into());
             }
             e
         }
@@ -1320,7 +1432,7 @@ fn explain_loss(ctx: &Context<'_>, cell: &CellRef) -> Option<Explanation> {
                     );
                     b.product(&[(Some(at("output", i)), "", y[i])], y[i], true, None);
                     b.product(
-                        &[(None, "−1", -1.0), (Some(at("target", i)), "", t)],
+                        &[(None, "-1", -1.0), (Some(at("target", i)), "", t)],
                         -t,
                         true,
                         None,
@@ -1364,7 +1476,7 @@ fn explain_loss(ctx: &Context<'_>, cell: &CellRef) -> Option<Explanation> {
                     );
                     if i == *class {
                         b.product(
-                            &[(None, "−1", -1.0)],
+                            &[(None, "-1", -1.0)],
                             -1.0,
                             true,
                             Some("the target class".into()),
@@ -1426,7 +1538,7 @@ fn explain_loss(ctx: &Context<'_>, cell: &CellRef) -> Option<Explanation> {
                 );
                 b.product(
                     &[
-                        (None, "−1", -1.0),
+                        (None, "-1", -1.0),
                         (Some(at("output", *class)), "", y[*class]),
                     ],
                     -y[*class],
@@ -1750,7 +1862,91 @@ mod tests {
         assert_eq!(short(-0.43), "-0.43");
         assert_eq!(short(0.123456), "0.1235");
         assert_eq!(short(12.5), "12.5");
-        assert_eq!(short(1e-5), "1.000e-5");
-        assert_eq!(short(-0.00001), "-1.000e-5");
+        assert_eq!(short(1e-5), "1e-5");
+        assert_eq!(short(-0.000012345), "-1.234e-5");
+        // Neighbouring terms read alike: no switch to scientific just below 1e-3.
+        assert_eq!(short(-9.457e-4), "-0.0009457");
+        assert_eq!(short(0.004724), "0.004724");
+        assert_eq!(short(-4.3745e40), "-4.374e40");
+    }
+
+    #[test]
+    fn exact_values_are_whole_and_compact() {
+        assert_eq!(exact(0.053696773255078115), "0.053696773255078115");
+        assert_eq!(exact(-4.374503082907222e40), "-4.374503082907222e40");
+        assert_eq!(exact(2e-7), "2e-7");
+        assert_eq!(exact(f64::INFINITY), "inf");
+    }
+
+    #[test]
+    fn index_expressions_drop_a_stride_of_1_and_a_padding_of_0() {
+        assert_eq!(index_expr("i", 1, "u", 0), "i+u");
+        assert_eq!(index_expr("i", 2, "u", 1), "i·2+u−1");
+        let model = default_scenario().model;
+        let trace = model.trace(0);
+        let ctx = Context {
+            model: &model,
+            trace: &trace,
+            updated: None,
+            backward_from: 0,
+        };
+        let e = explain(&ctx, &CellRef::new(Node::Layer(0), "z", &[0, 0, 0])).unwrap();
+        assert!(e.formula.contains("x[c, i+u, j+v]"), "{}", e.formula);
+    }
+
+    #[test]
+    fn a_max_pool_cell_that_is_no_switch_says_so_plainly() {
+        let model = crate::scenario::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/max_pool_switches.json"
+        )))
+        .unwrap()
+        .model;
+        let trace = model.trace(0);
+        let ctx = Context {
+            model: &model,
+            trace: &trace,
+            updated: None,
+            backward_from: 0,
+        };
+        let e = explain(
+            &ctx,
+            &CellRef::new(Node::Layer(3), "delta_input", &[0, 0, 0]),
+        )
+        .unwrap();
+        assert!(e.terms.iter().all(|t| !t.contributes));
+        assert_eq!(
+            e.no_terms.as_deref(),
+            Some("this cell is not the switch of any window: δ = 0")
+        );
+        assert!(e.title.starts_with("pool2.δx[0,0,0]"));
+        let mask = explain(&ctx, &CellRef::new(Node::Layer(3), "mask", &[0, 0, 0])).unwrap();
+        assert!(
+            mask.title.starts_with("pool2.switch[0,0,0]"),
+            "{}",
+            mask.title
+        );
+    }
+
+    #[test]
+    fn mean_pool_formulas_say_what_m_is() {
+        let model = default_scenario().model;
+        let trace = model.trace(0);
+        let ctx = Context {
+            model: &model,
+            trace: &trace,
+            updated: None,
+            backward_from: 0,
+        };
+        let e = explain(
+            &ctx,
+            &CellRef::new(Node::Layer(1), "delta_input", &[0, 0, 0]),
+        )
+        .unwrap();
+        assert!(
+            e.formula.contains("1/m = 1/4 (2×2 window)"),
+            "{}",
+            e.formula
+        );
     }
 }

@@ -147,14 +147,22 @@ fn the_first_screen_shows_pipeline_maps_inspector_and_key_hints() {
             "conv1",
             "pool2",
             "loss",
-            "inspector",
             "n/p",
             "? help",
             "q quit",
+            // The scenario's description, where a newcomer looks first.
+            "about mean_pool_classic",
+            "The classic question",
         ] {
             assert!(text.contains(needle), "{w}×{h} lacks {needle:?}:\n{text}");
         }
         assert!(text.contains("forward conv1"), "{text}");
+        // The first key that moves something gives the inspector back.
+        let mut state = state;
+        update(&mut state, Action::NextEvent);
+        let text = draw(&mut terminal, &state);
+        assert!(text.contains("inspector"), "{text}");
+        assert!(!text.contains("about mean_pool_classic"), "{text}");
     }
 }
 
@@ -202,7 +210,10 @@ fn the_inspector_lists_rot180_terms_for_a_conv1_delta_input_cell() {
         .tensor("delta_input")
         .unwrap()[[0, 3, 2]];
     assert!(
-        text.contains(&format!("conv1.δx[0,3,2] = {traced}")),
+        text.contains(&format!(
+            "conv1.δx[0,3,2] = {}",
+            deltascope::explain::exact(traced)
+        )),
         "{text}"
     );
     assert!(text.contains("rot180[2,2]"), "{text}");
@@ -236,5 +247,337 @@ fn monochrome_frames_use_no_colour() {
     assert!(
         text.contains("+░") || text.contains("-░") || text.contains("+▒") || text.contains("-▒"),
         "signs:\n{text}"
+    );
+}
+
+// What a new user found, each pinned at the size they saw it.
+
+/// The text of the frame at the script's last `snap`, as `deltascope replay` prints it.
+fn shot(scenario: Scenario, keys: &str, (w, h): (u16, u16), color: ColorMode) -> String {
+    use deltascope::replay::{self, FrameFormat, ReplayOptions, script};
+    let lines = script::parse(&format!("{keys}\nsnap\n")).expect("the script parses");
+    let frames = replay::replay(
+        scenario,
+        &lines,
+        &ReplayOptions {
+            size: (w, h),
+            format: FrameFormat::Text,
+            only_snaps: true,
+            config: Config { color },
+            compare: None,
+        },
+    );
+    frames.last().expect("a frame").body.clone()
+}
+
+fn bundled(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(format!("{name}.json"));
+    scenario::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The text inside the box whose top border holds `title`: the rows between its
+/// borders, without them.
+fn boxed(text: &str, title: &str) -> Vec<String> {
+    let lines: Vec<Vec<char>> = text.lines().map(|l| l.chars().collect()).collect();
+    let (top, start) = lines
+        .iter()
+        .enumerate()
+        .find_map(|(y, l)| {
+            let s: String = l.iter().collect();
+            let at = s.find(title)?;
+            let col = s[..at].chars().count();
+            let corner = (0..col).rev().find(|&x| l[x] == '┌')?;
+            Some((y, corner))
+        })
+        .unwrap_or_else(|| panic!("no box titled {title:?}:\n{text}"));
+    let end = (start + 1..lines[top].len())
+        .find(|&x| lines[top][x] == '┐')
+        .expect("a top-right corner");
+    let mut out = Vec::new();
+    for l in &lines[top + 1..] {
+        if l.get(start) == Some(&'└') {
+            break;
+        }
+        out.push(l[start + 1..end.min(l.len())].iter().collect());
+    }
+    out
+}
+
+#[test]
+fn an_inspector_term_too_long_for_one_line_takes_two_and_nothing_is_cut() {
+    let keys = "n*8\nEnter\nj*4\nl*4";
+    let small = shot(default_scenario(), keys, (80, 24), ColorMode::TrueColor);
+    let inspector = boxed(&small, "conv1.δx[0,4,4] =");
+    let at = inspector
+        .iter()
+        .position(|l| l.contains("w[0,0,0,0] · δz[0,4,4]"))
+        .unwrap_or_else(|| panic!("the first term:\n{small}"));
+    assert!(inspector[at].contains("k=0 rot180[2,2]"), "{small}");
+    assert!(
+        inspector[at + 1].contains("= 0.15 × 0.03149 = 0.004724"),
+        "{small}"
+    );
+    assert!(!small.contains("k=│") && !small.contains(" k │"), "{small}");
+    // Where it fits, one line per term, the note first.
+    let roomy = shot(default_scenario(), keys, (120, 40), ColorMode::TrueColor);
+    assert!(
+        roomy
+            .lines()
+            .any(|l| l.contains("k=0 rot180[2,2] w[0,0,0,0] · δz[0,4,4] = 0.15 × 0.03149")),
+        "{roomy}"
+    );
+}
+
+#[test]
+fn overlays_fit_the_terminal_and_wrap_their_text() {
+    let s = default_scenario();
+    let description = s.description.clone().unwrap();
+    let words = |t: &str| t.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    for size in [(80, 24), (120, 40)] {
+        let text = shot(s.clone(), "?", size, ColorMode::TrueColor);
+        let inside = boxed(&text, "keys (? or Esc closes)");
+        assert!(
+            inside
+                .iter()
+                .all(|l| l.chars().count() + 2 <= size.0 as usize)
+        );
+        // Every word of the description is there whole, in order.
+        let shown = words(&inside.join(" "));
+        let want = words(&description);
+        let at = shown
+            .iter()
+            .position(|w| *w == want[0])
+            .expect("the description");
+        assert_eq!(&shown[at..at + want.len()], &want[..], "{text}");
+        let end = shot(s.clone(), "?\nj*100", size, ColorMode::TrueColor);
+        assert!(
+            end.contains("! marks a NaN or ±inf"),
+            "the help explains ! cells:\n{end}"
+        );
+        let check = shot(s.clone(), "x", size, ColorMode::TrueColor);
+        let inside = boxed(&check, "gradient check").join(" ");
+        assert!(
+            words(&inside)
+                .join(" ")
+                .contains("tolerance 1.0e-6, with the parameters of step 0"),
+            "{check}"
+        );
+        assert!(check.contains("max abs err  max rel err"), "{check}");
+        let footer = check.lines().last().unwrap();
+        assert!(
+            footer.contains("Tab/←→ layer") && footer.contains("j/k scroll"),
+            "{footer}"
+        );
+    }
+}
+
+#[test]
+fn kernel_gradients_are_rows_per_kernel_with_whole_labels() {
+    let s = bundled("digit_classifier");
+    for size in [(80, 24), (120, 40)] {
+        let text = shot(s.clone(), "n*8\nm", size, ColorMode::TrueColor);
+        let main = boxed(&text, "conv2 ·").join("\n");
+        assert!(main.contains("▸∂w"), "{text}");
+        for label in ["k0 ", "k1 ", "c0", "c1", "c2", "c3"] {
+            assert!(main.contains(label), "{size:?} lacks {label:?}:\n{text}");
+        }
+        assert!(!main.contains("k0c"), "no label is cut mid-name:\n{text}");
+    }
+    // The kernels page by c/C: kernel 7 is reached and named.
+    let text = shot(s, "n*8\nm\nc*29", (80, 24), ColorMode::TrueColor);
+    assert!(text.contains("k7"), "{text}");
+}
+
+#[test]
+fn huge_values_are_compact_and_whole() {
+    let s = bundled("diverging");
+    let text = shot(s.clone(), "n*7\n]*6", (80, 24), ColorMode::Mono);
+    // The exact value in a compact form, not forty digits.
+    let title = text
+        .lines()
+        .find(|l| l.contains("conv1.w′[0,0,0,0] = "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        title.contains("= -7.00712956253") && title.contains("e95 "),
+        "{title}"
+    );
+    assert!(text.contains("4.298 → 4.267e129"), "{text}");
+    // Positive and negative cells of the same size both print their number.
+    let text = shot(s.clone(), "n*7\n]*7", (80, 24), ColorMode::Mono);
+    assert!(text.contains(" 7e287") && text.contains("-2e289"), "{text}");
+    assert!(text.contains("‖∂w‖ inf"), "{text}");
+    assert!(!text.contains("⇑explod│"), "{text}");
+}
+
+#[test]
+fn without_colour_map_labels_stay() {
+    for size in [(80, 24), (120, 40)] {
+        let text = shot(default_scenario(), "n*8", size, ColorMode::Mono);
+        assert!(
+            text.contains("k0") && text.contains("k1"),
+            "{size:?}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_short_pane_keeps_the_cursors_band_with_its_titles_and_names_what_it_leaves_out() {
+    let text = shot(default_scenario(), "n*8", (80, 24), ColorMode::TrueColor);
+    let main = boxed(&text, "conv1 ·");
+    assert!(
+        main.iter().any(|l| l.contains("δz") && l.contains("▸δx")),
+        "{text}"
+    );
+    assert!(
+        main.iter().any(|l| l.contains("↓ more: ∂w ∂b  (m)")),
+        "{text}"
+    );
+    assert!(
+        main.iter().any(|l| l.starts_with("↑ above: x w b z a")),
+        "{text}"
+    );
+}
+
+#[test]
+fn steps_are_numbered_from_0_and_say_how_many() {
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    let mut state = State::new(default_scenario(), Config::default());
+    update(&mut state, Action::End);
+    let text = draw(&mut terminal, &state);
+    assert!(text.contains("step 2 (0–2)"), "{text}");
+    update(&mut state, Action::NextEvent);
+    assert!(
+        state
+            .status
+            .as_deref()
+            .unwrap()
+            .contains("end of step 2, the last of steps 0–2"),
+        "{:?}",
+        state.status
+    );
+    // The smallest terminal still shows the loss.
+    let text = shot(default_scenario(), "n*8", (60, 16), ColorMode::TrueColor);
+    assert!(
+        text.lines().next().unwrap().contains("L = 0.5029"),
+        "{text}"
+    );
+}
+
+#[test]
+fn pool_masks_are_named_for_their_kind() {
+    let text = shot(
+        default_scenario(),
+        "n*5\nM*2",
+        (80, 24),
+        ColorMode::TrueColor,
+    );
+    assert!(text.contains("▸1/m 2×2×2 = 0.25"), "{text}");
+    let text = shot(
+        default_scenario(),
+        "n*5\nEnter",
+        (80, 24),
+        ColorMode::TrueColor,
+    );
+    assert!(
+        text.replace("│\n│", " ").contains("1/m = 1/4 (2×2 window)"),
+        "{text}"
+    );
+    let text = shot(
+        bundled("max_pool_switches"),
+        "n*5\nM*2",
+        (120, 40),
+        ColorMode::TrueColor,
+    );
+    assert!(text.contains("pool2.switch[0,0,0]"), "{text}");
+    // A cell that is no window's switch says so.
+    let text = shot(
+        bundled("max_pool_switches"),
+        "n*5",
+        (120, 40),
+        ColorMode::TrueColor,
+    );
+    assert!(
+        text.contains("this cell is not the switch of any window: δ = 0"),
+        "{text}"
+    );
+    // digit_classifier's pool1 at its backward event shows its switches.
+    let text = shot(
+        bundled("digit_classifier"),
+        "n*9",
+        (120, 40),
+        ColorMode::TrueColor,
+    );
+    assert!(text.contains("switch 4×8×8"), "{text}");
+    // A cell that wins two overlapping windows shows the count.
+    let text = shot(
+        bundled("overlapping_max_pool"),
+        "n*5\nM*2",
+        (120, 40),
+        ColorMode::TrueColor,
+    );
+    let main = boxed(&text, "pool1 ·").join("\n");
+    assert!(main.contains(" 2 "), "{text}");
+}
+
+#[test]
+fn the_loss_chart_shows_every_step() {
+    let text = shot(
+        bundled("digit_classifier"),
+        "G",
+        (80, 24),
+        ColorMode::TrueColor,
+    );
+    let chart = boxed(&text, " loss");
+    let bottom = chart.last().unwrap();
+    assert!(
+        !bottom.chars().take(20).any(|c| c == ' '),
+        "a bar for each of the 20 steps: {bottom:?}\n{text}"
+    );
+    let text = shot(bundled("diverging"), "G", (80, 24), ColorMode::TrueColor);
+    assert!(
+        boxed(&text, " loss").last().unwrap().contains('!'),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_loss_gradient_gets_numbers_like_the_output() {
+    let text = shot(default_scenario(), "n*4", (80, 24), ColorMode::TrueColor);
+    let main = boxed(&text, "loss ·");
+    let grad = main
+        .iter()
+        .position(|l| l.contains("∂L/∂y"))
+        .expect("∂L/∂y");
+    assert!(
+        main[grad + 1].contains("-0.23") && main[grad + 1].contains("0.976"),
+        "{text}"
+    );
+}
+
+#[test]
+fn formulas_drop_a_stride_of_1_and_repeat_no_value() {
+    let text = shot(
+        default_scenario(),
+        "n*8\nm",
+        (120, 40),
+        ColorMode::TrueColor,
+    );
+    assert!(text.contains("x[c, i+u, j+v]"), "{text}");
+    let text = shot(default_scenario(), "M*3", (120, 40), ColorMode::TrueColor);
+    assert!(
+        !text.contains("= 0 = 0") && !text.contains("= 0.15 = 0.15"),
+        "{text}"
+    );
+    let text = shot(
+        default_scenario(),
+        "n*5\nM\nEnter",
+        (120, 40),
+        ColorMode::TrueColor,
+    );
+    assert!(
+        !text.contains("−1 ·"),
+        "numbers and constants share the ASCII minus:\n{text}"
     );
 }

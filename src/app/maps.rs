@@ -109,7 +109,7 @@ impl Shape {
         match self {
             Shape::Maps { n, h, w } => format!("{n}×{h}×{w}"),
             Shape::Grid { k, c, h, w } => format!("{k}×{c}×{h}×{w}"),
-            Shape::Vector { n } => format!("{n}"),
+            Shape::Vector { n } => format!("[{n}]"),
             Shape::Matrix { r, c } => format!("{r}×{c}"),
         }
     }
@@ -131,6 +131,18 @@ pub struct MapTensor<'a> {
     /// With `--compare`: the user's values of this tensor (laid out like `data`) and
     /// which of their cells differ from the reference.
     pub yours: Option<(ArrayD<f64>, ArrayD<bool>)>,
+    /// Summaries of the values that drawing asks for many times per frame (the layout
+    /// tries several arrangements), each computed once.
+    pub memo: Memo,
+}
+
+/// Lazily computed summaries of a tensor's values, filled by the view.
+#[derive(Clone, Debug, Default)]
+pub struct Memo {
+    /// (min, max) over the finite values.
+    pub range: std::cell::OnceCell<Option<(f64, f64)>>,
+    /// (characters per number, whether the leading zero is dropped).
+    pub number_format: std::cell::OnceCell<(usize, bool)>,
 }
 
 impl MapTensor<'_> {
@@ -189,6 +201,7 @@ fn tensor<'a>(
         data,
         covered: None,
         yours: None,
+        memo: Memo::default(),
     }
 }
 
@@ -312,6 +325,7 @@ pub fn node_maps(timeline: &Timeline, pos: Position, node: Node) -> NodeMaps<'_>
                                 "c",
                                 CowArray::from(mask.into_dyn()),
                             );
+                            m.symbol = explain::mask_symbol(pool.kind);
                             m.covered = Some(covered);
                             out.tensors.push(m);
                         }

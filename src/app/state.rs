@@ -117,6 +117,9 @@ pub struct State {
     pub quit: bool,
     /// The user's own numbers, shown beside the reference (`--compare`).
     pub compare: Option<Arc<Comparison>>,
+    /// The scenario's description is shown in the inspector until the first key that
+    /// moves something.
+    pub intro: bool,
 }
 
 /// The cursor resolved against the tensors shown: the tensor's position in the list, and
@@ -147,6 +150,7 @@ impl State {
             config,
             quit: false,
             compare: None,
+            intro: true,
         };
         state.cursor.tensor = super::update::preferred_tensor(&state, state.selected);
         state

@@ -24,14 +24,27 @@ pub fn handle_key(state: &mut State, key: KeyEvent) -> bool {
 /// Apply one action.
 pub fn update(state: &mut State, action: Action) {
     state.status = None;
+    // The introduction stays while the user only reads: help, overlays, scrolling it.
+    if !matches!(
+        action,
+        Action::ToggleHelp
+            | Action::ToggleCheck
+            | Action::CloseOverlay
+            | Action::OverlayDown
+            | Action::OverlayUp
+            | Action::InspectorDown
+            | Action::InspectorUp
+    ) {
+        state.intro = false;
+    }
     match action {
         Action::NextEvent => match state.timeline.next(state.pos) {
             Some(next) => go(state, next),
             None => {
                 state.status = Some(format!(
-                    "end of step {} of {}: press + to run another training step",
+                    "end of step {}, the last of steps {}: press + to run another training step",
                     state.pos.step,
-                    state.timeline.planned_steps()
+                    step_range(state.timeline.planned_steps())
                 ))
             }
         },
@@ -42,7 +55,11 @@ pub fn update(state: &mut State, action: Action) {
         Action::NextStep => match state.timeline.next_step(state.pos) {
             Some(next) => go(state, next),
             None => {
-                state.status = Some("this is the last planned step: press + to run another".into())
+                state.status = Some(format!(
+                    "step {} is the last of steps {}: press + to run another",
+                    state.pos.step,
+                    step_range(state.timeline.planned_steps())
+                ))
             }
         },
         Action::PrevStep => match state.timeline.prev_step(state.pos) {
@@ -66,9 +83,10 @@ pub fn update(state: &mut State, action: Action) {
                         );
                     }
                     state.status = Some(format!(
-                        "{added} more training step{} planned: {} in all",
+                        "{added} more training step{} planned: {} in all, steps {}",
                         if added == 1 { "" } else { "s" },
-                        state.timeline.planned_steps()
+                        state.timeline.planned_steps(),
+                        step_range(state.timeline.planned_steps())
                     ));
                 }
                 Err(limit) => state.status = Some(format!("cannot run more steps: {limit}")),
@@ -162,6 +180,14 @@ pub fn update(state: &mut State, action: Action) {
         Action::OverlayDown => state.overlay_scroll += 1,
         Action::OverlayUp => state.overlay_scroll = state.overlay_scroll.saturating_sub(1),
         Action::Quit => state.quit = true,
+    }
+}
+
+/// The planned steps, numbered from 0 as `export` numbers them: "0–2" for three.
+pub fn step_range(planned: usize) -> String {
+    match planned {
+        0 | 1 => "0".into(),
+        n => format!("0–{}", n - 1),
     }
 }
 

@@ -9,43 +9,145 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
 
-use super::theme::Theme;
+use super::theme::{GLYPHS, Theme};
+
+/// One-column cells without colour: negative values by magnitude (shades are positive).
+pub const NEGATIVE_GLYPHS: [char; 4] = ['-', '=', '≡', '■'];
 use crate::app::maps::MapTensor;
 
 /// Cell width from which a number is printed inside the cell: 5 characters and a space,
-/// or without colour 5 characters, a shade and a space.
+/// or without colour 5 characters, a shade and a space. Tensors with numbers that need
+/// more than 5 characters (e.g. -4e193) get wider cells: see `number_cell_width`.
 pub const NUMBER_WIDTH: u16 = 6;
 
 pub fn number_width(mono: bool) -> u16 {
     if mono { NUMBER_WIDTH + 1 } else { NUMBER_WIDTH }
 }
 
+/// How the numbers of one tensor are printed in its cells: in `chars` characters, and
+/// for all of them alike with or without the leading zero of |v| < 1 (".058", "-.23"
+/// side by side rather than "-.058" beside "-0.23").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NumberFormat {
+    pub chars: usize,
+    pub strip_zero: bool,
+}
+
+/// The number format of a tensor: 5 characters unless some value cannot be written in 5
+/// (at most 7: "-1e-300"); the leading zero dropped for all if some value needs it gone.
+pub fn number_format(tensor: &MapTensor<'_>) -> NumberFormat {
+    let &(chars, strip_zero) = tensor.memo.number_format.get_or_init(|| {
+        let f = compute_number_format(tensor);
+        (f.chars, f.strip_zero)
+    });
+    NumberFormat { chars, strip_zero }
+}
+
+fn compute_number_format(tensor: &MapTensor<'_>) -> NumberFormat {
+    let finite = || {
+        tensor
+            .data
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite() && *v != 0.0)
+    };
+    // "{:.0e}" is longer than 5 characters only for exponents ≤ -10 or ≥ 100, so only
+    // such values are formatted (this runs over every value of large tensors).
+    let chars = finite()
+        .filter(|v| v.abs() < 1e-9 || v.abs() >= 1e99)
+        .map(|v| format!("{v:.0e}").chars().count())
+        .filter(|&n| n > 5)
+        .max()
+        .unwrap_or(5)
+        .min(7);
+    // Whether dropping the leading zero of "0.xyz" makes some value markedly more precise,
+    // judged by arithmetic on the rounding rather than by formatting each value.
+    let rounding_error = |v: f64, decimals: i32| {
+        let scale = 10f64.powi(decimals);
+        ((v * scale).round() / scale - v).abs() / v.abs()
+    };
+    let strip_zero = finite().any(|v| {
+        v.abs() < 1.0 && {
+            let kept_decimals = chars as i32 - 2 - i32::from(v < 0.0);
+            let kept = rounding_error(v, kept_decimals);
+            kept > 0.01 && rounding_error(v, kept_decimals + 1) < kept
+        }
+    });
+    NumberFormat { chars, strip_zero }
+}
+
+/// The width of a number cell of this tensor.
+pub fn number_cell_width(tensor: &MapTensor<'_>, mono: bool) -> u16 {
+    number_format(tensor).chars as u16 + 1 + u16::from(mono)
+}
+
+fn error(s: &str, v: f64) -> f64 {
+    match s.parse::<f64>() {
+        Ok(p) if p != 0.0 => ((p - v) / v).abs(),
+        _ => f64::INFINITY,
+    }
+}
+
+/// The most precise fixed form of v in `width` characters ("-.026" with `strip`).
+fn fixed(v: f64, width: usize, strip: bool) -> String {
+    (0..=width)
+        .rev()
+        .find_map(|decimals| {
+            let s = format!("{v:.decimals$}");
+            let s = if strip && v.abs() < 1.0 {
+                s.replacen("0.", ".", 1)
+            } else {
+                s
+            };
+            (s.chars().count() <= width).then_some(s)
+        })
+        .unwrap_or_default()
+}
+
 /// max |v| over the finite values of a tensor (the scale of its colours).
 pub fn scale(tensor: &MapTensor<'_>) -> f64 {
-    tensor
-        .data
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold(0.0, |m, v| m.max(v.abs()))
+    range(tensor).map_or(0.0, |(lo, hi)| lo.abs().max(hi.abs()))
 }
 
 /// (min, max) over the finite values, or None if there are none.
 pub fn range(tensor: &MapTensor<'_>) -> Option<(f64, f64)> {
-    let mut it = tensor.data.iter().copied().filter(|v| v.is_finite());
-    let first = it.next()?;
-    Some(it.fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v))))
+    *tensor.memo.range.get_or_init(|| {
+        let mut it = tensor.data.iter().copied().filter(|v| v.is_finite());
+        let first = it.next()?;
+        Some(it.fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v))))
+    })
 }
 
-/// The legend of a tensor: "min…max" in short numbers.
+/// The legend of a tensor: "min…max" to two significant digits, "= 0.25" when every
+/// cell is the same, "all NaN/inf (!)" when no value is finite.
 pub fn legend(tensor: &MapTensor<'_>) -> String {
     match range(tensor) {
-        Some((lo, hi)) if lo == hi => format!("={}", fit_number(lo, 6)),
-        Some((lo, hi)) => format!("{}…{}", compact(lo), compact(hi)),
-        None => "no finite values".into(),
+        Some((lo, hi)) if lo == hi => format!("= {}", compact(lo)),
+        Some((lo, hi)) => format!("{}…{}", two_digits(lo), two_digits(hi)),
+        None => "all NaN/inf (!)".into(),
     }
 }
 
-/// Three significant digits, short: "-0.746", "2.09", "1.2e-5".
+/// Two significant digits: "-0.047", "2.1", "4.3e129".
+pub fn two_digits(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return fit_number(v, 6);
+    }
+    let a = v.abs();
+    if (1e-3..1e4).contains(&a) {
+        let digits = (1 - a.log10().floor() as i32).clamp(0, 4) as usize;
+        let s = format!("{v:.digits$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    } else {
+        format!("{v:.1e}")
+    }
+}
+
+/// Three significant digits, short: "-0.746", "2.09", "1.2e-5", "4.3e129".
 pub fn compact(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return fit_number(v, 6);
@@ -64,8 +166,32 @@ pub fn compact(v: f64) -> String {
     }
 }
 
-/// A number in at most `width` characters, as precise as fits.
+/// A number in at most `width` characters, as precise as fits, the leading zero dropped
+/// when that makes it more precise.
 pub fn fit_number(v: f64, width: usize) -> String {
+    let strip = v.is_finite() && v.abs() < 1.0 && {
+        let kept = fixed(v, width, false);
+        error(&kept, v) > 0.01 && error(&fixed(v, width, true), v) < error(&kept, v)
+    };
+    let s = format_number(
+        v,
+        NumberFormat {
+            chars: width,
+            strip_zero: strip,
+        },
+    );
+    if s.chars().count() <= width {
+        s
+    } else {
+        (if v > 0.0 { "+" } else { "-" }).into()
+    }
+}
+
+/// A number in the tensor's format: the most precise fixed form that fits, or the
+/// scientific one when that is more precise; never more than `chars` characters unless
+/// nothing shorter can be written (then the shortest scientific form).
+pub fn format_number(v: f64, format: NumberFormat) -> String {
+    let width = format.chars;
     if v == 0.0 {
         return "0".into();
     }
@@ -74,28 +200,6 @@ pub fn fit_number(v: f64, width: usize) -> String {
     }
     if v.is_infinite() {
         return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    let error = |s: &str| -> f64 {
-        match s.parse::<f64>() {
-            Ok(p) if p != 0.0 => ((p - v) / v).abs(),
-            _ => f64::INFINITY,
-        }
-    };
-    // The most precise fixed form that fits; if it is coarse, the same without the
-    // leading zero ("-.026" rather than "-0.03").
-    let most_precise = |strip: bool| {
-        (0..=width).rev().find_map(|decimals| {
-            let s = format!("{v:.decimals$}");
-            let s = if strip { s.replacen("0.", ".", 1) } else { s };
-            (s.chars().count() <= width).then_some(s)
-        })
-    };
-    let mut fixed = most_precise(false);
-    if fixed.as_deref().is_none_or(|f| error(f) > 0.01)
-        && let Some(stripped) = most_precise(true)
-        && fixed.as_deref().is_none_or(|f| error(&stripped) < error(f))
-    {
-        fixed = Some(stripped);
     }
     let trim = |s: String| -> String {
         if s.contains('.') && !s.contains('e') {
@@ -109,26 +213,26 @@ pub fn fit_number(v: f64, width: usize) -> String {
             s
         }
     };
-    if let Some(f) = &fixed
-        && error(f) <= 0.05
-    {
-        return trim(f.clone());
+    let f = fixed(v, width, format.strip_zero);
+    let fixed_ok = !f.is_empty() && error(&f, v).is_finite();
+    if fixed_ok && error(&f, v) <= 0.05 {
+        return trim(f);
     }
     let sci = (0..=2)
         .rev()
         .map(|p| format!("{v:.p$e}"))
         .find(|s| s.chars().count() <= width);
-    match (fixed, sci) {
-        (Some(f), Some(e)) => {
-            if error(&e) < error(&f) {
+    match (fixed_ok, sci) {
+        (true, Some(e)) => {
+            if error(&e, v) < error(&f, v) {
                 e
             } else {
-                f
+                trim(f)
             }
         }
-        (Some(f), None) if error(&f).is_finite() => f,
-        (_, Some(e)) => e,
-        _ => (if v > 0.0 { "+" } else { "-" }).into(),
+        (true, None) => trim(f),
+        (false, Some(e)) => e,
+        (false, None) => format!("{v:.0e}"),
     }
 }
 
@@ -141,6 +245,9 @@ pub struct Heatmap<'a, 't> {
     pub col0: usize,
     pub cell_width: u16,
     pub scale: f64,
+    /// How the tensor's numbers are printed (`number_format`), when the cells are wide
+    /// enough for numbers.
+    pub format: NumberFormat,
     pub theme: &'a Theme,
     /// (row, col) of the cursor in this map.
     pub cursor: Option<(usize, usize)>,
@@ -148,9 +255,18 @@ pub struct Heatmap<'a, 't> {
     pub highlights: Option<&'a HashSet<Vec<usize>>>,
 }
 
+/// The number of windows a cell of a max-pool switch mask wins, when it is more than one.
+fn switch_count(tensor: &MapTensor<'_>, v: f64) -> Option<char> {
+    (tensor.symbol == "switch" && (2.0..=9.0).contains(&v) && v.fract() == 0.0)
+        .then(|| char::from_digit(v as u32, 10))
+        .flatten()
+}
+
 impl Heatmap<'_, '_> {
     /// The text of one cell; `differs` marks a cell where the user's number (`--compare`)
     /// is not the reference's, with `≠` in place of the trailing space, mark or sign.
+    /// Without colour the cursor cell carries `◆` (in place of its shade or sign), as it
+    /// does with colour in cells too narrow for numbers.
     fn cell_text(
         &self,
         v: f64,
@@ -160,16 +276,17 @@ impl Heatmap<'_, '_> {
         differs: bool,
     ) -> String {
         let cw = self.cell_width as usize;
+        let mono = !self.theme.color();
         let heat = self.theme.heat(v, self.scale);
         if !covered {
             return format!("{:^cw$}", "·");
         }
-        if cw >= number_width(!self.theme.color()) as usize {
-            let n = NUMBER_WIDTH as usize - 1;
-            let tail = if self.theme.color() {
-                String::new()
-            } else {
-                heat.glyph.to_string()
+        let n = self.format.chars;
+        if cw > n + usize::from(mono) {
+            let tail = match (mono, is_cursor) {
+                (false, _) => String::new(),
+                (true, true) => "◆".into(),
+                (true, false) => heat.glyph.to_string(),
             };
             let pad = cw - n - tail.chars().count();
             let end = if differs {
@@ -177,27 +294,47 @@ impl Heatmap<'_, '_> {
             } else {
                 " ".repeat(pad)
             };
-            return format!("{:>n$}{tail}{end}", fit_number(v, n));
+            return format!("{:>n$}{tail}{end}", format_number(v, self.format));
         }
-        if self.theme.color() {
+        let count = switch_count(self.tensor, v).filter(|_| cw >= 2);
+        if !mono {
             let mark = if is_cursor {
-                "◆"
+                "◆".to_string()
             } else if differs {
-                "≠"
+                "≠".into()
+            } else if let Some(d) = count {
+                d.to_string()
             } else if highlighted {
-                "•"
+                "•".into()
             } else if !v.is_finite() {
-                "!"
+                "!".into()
             } else {
-                " "
+                " ".into()
             };
             return format!("{mark:^cw$}");
         }
-        let sign = if differs { '≠' } else { heat.sign };
+        let first = if differs {
+            '≠'
+        } else if is_cursor {
+            '◆'
+        } else if let Some(d) = count {
+            d
+        } else {
+            heat.sign
+        };
         match cw {
-            1 if differs => "≠".to_string(),
+            1 if differs || is_cursor => first.to_string(),
+            // One column has room for one glyph: shades for positive values, a ramp of
+            // dashes for negative ones, so the sign survives without colour.
+            1 if heat.sign == '-' => NEGATIVE_GLYPHS[GLYPHS
+                .iter()
+                .position(|&g| g == heat.glyph)
+                .unwrap_or(1)
+                .clamp(1, 4)
+                - 1]
+            .to_string(),
             1 => heat.glyph.to_string(),
-            _ => format!("{sign}{}", heat.glyph.to_string().repeat(cw - 1)),
+            _ => format!("{first}{}", heat.glyph.to_string().repeat(cw - 1)),
         }
     }
 }
@@ -271,6 +408,30 @@ mod tests {
         assert_eq!(fit_number(0.0012, 5), ".0012");
     }
 
+    #[test]
+    fn huge_numbers_of_either_sign_get_the_same_room() {
+        let mut t = tensor();
+        t.data = CowArray::from(array![[[4e193, -4e193], [1.0, -0.5]]].into_dyn());
+        let f = number_format(&t);
+        assert_eq!(f.chars, 6);
+        assert_eq!(format_number(-4e193, f), "-4e193");
+        assert_eq!(format_number(4e193, f), "4e193");
+        assert_eq!(number_cell_width(&t, true), 8);
+    }
+
+    #[test]
+    fn a_tensor_drops_the_leading_zero_for_all_its_numbers_or_for_none() {
+        let mut t = tensor();
+        t.data = CowArray::from(array![[[-0.058, -0.23], [0.976, 0.25]]].into_dyn());
+        let f = number_format(&t);
+        assert!(f.strip_zero);
+        let shown: Vec<String> = t.data.iter().map(|&v| format_number(v, f)).collect();
+        assert_eq!(shown, ["-.058", "-.23", ".976", ".25"]);
+        let plain = tensor();
+        assert!(!number_format(&plain).strip_zero);
+        assert_eq!(format_number(-0.5, number_format(&plain)), "-0.5");
+    }
+
     fn tensor() -> MapTensor<'static> {
         MapTensor {
             name: "z",
@@ -281,6 +442,7 @@ mod tests {
             data: CowArray::from(array![[[1.0, -0.5], [0.0, 0.25]]].into_dyn()),
             covered: None,
             yours: None,
+            memo: Default::default(),
         }
     }
 
@@ -303,6 +465,7 @@ mod tests {
                 col0: 0,
                 cell_width: width,
                 scale: scale(&t),
+                format: number_format(&t),
                 theme: &theme,
                 cursor: None,
                 highlights: None,
@@ -336,6 +499,7 @@ mod tests {
             col0: 0,
             cell_width: 2,
             scale: scale(&t),
+            format: number_format(&t),
             theme: &theme,
             cursor: Some((1, 1)),
             highlights: None,
@@ -347,7 +511,11 @@ mod tests {
                 .collect::<String>()
         };
         assert_eq!(line(0), "+█-▒");
-        assert_eq!(line(1), "  +░");
+        assert_eq!(
+            line(1),
+            "  ◆░",
+            "the cursor cell is marked without colour too"
+        );
         assert!(
             buf[(2, 1)]
                 .modifier
@@ -367,6 +535,7 @@ mod tests {
             col0: 0,
             cell_width: 6,
             scale: scale(&t),
+            format: number_format(&t),
             theme: &theme,
             cursor: None,
             highlights: None,

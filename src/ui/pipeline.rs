@@ -82,6 +82,10 @@ struct Row<'a> {
     node: Option<Node>,
     main: Line<'a>,
     detail: Line<'a>,
+    /// What follows `main` when each layer gets one line only.
+    inline: Vec<Span<'a>>,
+    /// `main` without the shape, for one-line rows that need the room.
+    main_short: Option<Line<'a>>,
 }
 
 pub fn render(buf: &mut Buffer, area: Rect, state: &State, theme: &Theme) {
@@ -110,6 +114,8 @@ pub fn render(buf: &mut Buffer, area: Rect, state: &State, theme: &Theme) {
             Span::styled(format!(" {}", dims(model.input.shape())), theme.dim()),
         ]),
         detail: Line::default(),
+        inline: Vec::new(),
+        main_short: None,
     });
     for (i, layer) in model.layers.iter().enumerate() {
         let (_, t) = &step.trace.layers[i];
@@ -136,24 +142,57 @@ pub fn render(buf: &mut Buffer, area: Rect, state: &State, theme: &Theme) {
             Span::styled(format!(" {}", dims(&out)), theme.dim()),
         ]);
         main.spans.extend(agreement(state, Some(i), theme));
-        let mut detail = vec![Span::styled(
-            format!("    {}", layer_detail(&layer.kind)),
-            theme.dim(),
-        )];
+        let mut main_short = Line::from(vec![
+            Span::styled(marker, marker_style),
+            Span::styled(format!("{:<name_w$}", layer.name), name_style),
+        ]);
+        main_short.spans.extend(agreement(state, Some(i), theme));
+        // "    conv 3×3 leaky_relu", or shorter forms in a narrow pane ("    3×3 leaky_relu").
+        let full = layer_detail(&layer.kind);
+        let bare = full
+            .split_once(' ')
+            .filter(|(kind, _)| matches!(*kind, "conv" | "dense"))
+            .map_or(full.clone(), |(_, rest)| rest.to_string());
+        let detail_text = [
+            format!("    {full}"),
+            format!("    {bare}"),
+            format!("  {bare}"),
+        ]
+        .into_iter()
+        .find(|d| d.chars().count() <= area.width as usize)
+        .unwrap_or_else(|| format!("  {bare}"));
+        let mut detail = vec![Span::styled(detail_text, theme.dim())];
+        // Gradient figures, in a long and a short form: "‖∂w‖ 2.016e97 ⇑exploding" or
+        // "‖∂w‖ 2e97 ⇑"; a norm that is NaN or inf is itself the warning.
         let mut stats = Vec::new();
+        let mut short_stats = Vec::new();
         if stage.backward {
             let s = &step.stats[i];
-            let norm_name = if matches!(layer.kind, LayerKind::Pool(_)) {
-                "‖δx‖"
-            } else {
-                "‖∂w‖"
+            let norm_name = match layer.kind {
+                LayerKind::Pool(_) => "‖δx‖",
+                LayerKind::Dense(_) => "‖∂W‖",
+                LayerKind::Conv(_) => "‖∂w‖",
             };
-            stats.push(Span::raw(format!(" {norm_name} {}", short(s.grad_norm))));
-            if s.non_finite {
+            let norm_style = if s.grad_norm.is_finite() {
+                Style::new()
+            } else {
+                theme.warning()
+            };
+            stats.push(Span::styled(
+                format!(" {norm_name} {}", short(s.grad_norm)),
+                norm_style,
+            ));
+            short_stats.push(Span::styled(
+                format!(" {norm_name} {}", super::heatmap::compact(s.grad_norm)),
+                norm_style,
+            ));
+            if s.non_finite && s.grad_norm.is_finite() {
                 stats.push(Span::styled(" NaN/inf", theme.warning()));
+                short_stats.push(Span::styled(" !", theme.warning()));
             }
             if s.dead {
                 stats.push(Span::styled(" dead", theme.warning()));
+                short_stats.push(Span::styled(" dead", theme.warning()));
             } else if !s.dead_maps.is_empty() {
                 let prefix = if matches!(layer.kind, LayerKind::Dense(_)) {
                     "u"
@@ -171,29 +210,47 @@ pub fn render(buf: &mut Buffer, area: Rect, state: &State, theme: &Theme) {
                     format!(" dead {}{more}", list.join(",")),
                     theme.warning(),
                 ));
+                short_stats.push(Span::styled(
+                    format!(" dead {}", s.dead_maps.len()),
+                    theme.warning(),
+                ));
             }
-            if s.exploding() {
+            if s.exploding() && s.grad_norm.is_finite() {
                 stats.push(Span::styled(" ⇑exploding", theme.warning()));
+                short_stats.push(Span::styled(" ⇑", theme.warning()));
             }
             if s.vanishing() {
                 stats.push(Span::styled(" ⇓vanishing", theme.warning()));
+                short_stats.push(Span::styled(" ⇓", theme.warning()));
             }
         }
-        // Narrow panes drop the layer's description before its gradient figures.
+        // Narrow panes drop the layer's description, then shorten the gradient figures.
         let width = |spans: &[Span]| {
             spans
                 .iter()
                 .map(|s| s.content.chars().count())
                 .sum::<usize>()
         };
-        if !stats.is_empty() && width(&detail) + width(&stats) > area.width as usize {
+        let room = area.width as usize;
+        let inline = if width(&main.spans) + width(&stats) > room {
+            short_stats.clone()
+        } else {
+            stats.clone()
+        };
+        let main_short = (width(&main.spans) + width(&inline) > room).then_some(main_short);
+        if !stats.is_empty() && width(&detail) + width(&stats) > room {
             detail = vec![Span::raw("   ")];
+            if width(&detail) + width(&stats) > room {
+                stats = short_stats;
+            }
         }
         detail.extend(stats);
         rows.push(Row {
             node: Some(Node::Layer(i)),
             main,
             detail: Line::from(detail),
+            inline,
+            main_short,
         });
     }
     let loss_known = tl.loss_known(state.pos);
@@ -227,6 +284,8 @@ pub fn render(buf: &mut Buffer, area: Rect, state: &State, theme: &Theme) {
             format!("    {}", model.loss.name()),
             theme.dim(),
         )),
+        inline: Vec::new(),
+        main_short: None,
     });
 
     let two_lines = area.height as usize >= 2 * rows.len() - 1;
@@ -245,7 +304,10 @@ pub fn render(buf: &mut Buffer, area: Rect, state: &State, theme: &Theme) {
         let selected = row.node == Some(state.selected);
         let mut main = row.main.clone();
         if !two_lines {
-            main.spans.extend(row.detail.spans.iter().skip(1).cloned());
+            if let Some(short) = &row.main_short {
+                main = short.clone();
+            }
+            main.spans.extend(row.inline.iter().cloned());
         }
         if selected {
             buf.set_style(Rect::new(area.x, y, area.width, 1), theme.selected());

@@ -22,7 +22,8 @@ pub struct Heat {
     pub sign: char,
 }
 
-const NEUTRAL: (u8, u8, u8) = (38, 38, 46);
+/// Zero: a grey light enough to tell a map of zeros from the background.
+const NEUTRAL: (u8, u8, u8) = (62, 62, 72);
 const POSITIVE: (u8, u8, u8) = (214, 64, 52);
 const NEGATIVE: (u8, u8, u8) = (52, 110, 220);
 
@@ -36,7 +37,7 @@ fn lerp(a: (u8, u8, u8), b: (u8, u8, u8), t: f64) -> (u8, u8, u8) {
 }
 
 /// xterm-256 ramps from dark to bright, for |v| in five steps: blues below zero, reds above.
-const INDEXED_NEUTRAL: u8 = 236;
+const INDEXED_NEUTRAL: u8 = 238;
 const INDEXED_NEGATIVE: [u8; 5] = [17, 18, 19, 26, 33];
 const INDEXED_POSITIVE: [u8; 5] = [52, 88, 124, 160, 196];
 
@@ -58,7 +59,7 @@ impl Theme {
             ColorMode::Indexed => Color::Indexed(INDEXED_NEGATIVE[step]),
             ColorMode::Ansi16 => {
                 if m == 0.0 {
-                    Color::Black
+                    Color::DarkGray
                 } else {
                     match (t > 0.0, m < 0.5) {
                         (true, true) => Color::Red,

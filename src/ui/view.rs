@@ -20,7 +20,25 @@ use crate::timeline::{Event, Node};
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 16;
 
-/// "forward conv1 →", "loss", "← backward pool2", "update".
+/// The event in a few words, for narrow headers: "forward conv1 →", "loss", "update".
+pub fn short_event_label(state: &State, event: Event) -> String {
+    match event {
+        Event::Loss => "loss".into(),
+        Event::Update => "update".into(),
+        _ => event_label(state, event),
+    }
+}
+
+/// The event in as few characters as say it: "conv1 →", "loss", "← conv1", "update".
+pub fn tiny_event_label(state: &State, event: Event) -> String {
+    match event {
+        Event::Forward(i) => format!("{} →", state.node_name(Node::Layer(i))),
+        Event::Backward(i) => format!("← {}", state.node_name(Node::Layer(i))),
+        _ => short_event_label(state, event),
+    }
+}
+
+/// "forward conv1 →", "loss (half_sse)", "← backward pool2", "update w ← w − η·∂w (η = 0.1)".
 pub fn event_label(state: &State, event: Event) -> String {
     match event {
         Event::Forward(i) => format!("forward {} →", state.node_name(Node::Layer(i))),
@@ -81,19 +99,27 @@ pub fn view(state: &State, frame: &mut Frame) {
     frame.render_widget(pipe_block, pipe_area);
     pipeline::render(frame.buffer_mut(), inner, state, &theme);
 
-    // Loss chart
+    // Loss chart; the title says when its scale is logarithmic.
+    let losses = state.timeline.losses_until(state.pos);
+    let title = if loss_chart::log_scale(&losses) {
+        [
+            " loss per step, log scale ",
+            " loss, log scale ",
+            " loss (log) ",
+        ]
+        .into_iter()
+        .find(|t| t.chars().count() + 2 <= loss_area.width as usize)
+        .unwrap_or(" loss ")
+    } else {
+        " loss per step "
+    };
     let loss_block = Block::new()
         .borders(Borders::ALL)
         .border_style(theme.border(false))
-        .title(Line::from(Span::styled(" loss per step ", theme.title())));
+        .title(Line::from(Span::styled(title, theme.title())));
     let inner = loss_block.inner(loss_area);
     frame.render_widget(loss_block, loss_area);
-    loss_chart::render(
-        frame.buffer_mut(),
-        inner,
-        &state.timeline.losses_until(state.pos),
-        &theme,
-    );
+    loss_chart::render(frame.buffer_mut(), inner, &losses, &theme);
 
     // Maps and inspector
     let node_maps = state.maps();
@@ -117,7 +143,7 @@ pub fn view(state: &State, frame: &mut Frame) {
         }
     }
 
-    let main_title = main_title(state, &theme);
+    let main_title = main_title(state, main_area.width.saturating_sub(2), &theme);
     let mut main_block = Block::new()
         .borders(Borders::ALL)
         .border_style(theme.border(state.focus == Focus::Map))
@@ -133,15 +159,29 @@ pub fn view(state: &State, frame: &mut Frame) {
             Phase::Backward => "backward",
             Phase::Update => "after the update",
         };
-        main_block = main_block.title_bottom(Line::from(Span::styled(
+        let legend = super::heatmap::legend(t);
+        let shape = if t.data.len() == 1 {
+            String::new()
+        } else if legend.starts_with('=') {
+            format!(" {}", t.shape.dims_label())
+        } else {
+            format!(" {},", t.shape.dims_label())
+        };
+        // The richest form that fits: "cursor: δx (delta_input, backward) 1×8×8, -0.056…0.083".
+        let room = main_area.width.saturating_sub(4) as usize;
+        let text = [
             format!(
-                " cursor: {} ({phase}), {} {} ",
-                t.name,
-                t.shape.dims_label(),
-                super::heatmap::legend(t)
+                " cursor: {} ({}, {phase}){shape} {legend} ",
+                t.symbol, t.name
             ),
-            theme.dim(),
-        )));
+            format!(" cursor: {} ({}){shape} {legend} ", t.symbol, t.name),
+            format!(" cursor: {}{shape} {legend} ", t.symbol),
+            format!(" {}{shape} {legend} ", t.symbol),
+        ]
+        .into_iter()
+        .find(|s| s.chars().count() <= room)
+        .unwrap_or_else(|| format!(" {} ", t.symbol));
+        main_block = main_block.title_bottom(Line::from(Span::styled(text, theme.dim())));
     }
     let inner = main_block.inner(main_area);
     frame.render_widget(main_block, main_area);
@@ -151,11 +191,13 @@ pub fn view(state: &State, frame: &mut Frame) {
             inner,
         );
     } else {
+        let related: Vec<&str> = highlights.keys().copied().collect();
         let plan = maps_pane::plan(
             &node_maps.tensors,
             inner.width,
             inner.height,
             resolved.as_ref(),
+            &related,
             !theme.color(),
         );
         maps_pane::render(
@@ -172,17 +214,23 @@ pub fn view(state: &State, frame: &mut Frame) {
     let insp_block = Block::new()
         .borders(Borders::ALL)
         .border_style(theme.border(false));
-    let insp_block = match &explanation {
-        Some(e) => insp_block.title(Line::from(Span::styled(
+    let intro = state.description.as_deref().filter(|_| state.intro);
+    let insp_block = match (&explanation, intro) {
+        (_, Some(_)) => insp_block.title(Line::from(Span::styled(
+            format!(" about {} ", state.name),
+            theme.title(),
+        ))),
+        (Some(e), None) => insp_block.title(Line::from(Span::styled(
             inspector::title(e, insp_area.width.saturating_sub(2)),
             theme.title(),
         ))),
-        None => insp_block.title(Line::from(Span::styled(" inspector ", theme.title()))),
+        (None, None) => insp_block.title(Line::from(Span::styled(" inspector ", theme.title()))),
     };
     let inner = insp_block.inner(insp_area);
     frame.render_widget(insp_block, insp_area);
-    match &explanation {
-        Some(e) => {
+    match (&explanation, intro) {
+        (_, Some(description)) => render_intro(frame, inner, description, state, &theme),
+        (Some(e), None) => {
             let yours = resolved.and_then(|r| {
                 let t = &node_maps.tensors[r.tensor_index];
                 let (value, differs) =
@@ -211,7 +259,7 @@ pub fn view(state: &State, frame: &mut Frame) {
                 &theme,
             )
         }
-        None => frame.render_widget(
+        (None, None) => frame.render_widget(
             Paragraph::new(
                 "no cell under the cursor: Enter focuses the maps, then hjkl or the arrows move it",
             )
@@ -221,6 +269,9 @@ pub fn view(state: &State, frame: &mut Frame) {
         ),
     }
 
+    if state.overlay.is_some() {
+        help::dim_behind(frame, body);
+    }
     match state.overlay {
         Some(Overlay::Help) => help::render_help(frame, body, state, &theme),
         Some(Overlay::Check) => help::render_check(frame, body, state, &theme),
@@ -228,7 +279,33 @@ pub fn view(state: &State, frame: &mut Frame) {
     }
 }
 
-fn main_title<'a>(state: &State, theme: &Theme) -> Line<'a> {
+/// The scenario's description, in the inspector until the first key that moves something:
+/// what this scenario shows, where a newcomer looks first.
+fn render_intro(frame: &mut Frame, area: Rect, description: &str, state: &State, theme: &Theme) {
+    let w = area.width as usize;
+    let body: Vec<Vec<Line>> = super::wrap(description, w)
+        .into_iter()
+        .map(|l| vec![Line::from(l)])
+        .collect();
+    let tail = super::wrap(
+        "n: the next event · Enter, then hjkl: any cell and the sum behind it · ?: every key and this text again",
+        w,
+    )
+    .into_iter()
+    .map(|l| Line::from(Span::styled(l, theme.dim())))
+    .collect();
+    inspector::render_parts(
+        frame.buffer_mut(),
+        area,
+        Vec::new(),
+        body,
+        tail,
+        state.inspector_scroll,
+        theme,
+    );
+}
+
+fn main_title<'a>(state: &State, width: u16, theme: &Theme) -> Line<'a> {
     let (name, detail) = match state.selected {
         Node::Layer(i) => {
             let layer = &state.timeline.model(state.pos.step).layers[i];
@@ -239,11 +316,17 @@ fn main_title<'a>(state: &State, theme: &Theme) -> Line<'a> {
             state.timeline.model(0).loss.name().to_string(),
         ),
     };
-    let focus = if state.focus == Focus::Map {
-        " · hjkl move the cell cursor"
+    let (focus, short_focus) = if state.focus == Focus::Map {
+        (" · hjkl move the cell cursor", " · hjkl: cells")
     } else {
-        " · Enter to move the cell cursor"
+        (" · Enter to move the cell cursor", " · Enter: cells")
     };
+    let head = format!(" {name} · {detail}");
+    let fits = |s: &str| head.chars().count() + s.chars().count() < width as usize;
+    let focus = [focus, short_focus, ""]
+        .into_iter()
+        .find(|f| fits(f))
+        .unwrap_or("");
     Line::from(vec![
         Span::styled(format!(" {name} "), theme.title()),
         Span::styled(format!("· {detail}"), theme.dim()),
@@ -258,34 +341,69 @@ fn render_header(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Event::Forward(_) | Event::Loss => theme.forward(),
         Event::Backward(_) | Event::Update => theme.backward(),
     };
-    let mut spans = vec![Span::styled(
-        " deltascope ",
-        theme.header().add_modifier(ratatui::style::Modifier::BOLD),
-    )];
-    if area.width >= 100 {
-        spans.push(Span::raw(format!(" {} ", state.name)));
-        if let Some(c) = &state.compare {
-            let file = std::path::Path::new(&c.source)
-                .file_name()
-                .map_or(c.source.clone(), |f| f.to_string_lossy().into_owned());
-            spans.push(Span::styled(format!("vs {file} "), theme.param()));
+    let name = (!state.name.is_empty()).then(|| format!(" {} ", state.name));
+    let compare = state.compare.as_ref().map(|c| {
+        let file = std::path::Path::new(&c.source)
+            .file_name()
+            .map_or(c.source.clone(), |f| f.to_string_lossy().into_owned());
+        format!("vs {file} ")
+    });
+    let loss = (tl.loss_known(state.pos))
+        .then(|| tl.step(state.pos.step))
+        .flatten()
+        .map(|step| format!("  L = {}", short(step.trace.loss)));
+    // Steps count from 0, as `export` numbers them: "step 2 (0–2)".
+    let steps = crate::app::update::step_range(tl.planned_steps());
+    let events = format!("· event {}/{} ", state.pos.event + 1, tl.events_per_step());
+    // The richest header that fits: the scenario's name and the event in full go first
+    // when room runs out; the loss stays.
+    let build = |with_name: bool, long_event: u8, range: bool| -> Vec<Span<'static>> {
+        let mut spans = vec![Span::styled(
+            " deltascope ",
+            theme.header().add_modifier(ratatui::style::Modifier::BOLD),
+        )];
+        if with_name {
+            spans.extend(name.clone().map(Span::raw));
+            spans.extend(compare.clone().map(|c| Span::styled(c, theme.param())));
         }
-    }
-    spans.push(Span::styled(
-        format!(" step {} of {} ", state.pos.step, tl.planned_steps()),
-        theme.title(),
-    ));
-    spans.push(Span::raw(format!(
-        "· event {}/{} ",
-        state.pos.event + 1,
-        tl.events_per_step()
-    )));
-    spans.push(Span::styled(event_label(state, event), dir_style));
-    if tl.loss_known(state.pos)
-        && let Some(step) = tl.step(state.pos.step)
-    {
-        spans.push(Span::raw(format!("  L = {}", short(step.trace.loss))));
-    }
+        spans.push(Span::styled(
+            if range {
+                format!(" step {} ({steps}) ", state.pos.step)
+            } else {
+                format!(" step {} ", state.pos.step)
+            },
+            theme.title(),
+        ));
+        spans.push(Span::raw(events.clone()));
+        spans.push(Span::styled(
+            match long_event {
+                2 => event_label(state, event),
+                1 => short_event_label(state, event),
+                _ => tiny_event_label(state, event),
+            },
+            dir_style,
+        ));
+        spans.extend(loss.clone().map(Span::raw));
+        spans
+    };
+    let width = |spans: &[Span]| {
+        spans
+            .iter()
+            .map(|s| s.content.chars().count())
+            .sum::<usize>()
+    };
+    let spans = [
+        (true, 2, true),
+        (true, 1, true),
+        (false, 2, true),
+        (false, 1, true),
+        (false, 1, false),
+        (false, 0, false),
+    ]
+    .into_iter()
+    .map(|(n, e, r)| build(n, e, r))
+    .find(|s| width(s) <= area.width as usize)
+    .unwrap_or_else(|| build(false, 0, false));
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -301,12 +419,15 @@ fn render_footer(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     for context in &contexts {
         for b in keymap::BINDINGS.iter().filter(|b| b.context == *context) {
             if let Some(h) = b.footer {
-                hints.push((h, matches!(b.action, Action::ToggleHelp | Action::Quit)));
+                hints.push((
+                    h,
+                    matches!(
+                        b.action,
+                        Action::ToggleHelp | Action::Quit | Action::CloseOverlay
+                    ),
+                ));
             }
         }
-    }
-    if state.overlay.is_some() {
-        hints.push(("Esc close", true));
     }
     let essential: usize = hints
         .iter()
