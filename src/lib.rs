@@ -1,6 +1,8 @@
 //! deltascope: a terminal debugger for backpropagation through small convolutional networks.
 
+pub mod anomaly;
 pub mod app;
+pub mod bench;
 pub mod check;
 pub mod diff;
 pub mod engine;

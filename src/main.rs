@@ -35,6 +35,10 @@ enum Command {
         /// Write to this file (atomically) instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Print only where the run first produces a non-finite value (NaN, inf): step,
+        /// pass, layer, tensor and cell, in computation order; exit 0 either way.
+        #[arg(long, conflicts_with = "output")]
+        first_anomaly: bool,
     },
     /// Compare the backward pass with central differences on every weight, bias and input cell.
     Check {
@@ -46,6 +50,10 @@ enum Command {
         /// The finite-difference step h.
         #[arg(long, default_value_t = DEFAULT_STEP)]
         step: f64,
+        /// Check every cell; by default a tensor of more than 512 cells is checked in a
+        /// sample of 256 (docs/performance.md).
+        #[arg(long)]
+        all: bool,
     },
     /// Compare your own trace (export format v1, any subset of tensors) with the reference.
     Diff {
@@ -59,6 +67,17 @@ enum Command {
     },
     /// Drive the debugger from a key script, headless, and print the frames it draws.
     Replay(ReplayArgs),
+    /// Time training steps, passes, seeks and frames; print one JSON line (docs/performance.md).
+    Bench {
+        /// Scenario file (format v1); the built-in default scenario when omitted.
+        file: Option<PathBuf>,
+        /// Training steps to time, and the length of the session whose memory is measured.
+        #[arg(long, default_value_t = 1000)]
+        steps: usize,
+        /// Terminal size for the frame timing, WIDTHxHEIGHT.
+        #[arg(long, default_value = "200x60")]
+        size: String,
+    },
 }
 
 #[derive(Args)]
@@ -95,18 +114,24 @@ const EXIT_BAD_INPUT: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Export { file, output }) => export(&file, output.as_deref()),
+        Some(Command::Export {
+            file,
+            output,
+            first_anomaly,
+        }) => export(&file, output.as_deref(), first_anomaly),
         Some(Command::Check {
             file,
             tolerance,
             step,
-        }) => check(file.as_deref(), tolerance, step),
+            all,
+        }) => check(file.as_deref(), tolerance, step, all),
         Some(Command::Diff {
             file,
             theirs,
             tolerance,
         }) => diff(&file, &theirs, tolerance),
         Some(Command::Replay(args)) => replay(&args),
+        Some(Command::Bench { file, steps, size }) => bench(file.as_deref(), steps, &size),
         None => interactive(
             cli.file.as_deref(),
             cli.compare.as_deref(),
@@ -134,8 +159,14 @@ fn run_steps(scenario: &Scenario) -> impl Iterator<Item = StepTrace> + '_ {
     (0..scenario.steps).map(move |step| model.train_step(step))
 }
 
-fn export(file: &Path, output: Option<&Path>) -> Result<u8, String> {
+fn export(file: &Path, output: Option<&Path>, first_anomaly: bool) -> Result<u8, String> {
     let scenario = load(Some(file))?;
+    if first_anomaly {
+        let found =
+            run_steps(&scenario).find_map(|t| deltascope::anomaly::first_anomaly_in_step(&t));
+        let line = deltascope::anomaly::report_line(&scenario.name, found.as_ref(), scenario.steps);
+        return print_stdout(&format!("{line}\n")).map(|()| 0);
+    }
     let steps = run_steps(&scenario);
     match output {
         Some(out) => write_atomic(out, &[file], |w| write_trace(w, &scenario.name, steps))?,
@@ -152,7 +183,39 @@ fn export(file: &Path, output: Option<&Path>) -> Result<u8, String> {
     Ok(0)
 }
 
+/// Write to standard output; a reader that stops early (`head`) is not an error.
+fn print_stdout(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write to standard output: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Test hook for tests/terminal_restore.rs, not for users: with the environment variable
+/// DELTASCOPE_TEST_PANIC_IN_TUI set, a thread waits until the debugger has put the terminal
+/// in raw mode and drawn, then panics and ends the process with status 101, as a panic in
+/// the debugger would. The panic goes through the panic hook the debugger installs, which
+/// alone must restore the terminal (the debugger's own clean-up never runs).
+fn arm_test_panic() {
+    if std::env::var_os("DELTASCOPE_TEST_PANIC_IN_TUI").is_none() {
+        return;
+    }
+    std::thread::spawn(|| {
+        use std::time::Duration;
+        while !ratatui::crossterm::terminal::is_raw_mode_enabled().unwrap_or(false) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = std::panic::catch_unwind(|| panic!("DELTASCOPE_TEST_PANIC_IN_TUI: a test panic"));
+        std::process::exit(101);
+    });
+}
+
 fn interactive(file: Option<&Path>, compare: Option<&Path>, tolerance: f64) -> Result<u8, String> {
+    arm_test_panic();
     let scenario = load(file)?;
     let comparison = compare
         .map(|path| comparison(path, &scenario, tolerance))
@@ -180,7 +243,7 @@ fn comparison(theirs: &Path, scenario: &Scenario, tolerance: f64) -> Result<Comp
     .map_err(in_file)
 }
 
-fn check(file: Option<&Path>, tolerance: f64, step: f64) -> Result<u8, String> {
+fn check(file: Option<&Path>, tolerance: f64, step: f64, all: bool) -> Result<u8, String> {
     let valid = tolerance >= 0.0 && step > 0.0 && step.is_finite();
     if !valid {
         return Err(format!(
@@ -188,7 +251,12 @@ fn check(file: Option<&Path>, tolerance: f64, step: f64) -> Result<u8, String> {
         ));
     }
     let scenario = load(file)?;
-    let report = gradient_check(&scenario.model, CheckOptions { tolerance, step });
+    let options = CheckOptions {
+        tolerance,
+        step,
+        sample: (!all).then_some(deltascope::check::DEFAULT_SAMPLE),
+    };
+    let report = gradient_check(&scenario.model, options);
     print!("{}", report.to_text(&scenario.name));
     Ok(if report.passed() { 0 } else { EXIT_FAILED })
 }
@@ -233,17 +301,16 @@ fn replay(args: &ReplayArgs) -> Result<u8, String> {
         None => None,
     };
     let (name, text) = if script_path == Path::new("-") {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+        let text = deltascope::files::read_limited(std::io::stdin(), script::MAX_SCRIPT_BYTES)
             .map_err(|e| format!("standard input: {e}"))?;
         ("standard input".to_string(), text)
     } else {
-        let text =
-            deltascope::files::read_text(script_path, deltascope::scenario::limits::MAX_FILE_BYTES)
-                .map_err(|e| format!("{}: {e}", script_path.display()))?;
+        let text = deltascope::files::read_text(script_path, script::MAX_SCRIPT_BYTES)
+            .map_err(|e| format!("{}: {e}", script_path.display()))?;
         (script_path.display().to_string(), text)
     };
     let lines = script::parse(&text).map_err(|e| format!("{name}: {e}"))?;
+    script::check_drawing(&lines, size, args.only_snaps).map_err(|e| format!("{name}: {e}"))?;
     let format = if args.ansi {
         FrameFormat::Ansi
     } else {
@@ -262,16 +329,19 @@ fn replay(args: &ReplayArgs) -> Result<u8, String> {
     );
     match &args.out {
         Some(dir) => replay::write_frames(dir, &frames, format)?,
-        None => {
-            use std::io::Write;
-            let text = replay::frames_to_string(&frames);
-            match std::io::stdout().lock().write_all(text.as_bytes()) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                    return Err(format!("cannot write to standard output: {e}"));
-                }
-                _ => {}
-            }
-        }
+        None => print_stdout(&replay::frames_to_string(&frames))?,
     }
+    Ok(0)
+}
+
+fn bench(file: Option<&Path>, steps: usize, size: &str) -> Result<u8, String> {
+    let size = deltascope::replay::script::parse_size(size).map_err(|e| format!("--size: {e}"))?;
+    let max = deltascope::timeline::MAX_STEPS;
+    if !(1..=max).contains(&steps) {
+        return Err(format!("--steps must be between 1 and {max}, got {steps}"));
+    }
+    let scenario = load(file)?;
+    let options = deltascope::bench::BenchOptions { steps, size };
+    println!("{}", deltascope::bench::run(&scenario, options).to_json());
     Ok(0)
 }

@@ -10,3 +10,5 @@ pub const MAX_STEPS: usize = 100_000;
 pub const MAX_LAYERS: usize = 64;
 /// Size of a scenario or trace file: 256 MiB.
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// Depth of nesting of a tensor's arrays.
+pub const MAX_NESTING: usize = 8;

@@ -4,17 +4,19 @@
 
 pub mod limits;
 mod raw;
+pub mod tensor;
 
 use std::path::Path;
 
 use ndarray::{Array1, Array2, Array3, Array4, ArrayD, Ix1, Ix2, Ix4};
 
+use crate::engine::conv::window_count;
 use crate::engine::init::{Init, LayerRng};
 use crate::engine::{Activation, Conv, Dense, Layer, LayerKind, Loss, Model, Pool};
 use crate::error::FieldError;
-use crate::tensor_json::{NonFinite, parse_tensor};
 use limits::*;
-use raw::{LayerType, Pair, RawLayer, RawLoss, RawScenario};
+use raw::{LayerType, LossKind, Object, Pair, RawLayer, RawLoss, RawScenario};
+use tensor::{FileBudget, RawTensor};
 
 /// The scenario built into the binary, used when no file is given.
 pub const DEFAULT_SCENARIO_NAME: &str = "mean_pool_classic";
@@ -47,8 +49,9 @@ pub fn parse(text: &str) -> Result<Scenario, FieldError> {
 }
 
 fn parse_raw(text: &str) -> Result<RawScenario, FieldError> {
+    let _budget = FileBudget::start();
     let mut de = serde_json::Deserializer::from_str(text);
-    let raw: RawScenario = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let raw: Object<RawScenario> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         // "." is the root and "?" an unknown place (a syntax error): serde's line and column say where.
@@ -61,7 +64,7 @@ fn parse_raw(text: &str) -> Result<RawScenario, FieldError> {
     })?;
     // Anything after the scenario's closing brace is a mistake, not something to ignore.
     de.end().map_err(|e| FieldError::new("", e.to_string()))?;
-    Ok(raw)
+    Ok(raw.0)
 }
 
 /// Shape of the tensor flowing between layers.
@@ -90,27 +93,19 @@ fn validate(raw: RawScenario) -> Result<Scenario, FieldError> {
     if raw.name.trim().is_empty() {
         return Err(FieldError::new("name", "must not be empty"));
     }
-    let input = parse_input(&raw.input)?;
+    let input = parse_input(raw.input)?;
     if raw.layers.is_empty() {
         return Err(FieldError::new("layers", "must hold at least one layer"));
     }
-    if raw.layers.len() > MAX_LAYERS {
-        return Err(FieldError::new(
-            "layers",
-            format!(
-                "{} layers exceed the limit of {MAX_LAYERS}",
-                raw.layers.len()
-            ),
-        ));
-    }
+    // More than MAX_LAYERS layers were refused while reading.
     let seed = raw.seed.unwrap_or(0);
     let mut shape = Shape::Maps(input.dim().into());
     let mut step_numbers = 2 * shape.len(); // the input and its δ
     let mut layers: Vec<Layer> = Vec::with_capacity(raw.layers.len());
     let mut type_counts = [0usize; 3];
-    for (index, layer) in raw.layers.iter().enumerate() {
+    for (index, mut layer) in raw.layers.into_iter().enumerate() {
         let path = format!("layers[{index}]");
-        refuse_foreign_fields(layer, &path)?;
+        refuse_foreign_fields(&layer, &path)?;
         let count = &mut type_counts[layer.layer_type as usize];
         *count += 1;
         let name = match &layer.name {
@@ -128,24 +123,21 @@ fn validate(raw: RawScenario) -> Result<Scenario, FieldError> {
                 ),
             ));
         }
-        let (kind, out_shape, numbers) = match layer.layer_type {
-            LayerType::Conv => build_conv(layer, &path, shape, seed, index)?,
-            LayerType::Pool => build_pool(layer, &path, shape)?,
-            LayerType::Dense => build_dense(layer, &path, shape, seed, index)?,
+        // Each builder charges its numbers to the step before it draws any weights.
+        let budget = Budget {
+            used: step_numbers,
+            path: &path,
         };
-        step_numbers = step_numbers.saturating_add(numbers);
-        if step_numbers > MAX_NUMBERS_PER_STEP {
-            return Err(FieldError::new(
-                path,
-                format!(
-                    "the trace of one step would hold more than the limit of {MAX_NUMBERS_PER_STEP} numbers"
-                ),
-            ));
-        }
+        let (kind, out_shape, numbers) = match layer.layer_type {
+            LayerType::Conv => build_conv(&mut layer, budget, shape, seed, index)?,
+            LayerType::Pool => build_pool(&layer, budget, shape)?,
+            LayerType::Dense => build_dense(&mut layer, budget, shape, seed, index)?,
+        };
+        step_numbers += numbers;
         shape = out_shape;
         layers.push(Layer { name, kind });
     }
-    let loss = build_loss(&raw.loss, shape)?;
+    let loss = build_loss(raw.loss.0, shape)?;
     let learning_rate = raw.learning_rate.unwrap_or(0.1);
     // JSON has no NaN or infinity, so a finite value is all that reaches here.
     if learning_rate < 0.0 {
@@ -178,8 +170,8 @@ fn validate(raw: RawScenario) -> Result<Scenario, FieldError> {
     })
 }
 
-fn parse_input(value: &serde_json::Value) -> Result<Array3<f64>, FieldError> {
-    let t = parse_tensor(value, "input", NonFinite::Refuse, MAX_NUMBERS_PER_TENSOR)?;
+fn parse_input(raw: RawTensor) -> Result<Array3<f64>, FieldError> {
+    let t = raw.into_array();
     if t.is_empty() {
         return Err(FieldError::new(
             "input",
@@ -293,14 +285,27 @@ fn maps_input(shape: Shape, layer_type: LayerType, path: &str) -> Result<[usize;
     }
 }
 
-fn given_tensor(
-    value: &Option<serde_json::Value>,
-    path: &str,
-) -> Result<Option<ArrayD<f64>>, FieldError> {
-    value
-        .as_ref()
-        .map(|v| parse_tensor(v, path, NonFinite::Refuse, MAX_NUMBERS_PER_TENSOR))
-        .transpose()
+/// The per-step budget of numbers, as a layer finds it: `used` by the input and the layers
+/// before it. The layer's own numbers are charged before anything of its own is allocated.
+#[derive(Clone, Copy)]
+struct Budget<'a> {
+    used: usize,
+    /// The layer's path, `layers[2]`.
+    path: &'a str,
+}
+
+impl Budget<'_> {
+    fn charge(self, numbers: usize) -> Result<usize, FieldError> {
+        if self.used.saturating_add(numbers) > MAX_NUMBERS_PER_STEP {
+            return Err(FieldError::new(
+                self.path,
+                format!(
+                    "the trace of one step would hold more than the limit of {MAX_NUMBERS_PER_STEP} numbers"
+                ),
+            ));
+        }
+        Ok(numbers)
+    }
 }
 
 fn expect_shape(t: &ArrayD<f64>, expected: &[usize], path: &str) -> Result<(), FieldError> {
@@ -315,14 +320,15 @@ fn expect_shape(t: &ArrayD<f64>, expected: &[usize], path: &str) -> Result<(), F
 
 /// Returns the layer, its output shape and how many numbers its trace holds.
 fn build_conv(
-    layer: &RawLayer,
-    path: &str,
+    layer: &mut RawLayer,
+    budget: Budget<'_>,
     input: Shape,
     seed: u64,
     index: usize,
 ) -> Result<(LayerKind, Shape, usize), FieldError> {
+    let path = budget.path;
     let [c, h, w] = maps_input(input, LayerType::Conv, path)?;
-    let weights = given_tensor(&layer.weights, &format!("{path}.weights"))?;
+    let weights = layer.weights.take().map(RawTensor::into_array);
     let given_dims = weights.as_ref().map(|t| t.shape().to_vec());
     if let Some(d) = &given_dims
         && d.len() != 4
@@ -363,11 +369,35 @@ fn build_conv(
     };
     let weight_dims = [kernels, c, kernel_size[0], kernel_size[1]];
     let weight_count = check_tensor_size(&weight_dims, &format!("{path}.weights"), "weights")?;
-    let weights: Array4<f64> = match weights {
-        Some(t) => {
-            expect_shape(&t, &weight_dims, &format!("{path}.weights"))?;
-            t.into_dimensionality::<Ix4>().expect("shape checked")
+    if let Some(t) = &weights {
+        expect_shape(t, &weight_dims, &format!("{path}.weights"))?;
+    }
+    let bias = parse_bias(layer.bias.take(), kernels, &format!("{path}.bias"))?;
+    let out = match (
+        window_count(h, padding[0], kernel_size[0], stride[0]),
+        window_count(w, padding[1], kernel_size[1], stride[1]),
+    ) {
+        (Some(ho), Some(wo)) => [kernels, ho, wo],
+        _ => {
+            return Err(FieldError::new(
+                path,
+                format!(
+                    "kernel {}x{} does not fit its padded input {}x{} (input {h}x{w}, padding [{}, {}]): the output map would be empty",
+                    kernel_size[0],
+                    kernel_size[1],
+                    h + 2 * padding[0],
+                    w + 2 * padding[1],
+                    padding[0],
+                    padding[1]
+                ),
+            ));
         }
+    };
+    let out_count = check_tensor_size(&out, path, "the output")?;
+    // input, δinput, weights, ∂w, z, a, δa, δz (biases are negligible)
+    let numbers = budget.charge(2 * c * h * w + 2 * weight_count + 4 * out_count + 2 * kernels)?;
+    let weights: Array4<f64> = match weights {
+        Some(t) => t.into_dimensionality::<Ix4>().expect("shape checked"),
         None => {
             let fan_in = c * kernel_size[0] * kernel_size[1];
             let fan_out = kernels * kernel_size[0] * kernel_size[1];
@@ -376,7 +406,6 @@ fn build_conv(
             Array4::from_shape_simple_fn(weight_dims, || rng.sample(init, fan_in, fan_out))
         }
     };
-    let bias = parse_bias(&layer.bias, kernels, &format!("{path}.bias"))?;
     let conv = Conv {
         weights,
         bias,
@@ -384,32 +413,12 @@ fn build_conv(
         padding,
         activation: layer.activation.unwrap_or(Activation::Relu),
     };
-    let out = conv.output_shape([c, h, w]).ok_or_else(|| {
-        FieldError::new(
-            path,
-            format!(
-                "kernel {}x{} does not fit its padded input {}x{} (input {h}x{w}, padding [{}, {}]): the output map would be empty",
-                kernel_size[0],
-                kernel_size[1],
-                h + 2 * padding[0],
-                w + 2 * padding[1],
-                padding[0],
-                padding[1]
-            ),
-        )
-    })?;
-    let out_count = check_tensor_size(&out, path, "the output")?;
-    // input, δinput, weights, ∂w, z, a, δa, δz (biases are negligible)
-    let numbers = 2 * c * h * w + 2 * weight_count + 4 * out_count + 2 * kernels;
+    debug_assert_eq!(conv.output_shape([c, h, w]), Some(out));
     Ok((LayerKind::Conv(conv), Shape::Maps(out), numbers))
 }
 
-fn parse_bias(
-    value: &Option<serde_json::Value>,
-    len: usize,
-    path: &str,
-) -> Result<Array1<f64>, FieldError> {
-    match given_tensor(value, path)? {
+fn parse_bias(value: Option<RawTensor>, len: usize, path: &str) -> Result<Array1<f64>, FieldError> {
+    match value.map(RawTensor::into_array) {
         Some(t) => {
             expect_shape(&t, &[len], path)?;
             Ok(t.into_dimensionality::<Ix1>().expect("shape checked"))
@@ -420,9 +429,10 @@ fn parse_bias(
 
 fn build_pool(
     layer: &RawLayer,
-    path: &str,
+    budget: Budget<'_>,
     input: Shape,
 ) -> Result<(LayerKind, Shape, usize), FieldError> {
+    let path = budget.path;
     let [c, h, w] = maps_input(input, LayerType::Pool, path)?;
     let kind = layer.kind.ok_or_else(|| {
         FieldError::new(format!("{path}.kind"), "is required: one of max, mean, l2")
@@ -440,19 +450,20 @@ fn build_pool(
         )
     })?;
     let out_count = check_tensor_size(&out, path, "the output")?;
-    let numbers = 2 * c * h * w + 3 * out_count;
+    let numbers = budget.charge(2 * c * h * w + 3 * out_count)?;
     Ok((LayerKind::Pool(pool), Shape::Maps(out), numbers))
 }
 
 fn build_dense(
-    layer: &RawLayer,
-    path: &str,
+    layer: &mut RawLayer,
+    budget: Budget<'_>,
     input: Shape,
     seed: u64,
     index: usize,
 ) -> Result<(LayerKind, Shape, usize), FieldError> {
+    let path = budget.path;
     let inputs = input.len();
-    let weights = given_tensor(&layer.weights, &format!("{path}.weights"))?;
+    let weights = layer.weights.take().map(RawTensor::into_array);
     let outputs = match (layer.outputs, &weights) {
         (Some(0), _) => {
             return Err(FieldError::new(
@@ -480,35 +491,49 @@ fn build_dense(
     };
     let dims = [outputs, inputs];
     let weight_count = check_tensor_size(&dims, &format!("{path}.weights"), "weights")?;
+    if let Some(t) = &weights {
+        expect_shape(t, &dims, &format!("{path}.weights"))?;
+    }
+    let bias = parse_bias(layer.bias.take(), outputs, &format!("{path}.bias"))?;
+    let numbers = budget.charge(2 * inputs + 2 * weight_count + 6 * outputs)?;
     let weights: Array2<f64> = match weights {
-        Some(t) => {
-            expect_shape(&t, &dims, &format!("{path}.weights"))?;
-            t.into_dimensionality::<Ix2>().expect("shape checked")
-        }
+        Some(t) => t.into_dimensionality::<Ix2>().expect("shape checked"),
         None => {
             let mut rng = LayerRng::new(seed, index);
             let init = layer.init.unwrap_or(Init::Xavier);
             Array2::from_shape_simple_fn(dims, || rng.sample(init, inputs, outputs))
         }
     };
-    let bias = parse_bias(&layer.bias, outputs, &format!("{path}.bias"))?;
     let dense = Dense {
         weights,
         bias,
         activation: layer.activation.unwrap_or(Activation::Identity),
     };
-    let numbers = 2 * inputs + 2 * weight_count + 6 * outputs;
     Ok((LayerKind::Dense(dense), Shape::Flat(outputs), numbers))
 }
 
-fn build_loss(raw: &RawLoss, output: Shape) -> Result<Loss, FieldError> {
-    let target = |value: &serde_json::Value| -> Result<ArrayD<f64>, FieldError> {
-        let mut t = parse_tensor(
-            value,
-            "loss.target",
-            NonFinite::Refuse,
-            MAX_NUMBERS_PER_TENSOR,
-        )?;
+fn build_loss(raw: RawLoss, output: Shape) -> Result<Loss, FieldError> {
+    let kind = raw.kind;
+    let foreign = |field: &str, fields: &str| {
+        FieldError::new(
+            format!("loss.{field}"),
+            format!(
+                "not a field of a {} loss (its fields: {fields})",
+                kind.name()
+            ),
+        )
+    };
+    let required = |field: &str| {
+        FieldError::new(
+            format!("loss.{field}"),
+            format!("is required for a {} loss", kind.name()),
+        )
+    };
+    let target = |raw: RawLoss| -> Result<ArrayD<f64>, FieldError> {
+        if raw.class.is_some() {
+            return Err(foreign("class", "kind, target"));
+        }
+        let mut t = raw.target.ok_or_else(|| required("target"))?.into_array();
         // As for the input, a [height][width] target stands for a single channel.
         if t.ndim() == 2 && matches!(output, Shape::Maps([1, _, _])) {
             t = t.insert_axis(ndarray::Axis(0));
@@ -516,12 +541,20 @@ fn build_loss(raw: &RawLoss, output: Shape) -> Result<Loss, FieldError> {
         expect_shape(&t, &output.dims(), "loss.target")?;
         Ok(t)
     };
-    Ok(match raw {
-        RawLoss::Mse { target: t } => Loss::Mse { target: target(t)? },
-        RawLoss::HalfSse { target: t } => Loss::HalfSse { target: target(t)? },
-        RawLoss::CrossEntropy { class } => {
+    Ok(match kind {
+        LossKind::Mse => Loss::Mse {
+            target: target(raw)?,
+        },
+        LossKind::HalfSse => Loss::HalfSse {
+            target: target(raw)?,
+        },
+        LossKind::CrossEntropy => {
+            if raw.target.is_some() {
+                return Err(foreign("target", "kind, class"));
+            }
+            let class = raw.class.ok_or_else(|| required("class"))?;
             let n = output.len();
-            if *class >= n as u64 {
+            if class >= n as u64 {
                 return Err(FieldError::new(
                     "loss.class",
                     format!(
@@ -531,7 +564,7 @@ fn build_loss(raw: &RawLoss, output: Shape) -> Result<Loss, FieldError> {
                 ));
             }
             Loss::CrossEntropy {
-                class: *class as usize,
+                class: class as usize,
             }
         }
     })

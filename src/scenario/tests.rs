@@ -119,7 +119,7 @@ fn weight_and_bias_shapes_are_checked() {
     });
     assert_eq!(
         e,
-        "layers[0].weights[1][0]: ragged array: expected 3 entries (like its first sibling), got 2"
+        "layers[0].weights[1][0]: ragged array: expected 3 entries (like its first sibling), got 2 at line 1 column 179"
     );
     let e = error_with(|v| v["layers"][0]["weights"] = json!([[[1, 2, 3]]]));
     assert_eq!(
@@ -246,13 +246,14 @@ fn loss_fields_are_checked() {
 
 #[test]
 fn non_numbers_in_tensors_are_refused_with_their_cell() {
+    // Tensors are checked while the file is read, so the line and column come too.
     assert_eq!(
         error_with(|v| v["input"][2][1] = json!("x")),
-        "input[2][1]: expected a number, got the string \"x\""
+        "input[2][1]: expected a number, got the string \"x\" at line 1 column 47"
     );
     assert_eq!(
         error_with(|v| v["input"][2][1] = json!(null)),
-        "input[2][1]: expected a number, got null"
+        "input[2][1]: expected a number, got null at line 1 column 48"
     );
 }
 
@@ -308,12 +309,11 @@ fn sizes_over_the_limits_are_refused_before_allocation() {
             MAX_LAYERS + 1
         ])
     });
-    assert_eq!(
-        e,
-        format!(
-            "layers: {} layers exceed the limit of {MAX_LAYERS}",
-            MAX_LAYERS + 1
-        )
+    assert!(
+        e.starts_with(&format!(
+            "layers: more than the limit of {MAX_LAYERS} layers at line 1 column"
+        )),
+        "{e}"
     );
 }
 
@@ -321,4 +321,40 @@ fn sizes_over_the_limits_are_refused_before_allocation() {
 fn the_default_scenario_is_valid() {
     let s = default_scenario();
     assert_eq!(s.name, DEFAULT_SCENARIO_NAME);
+}
+
+#[test]
+fn tensors_are_checked_while_reading_even_inside_the_loss() {
+    // The loss used to be read as an enum tagged by `kind`, which serde buffers in a generic
+    // tree first: a huge target was held whole before any limit. Now its errors come from
+    // the reader itself, with the position in the file.
+    let e = error_with(|v| v["loss"]["target"] = json!([[[0]], [[1, 2]]]));
+    assert!(
+        e.starts_with(
+            "loss.target[1][0]: ragged array: expected 1 entries (like its first sibling), got 2 at line 1 column"
+        ),
+        "{e}"
+    );
+    // And an array where an object is expected is refused, not read field by field.
+    let e = error_with(|v| v["loss"] = json!(["half_sse", [[[0]]]]));
+    assert!(
+        e.starts_with("loss: invalid type: sequence, expected a loss: a JSON object with a `kind`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_layer_s_step_numbers_are_charged_before_its_weights_are_drawn() {
+    // Two 2000×2000 kernels (8 million weights) on a 1×1 input padded to 4235×4235: every
+    // tensor within its limit (the output is 2×2236×2236, just under 10 million), but the
+    // step over its: refused before 8 million weights are drawn (seconds, unoptimised).
+    let e = error_with(|v| {
+        v["input"] = json!([[1]]);
+        v["layers"] = json!([{"type": "conv", "kernels": 2, "kernel_size": 2000, "padding": 2117}]);
+        v["loss"] = json!({"kind": "cross_entropy", "class": 0});
+    });
+    assert_eq!(
+        e,
+        "layers[0]: the trace of one step would hold more than the limit of 50000000 numbers"
+    );
 }

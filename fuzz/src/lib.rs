@@ -1,0 +1,2 @@
+//! The fuzz targets' harness; the property tests in `tests/robustness_*.rs` include the same file.
+pub mod harness;

@@ -1,0 +1,315 @@
+//! Tensors of a scenario file, read straight from the JSON text into f64s, with the limits
+//! checked number by number while reading. A generic JSON tree would cost some 40 bytes
+//! per number before any limit could be checked (a 256 MiB file of `0,0,0,…` took 9 GB).
+//!
+//! A tensor is a rectangular nest of arrays of numbers. Its shape is read along the first
+//! element at each depth (the "first sibling"); every later array at that depth must have
+//! the same length. Errors carry the path of the array or cell at fault (through
+//! serde_path_to_error) and the line and column in the file.
+
+use std::cell::Cell;
+use std::fmt;
+
+use ndarray::{ArrayD, IxDyn};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::limits::{MAX_NESTING, MAX_NUMBERS_PER_STEP, MAX_NUMBERS_PER_TENSOR};
+
+/// A tensor as written in the file: its shape and its numbers in row-major order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawTensor {
+    pub shape: Vec<usize>,
+    pub values: Vec<f64>,
+}
+
+impl RawTensor {
+    pub fn into_array(self) -> ArrayD<f64> {
+        ArrayD::from_shape_vec(IxDyn(&self.shape), self.values)
+            .expect("the shape was checked while reading")
+    }
+}
+
+thread_local! {
+    /// Numbers read so far from the tensors of the file being parsed (see `FileBudget`);
+    /// `None` when no file is being parsed.
+    static FILE_NUMBERS: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// While alive, counts the numbers of every tensor read on this thread against
+/// [`MAX_NUMBERS_PER_STEP`]: a step's trace holds every given tensor at least once, so a
+/// file whose tensors hold more could never run.
+pub struct FileBudget(());
+
+impl FileBudget {
+    pub fn start() -> Self {
+        FILE_NUMBERS.with(|n| n.set(Some(0)));
+        FileBudget(())
+    }
+}
+
+impl Drop for FileBudget {
+    fn drop(&mut self) {
+        FILE_NUMBERS.with(|n| n.set(None));
+    }
+}
+
+/// What has been learnt of the tensor so far.
+struct Reading {
+    /// Length of the first array seen at each depth, once it is complete.
+    shape: Vec<Option<usize>>,
+    /// The depth at which numbers sit, once known.
+    rank: Option<usize>,
+    values: Vec<f64>,
+}
+
+impl Reading {
+    fn expected(&self, depth: usize) -> String {
+        if self.rank == Some(depth) {
+            return "a number".into();
+        }
+        match self.shape.get(depth).copied().flatten() {
+            Some(len) => format!("an array of {len}"),
+            None => "a number or an array of numbers".into(),
+        }
+    }
+
+    fn push(&mut self, v: f64) -> Result<(), String> {
+        if self.values.len() >= MAX_NUMBERS_PER_TENSOR {
+            return Err(format!(
+                "holds more than the limit of {MAX_NUMBERS_PER_TENSOR} numbers per tensor"
+            ));
+        }
+        let in_file = FILE_NUMBERS.with(|n| {
+            let count = n.get().map(|c| c + 1);
+            n.set(count);
+            count
+        });
+        if in_file.is_some_and(|c| c > MAX_NUMBERS_PER_STEP) {
+            return Err(format!(
+                "the tensors of this file hold more than the limit of {MAX_NUMBERS_PER_STEP} numbers per step"
+            ));
+        }
+        if !v.is_finite() {
+            return Err(format!("{v} is not a finite f64"));
+        }
+        self.values.push(v);
+        Ok(())
+    }
+}
+
+/// One level of nesting: the value at `depth` (0 is the tensor itself).
+struct Level<'r> {
+    depth: usize,
+    reading: &'r mut Reading,
+}
+
+impl<'de> DeserializeSeed<'de> for Level<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl Level<'_> {
+    fn number<E: de::Error>(self, v: f64, text: &dyn fmt::Display) -> Result<(), E> {
+        let depth = self.depth;
+        let r = self.reading;
+        match r.rank {
+            Some(rank) if rank != depth => {
+                return Err(E::custom(format!(
+                    "expected {}, got the number {text}",
+                    r.expected(depth)
+                )));
+            }
+            Some(_) => {}
+            None => r.rank = Some(depth),
+        }
+        r.push(v).map_err(E::custom)
+    }
+
+    fn other<E: de::Error>(self, what: &str) -> Result<(), E> {
+        Err(E::custom(format!(
+            "expected {}, got {what}",
+            self.reading.expected(self.depth)
+        )))
+    }
+}
+
+impl<'de> Visitor<'de> for Level<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number or an array of numbers")
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.number(v as f64, &v)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.number(v as f64, &v)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.number(v, &v)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.other(&format!("the string \"{v}\""))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.other(&v.to_string())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.other("null")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _map: A) -> Result<(), A::Error> {
+        self.other("an object")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let depth = self.depth;
+        let r = self.reading;
+        if r.rank.is_some_and(|rank| depth >= rank) {
+            return Err(de::Error::custom(format!(
+                "expected {}, got an array",
+                r.expected(depth)
+            )));
+        }
+        if depth >= MAX_NESTING {
+            return Err(de::Error::custom(format!(
+                "arrays are nested more than {MAX_NESTING} deep"
+            )));
+        }
+        if r.shape.len() <= depth {
+            r.shape.push(None);
+        }
+        let known = r.shape[depth];
+        let mut count = 0usize;
+        loop {
+            if known.is_some_and(|len| count >= len) {
+                // Longer than its first sibling: count the rest without keeping it.
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    count += 1;
+                }
+                break;
+            }
+            let level = Level {
+                depth: depth + 1,
+                reading: &mut *r,
+            };
+            if seq.next_element_seed(level)?.is_none() {
+                break;
+            }
+            count += 1;
+        }
+        match known {
+            None => {
+                r.shape[depth] = Some(count);
+                if count == 0 && r.rank.is_none() {
+                    r.rank = Some(depth + 1);
+                }
+                Ok(())
+            }
+            Some(len) if len == count => Ok(()),
+            Some(len) => Err(de::Error::custom(format!(
+                "ragged array: expected {len} entries (like its first sibling), got {count}"
+            ))),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RawTensor {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut reading = Reading {
+            shape: Vec::new(),
+            rank: None,
+            values: Vec::new(),
+        };
+        Level {
+            depth: 0,
+            reading: &mut reading,
+        }
+        .deserialize(deserializer)?;
+        let rank = reading.rank.unwrap_or(0);
+        let shape: Vec<usize> = reading.shape[..rank]
+            .iter()
+            .map(|d| d.expect("every depth above the numbers has a complete first array"))
+            .collect();
+        Ok(RawTensor {
+            shape,
+            values: reading.values,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<RawTensor, String> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize::<_, RawTensor>(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            format!("{path}: {}", e.into_inner())
+        })
+    }
+
+    #[test]
+    fn reads_shapes_and_values_in_row_major_order() {
+        let t = read("[[1, 2.5], [-3, 4e2]]").unwrap();
+        assert_eq!(t.shape, [2, 2]);
+        assert_eq!(t.values, [1.0, 2.5, -3.0, 400.0]);
+        assert_eq!(read("7").unwrap().shape, Vec::<usize>::new());
+        assert_eq!(read("[]").unwrap().shape, [0]);
+        assert_eq!(read("[[], []]").unwrap().shape, [2, 0]);
+        assert_eq!(read("[[[]]]").unwrap().shape, [1, 1, 0]);
+    }
+
+    #[test]
+    fn ragged_and_mixed_arrays_name_the_place() {
+        assert_eq!(
+            read("[[1, 2], [3]]").unwrap_err(),
+            "[1]: ragged array: expected 2 entries (like its first sibling), got 1 at line 1 column 12"
+        );
+        assert_eq!(
+            read("[[1, 2], [3, 4, 5, 6]]").unwrap_err(),
+            "[1]: ragged array: expected 2 entries (like its first sibling), got 4 at line 1 column 21"
+        );
+        assert_eq!(
+            read("[[1, 2], 3]").unwrap_err(),
+            "[1]: expected an array of 2, got the number 3 at line 1 column 10"
+        );
+        assert_eq!(
+            read("[1, [2]]").unwrap_err(),
+            "[1]: expected a number, got an array at line 1 column 5"
+        );
+        assert!(
+            read("[[], [1]]").unwrap_err().starts_with(
+                "[1]: ragged array: expected 0 entries (like its first sibling), got 1"
+            ),
+        );
+        assert_eq!(
+            read("[1, \"x\"]").unwrap_err(),
+            "[1]: expected a number, got the string \"x\" at line 1 column 7"
+        );
+        assert!(
+            read("[[1, null]]")
+                .unwrap_err()
+                .starts_with("[0][1]: expected a number, got null")
+        );
+        assert!(read("{\"a\": 1}").unwrap_err().contains("got an object"));
+    }
+
+    #[test]
+    fn refuses_deep_nesting_and_too_many_numbers_while_reading() {
+        let deep = format!("{}1{}", "[".repeat(9), "]".repeat(9));
+        assert!(
+            read(&deep).unwrap_err().contains("nested more than 8 deep"),
+            "{deep}"
+        );
+        let many = format!("[{}0]", "0,".repeat(MAX_NUMBERS_PER_TENSOR));
+        let e = read(&many).unwrap_err();
+        assert!(
+            e.contains("more than the limit of 10000000 numbers per tensor"),
+            "{e}"
+        );
+    }
+}
