@@ -9,6 +9,7 @@
 //! bit-identical to the first time. When the checkpoints outgrow [`CHECKPOINT_BUDGET_NUMBERS`]
 //! every other one is dropped and the interval doubles.
 
+use crate::anomaly::{Anomaly, first_anomaly_in_step};
 use crate::engine::network::Workspace;
 use crate::engine::{LayerKind, LayerTrace, Model, StepTrace};
 
@@ -204,6 +205,8 @@ pub struct Timeline {
     events: Vec<Event>,
     numbers_per_step: usize,
     max_steps: usize,
+    /// The first NaN or infinity of the steps computed so far, in computation order.
+    first_anomaly: Option<Anomaly>,
 }
 
 fn model_numbers(model: &Model) -> usize {
@@ -308,6 +311,7 @@ impl Timeline {
             events: events(layers),
             numbers_per_step: 0,
             max_steps: MAX_STEPS,
+            first_anomaly: None,
         };
         timeline.ensure(0);
         let trace = &timeline.cache[0].step.trace;
@@ -409,6 +413,9 @@ impl Timeline {
                 self.checkpoint(s, &model);
                 self.run(&mut model, s, s >= keep_from);
                 self.losses.push(self.workspace.trace.loss);
+                if self.first_anomaly.is_none() {
+                    self.first_anomaly = first_anomaly_in_step(&self.workspace.trace);
+                }
             }
             self.frontier = model;
             self.computed = step + 1;
@@ -422,6 +429,12 @@ impl Timeline {
             }
         }
         true
+    }
+
+    /// The first NaN or infinity among the steps computed so far, in the order the
+    /// computation produces them (see `anomaly`).
+    pub fn first_anomaly(&self) -> Option<&Anomaly> {
+        self.first_anomaly.as_ref()
     }
 
     pub fn layer_count(&self) -> usize {

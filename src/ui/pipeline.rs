@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 
 use super::theme::Theme;
 use crate::app::State;
+use crate::diff::Pass;
 use crate::engine::{LayerKind, LayerTrace};
 use crate::explain::short;
 use crate::timeline::{Event, Node};
@@ -320,4 +321,45 @@ pub fn render(buf: &mut Buffer, area: Rect, state: &State, theme: &Theme) {
             y += 1;
         }
     }
+    // The first NaN/inf of the run, once the current event has computed it, in the rows
+    // left below the layers (a blank line first when there is room).
+    if let Some(text) = anomaly_text(state) {
+        let lines = super::wrap(&text, area.width as usize);
+        let free = (area.y + area.height).saturating_sub(y) as usize;
+        if free > lines.len() {
+            y += 1;
+        }
+        for line in lines.iter().take(free) {
+            buf.set_line(
+                area.x,
+                y,
+                &Line::from(Span::styled(line.clone(), theme.warning())),
+                area.width,
+            );
+            y += 1;
+        }
+    }
+}
+
+/// "first NaN/inf: step 7, backward pass: conv1.delta_input[0, 2, 3] = inf" when the run's
+/// first non-finite value has been computed at the current event.
+fn anomaly_text(state: &State) -> Option<String> {
+    let tl = &state.timeline;
+    let a = tl.first_anomaly()?;
+    let pos = state.pos;
+    let reached = pos.step > a.step
+        || pos.step == a.step
+            && match (&a.layer, a.pass) {
+                (None, _) => tl.loss_known(pos),
+                (Some(name), pass) => {
+                    let layer = tl.model(0).layers.iter().position(|l| &l.name == name)?;
+                    let stage = tl.stage(pos, layer);
+                    match pass {
+                        Pass::Forward => stage.forward,
+                        Pass::Loss => tl.loss_known(pos),
+                        Pass::Backward => stage.backward,
+                    }
+                }
+            };
+    reached.then(|| format!("⚠ first NaN/inf: {a}"))
 }
