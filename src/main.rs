@@ -232,7 +232,8 @@ fn comparison(theirs: &Path, scenario: &Scenario, tolerance: f64) -> Result<Comp
     let in_file = |e: deltascope::error::FieldError| format!("{}: {e}", theirs.display());
     let text = deltascope::files::read_text(theirs, deltascope::scenario::limits::MAX_FILE_BYTES)
         .map_err(|e| format!("{}: {e}", theirs.display()))?;
-    let given = deltascope::diff::parse_theirs(&text, &scenario.model).map_err(in_file)?;
+    let given =
+        deltascope::diff::parse_theirs(&text, &scenario.model, scenario.steps).map_err(in_file)?;
     Comparison::new(
         &theirs.display().to_string(),
         &scenario.name,

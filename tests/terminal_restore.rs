@@ -222,9 +222,6 @@ fn a_panic_inside_the_debugger_turns_raw_mode_off_and_leaves_the_alternate_scree
 }
 
 #[test]
-#[ignore = "finding: ratatui 0.30's panic hook (installed by ratatui::try_init in src/app/mod.rs) \
-            turns raw mode off and leaves the alternate screen but never shows the cursor; only \
-            Terminal's Drop does, which a panic that does not unwind the TUI's stack skips"]
 fn a_panic_inside_the_debugger_shows_the_cursor_again() {
     let pty = open_pty(100, 30);
     let out = panic_inside_the_debugger(&pty);

@@ -222,7 +222,7 @@ pub fn run_scenario(s: &Scenario, effort: &Effort) -> Outcome {
     }
 
     // diff: the program's own export, read back, agrees with the reference.
-    let given = deltascope::diff::parse_theirs(&text, &s.model)
+    let given = deltascope::diff::parse_theirs(&text, &s.model, steps)
         .unwrap_or_else(|e| panic!("the export does not read back: {e}"));
     let report = deltascope::diff::diff(&s.name, &s.model, given.clone(), 1e-9)
         .unwrap_or_else(|e| panic!("the export does not diff: {e}"));
@@ -483,7 +483,7 @@ pub fn trace_bytes(data: &[u8]) {
         return;
     };
     let s = bundled(usize::from(which));
-    let given = match deltascope::diff::parse_theirs(text, &s.model) {
+    let given = match deltascope::diff::parse_theirs(text, &s.model, s.steps) {
         Err(e) => {
             let message = e.to_string();
             assert!(

@@ -45,6 +45,13 @@ pub fn run_interactive(scenario: Scenario, compare: Option<Comparison>) -> Resul
             return Err(format!("cannot set up the terminal: {e}"));
         }
     };
+    // ratatui's hook leaves raw mode and the alternate screen but not the hidden cursor
+    // (only Terminal's Drop shows it, which a panic elsewhere does not run): show it too.
+    let restore = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = ratatui::crossterm::execute!(std::io::stdout(), ratatui::crossterm::cursor::Show);
+        restore(info)
+    }));
     let result = run_loop(&mut terminal, &mut state);
     ratatui::restore();
     result.map_err(|e| format!("terminal error: {e}"))

@@ -162,7 +162,13 @@ fn as_index(value: &Value, path: &str) -> Result<usize, FieldError> {
 
 /// Read the user's trace: which tensors they give, matched to steps and layers, with
 /// every problem named by its JSON path. Shapes are checked later, against the reference.
-pub fn parse_theirs(text: &str, model: &Model) -> Result<Vec<GivenTensor>, FieldError> {
+/// `scenario_steps` is how many steps the scenario runs: a trace may name steps 0 to
+/// scenario_steps − 1.
+pub fn parse_theirs(
+    text: &str,
+    model: &Model,
+    scenario_steps: usize,
+) -> Result<Vec<GivenTensor>, FieldError> {
     let root: Value = serde_json::from_str(text).map_err(|e| FieldError::new("", e.to_string()))?;
     let steps = root
         .get("steps")
@@ -180,10 +186,15 @@ pub fn parse_theirs(text: &str, model: &Model) -> Result<Vec<GivenTensor>, Field
             Some(v) => as_index(v, &format!("{path}.step"))?,
             None => position,
         };
-        if number >= MAX_STEPS {
+        // The reference is computed up to the last step named, so a step past the
+        // scenario's is refused before anything runs.
+        if number >= scenario_steps.min(MAX_STEPS) {
             return Err(FieldError::new(
                 format!("{path}.step"),
-                format!("{number} exceeds the limit of {MAX_STEPS} steps"),
+                format!(
+                    "step {number} is past the scenario's last step, {}",
+                    scenario_steps.saturating_sub(1)
+                ),
             ));
         }
         if !seen_steps.insert(number) {
