@@ -416,8 +416,9 @@ fn copy_input(src: &LayerTrace, dst: &mut LayerTrace) {
     }
 }
 
-/// Shortest readable form of an error figure.
-fn sci(v: f64) -> String {
+/// Shortest readable form of an error figure ("0", "3.1e-11"), for the reports of check
+/// and diff.
+pub fn sci(v: f64) -> String {
     if v == 0.0 {
         "0".into()
     } else {

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use ndarray::ArrayD;
 use serde_json::Value;
 
-use crate::check::unravel;
+use crate::check::{sci, unravel};
 use crate::engine::{LayerKind, LayerTrace, Model, StepTrace};
 use crate::error::FieldError;
 use crate::scenario::limits::{MAX_NUMBERS_PER_TENSOR, MAX_STEPS};
@@ -517,14 +517,6 @@ fn padded_shape_hint(model: &Model, layer: Option<usize>, tensor: &str, got: &[u
         );
     }
     String::new()
-}
-
-fn sci(v: f64) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else {
-        format!("{v:.1e}")
-    }
 }
 
 impl DiffReport {
