@@ -803,48 +803,12 @@ fn explain_conv(
             e
         }
         "a" => {
-            let z = t.z[[ix[0], ix[1], ix[2]]];
-            let mut e = new_explanation(
-                ctx,
-                cell,
-                "the activation",
-                format!("a = {}(z)", act.name()),
-            );
-            b.custom(
-                format!("{}(z{})", act.name(), idx(ix)),
-                format!("{}({})", act.name(), short(z)),
-                t.a[[ix[0], ix[1], ix[2]]],
-                vec![at("z", ix)],
-                None,
-            );
-            e.combine = Combine::Value;
-            e
+            let c = [ix[0], ix[1], ix[2]];
+            explain_activation(ctx, cell, &mut b, act, t.z[c], t.a[c])
         }
         "delta_z" => {
-            let (z, a, da) = (
-                t.z[[ix[0], ix[1], ix[2]]],
-                t.a[[ix[0], ix[1], ix[2]]],
-                t.delta_a[[ix[0], ix[1], ix[2]]],
-            );
-            let d = act.derivative(z, a);
-            let mut e = new_explanation(
-                ctx,
-                cell,
-                "δ through the activation",
-                format!("δz = δa · f′(z),   {}", act.derivative_formula()),
-            );
-            b.product(
-                &[
-                    (Some(at("delta_a", ix)), "", da),
-                    (Some(at("z", ix)), "f′(z)", d),
-                ],
-                da * d,
-                true,
-                Some(format!("z = {}", short(z))),
-            );
-            fix_derivative_label(&mut b, ix);
-            e.combine = Combine::Sum;
-            e
+            let c = [ix[0], ix[1], ix[2]];
+            explain_delta_z(ctx, cell, &mut b, act, t.z[c], t.a[c], t.delta_a[c])
         }
         "grad_weights" => {
             let (k, c, u, v) = (ix[0], ix[1], ix[2], ix[3]);
@@ -965,6 +929,64 @@ fn explain_conv(
 }
 
 /// The derivative factor reads z but is not z: label it f′(z[..]).
+/// a = f(z), for conv and dense layers alike.
+fn explain_activation(
+    ctx: &Context<'_>,
+    cell: &CellRef,
+    b: &mut Builder<'_>,
+    act: crate::engine::Activation,
+    z: f64,
+    a: f64,
+) -> Explanation {
+    let ix = &cell.index;
+    let e = new_explanation(
+        ctx,
+        cell,
+        "the activation",
+        format!("a = {}(z)", act.name()),
+    );
+    b.custom(
+        format!("{}(z{})", act.name(), idx(ix)),
+        format!("{}({})", act.name(), short(z)),
+        a,
+        vec![CellRef::new(cell.node, "z", ix)],
+        None,
+    );
+    e
+}
+
+/// δz = δa · f′(z), for conv and dense layers alike.
+fn explain_delta_z(
+    ctx: &Context<'_>,
+    cell: &CellRef,
+    b: &mut Builder<'_>,
+    act: crate::engine::Activation,
+    z: f64,
+    a: f64,
+    da: f64,
+) -> Explanation {
+    let ix = &cell.index;
+    let d = act.derivative(z, a);
+    let mut e = new_explanation(
+        ctx,
+        cell,
+        "δ through the activation",
+        format!("δz = δa · f′(z),   {}", act.derivative_formula()),
+    );
+    b.product(
+        &[
+            (Some(CellRef::new(cell.node, "delta_a", ix)), "", da),
+            (Some(CellRef::new(cell.node, "z", ix)), "f′(z)", d),
+        ],
+        da * d,
+        true,
+        Some(format!("z = {}", short(z))),
+    );
+    fix_derivative_label(b, ix);
+    e.combine = Combine::Sum;
+    e
+}
+
 fn fix_derivative_label(b: &mut Builder<'_>, ix: &[usize]) {
     if let Some(t) = b.terms.last_mut() {
         t.symbolic = format!("δa{} · f′(z{})", idx(ix), idx(ix));
@@ -1274,45 +1296,10 @@ fn explain_dense(
             e.combine = Combine::Sum;
             e
         }
-        "a" => {
-            let z = t.z[ix[0]];
-            let e = new_explanation(
-                ctx,
-                cell,
-                "the activation",
-                format!("a = {}(z)", act.name()),
-            );
-            b.custom(
-                format!("{}(z{})", act.name(), idx(ix)),
-                format!("{}({})", act.name(), short(z)),
-                t.a[ix[0]],
-                vec![at("z", ix)],
-                None,
-            );
-            e
-        }
+        "a" => explain_activation(ctx, cell, &mut b, act, t.z[ix[0]], t.a[ix[0]]),
         "delta_z" => {
             let o = ix[0];
-            let (z, a, da) = (t.z[o], t.a[o], t.delta_a[o]);
-            let d = act.derivative(z, a);
-            let mut e = new_explanation(
-                ctx,
-                cell,
-                "δ through the activation",
-                format!("δz = δa · f′(z),   {}", act.derivative_formula()),
-            );
-            b.product(
-                &[
-                    (Some(at("delta_a", ix)), "", da),
-                    (Some(at("z", ix)), "f′(z)", d),
-                ],
-                da * d,
-                true,
-                Some(format!("z = {}", short(z))),
-            );
-            fix_derivative_label(&mut b, ix);
-            e.combine = Combine::Sum;
-            e
+            explain_delta_z(ctx, cell, &mut b, act, t.z[o], t.a[o], t.delta_a[o])
         }
         "grad_weights" => {
             let (o, i) = (ix[0], ix[1]);
