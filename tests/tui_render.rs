@@ -581,3 +581,52 @@ fn formulas_drop_a_stride_of_1_and_repeat_no_value() {
         "numbers and constants share the ASCII minus:\n{text}"
     );
 }
+
+/// The view's cache (tensor summaries, pool masks, the last explanation, kept across
+/// frames) is invisible: along a walk forward, back across steps, beyond the scenario's
+/// steps and through cell moves, every frame is the frame a state with an empty cache draws.
+#[test]
+fn frames_drawn_with_the_cache_equal_frames_drawn_afresh() {
+    use deltascope::app::maps::ViewCache;
+    let mut walk = vec![Action::ToggleFocus];
+    for _ in 0..14 {
+        walk.extend([Action::NextEvent, Action::CursorRight, Action::NextMap]);
+    }
+    walk.extend([
+        Action::NextStep,
+        Action::CursorDown,
+        Action::PrevStep,
+        Action::PrevEvent,
+        Action::RunMore(1),
+        Action::End,
+        Action::PrevMap,
+        Action::Start,
+        Action::NextLayer,
+        Action::NextStep,
+    ]);
+    for name in [
+        "diverging",
+        "overlapping_max_pool",
+        "l2_pool",
+        "digit_classifier",
+    ] {
+        let mut state = State::new(bundled(name), Config::default());
+        let mut warm = Terminal::new(TestBackend::new(160, 48)).unwrap();
+        let mut fresh = Terminal::new(TestBackend::new(160, 48)).unwrap();
+        for (i, &action) in walk.iter().enumerate() {
+            update(&mut state, action);
+            warm.draw(|f| view(&state, f)).unwrap();
+            let afresh = State {
+                cache: ViewCache::default(),
+                ..state.clone()
+            };
+            fresh.draw(|f| view(&afresh, f)).unwrap();
+            assert_eq!(
+                warm.backend().buffer(),
+                fresh.backend().buffer(),
+                "{name}: after action {i} ({action:?}) at {:?}",
+                state.pos
+            );
+        }
+    }
+}

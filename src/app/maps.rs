@@ -1,10 +1,14 @@
 //! Which tensors of a node are shown at a position, as maps. Shared by `update` (cursor
 //! moves) and the view, so both agree on what the cursor can reach.
 
-use ndarray::{Array3, ArrayD, ArrayViewD, CowArray, IxDyn};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use ndarray::{Array3, ArrayD, ArrayViewD, IxDyn};
 
 use crate::engine::{LayerKind, LayerTrace, Loss};
-use crate::explain::{self, Context};
+use crate::explain::{self, CellRef, Context, Explanation};
 use crate::timeline::{Node, Position, Timeline};
 
 /// Columns of a vector's display (a vector of n values is shown as rows of this many).
@@ -84,6 +88,23 @@ impl Shape {
         }
     }
 
+    /// Where the cell `index` names lies in the tensor's values in row-major order.
+    pub fn offset(self, map: usize, row: usize, col: usize) -> Option<usize> {
+        let (h, w) = self.map_dims();
+        if map >= self.map_count() || row >= h || col >= w {
+            return None;
+        }
+        match self {
+            // A grid's map k·c + ci is kernel k, channel ci: maps follow each other.
+            Shape::Maps { .. } | Shape::Grid { .. } => Some((map * h + row) * w + col),
+            Shape::Vector { n } => {
+                let i = row * VECTOR_COLUMNS + col;
+                (i < n).then_some(i)
+            }
+            Shape::Matrix { c, .. } => Some(row * c + col),
+        }
+    }
+
     /// (map, row, col) of a tensor index.
     pub fn locate(self, index: &[usize]) -> Option<(usize, usize, usize)> {
         match (self, index) {
@@ -125,15 +146,99 @@ pub struct MapTensor<'a> {
     pub shape: Shape,
     /// What a map is per channel: "c" for input channels, "k" for kernels.
     pub per_map: &'static str,
-    pub data: CowArray<'a, f64, IxDyn>,
+    pub data: Values<'a>,
     /// Pool masks: whether each input cell lies in any window.
-    pub covered: Option<Array3<bool>>,
+    pub covered: Option<Rc<Array3<bool>>>,
     /// With `--compare`: the user's values of this tensor (laid out like `data`) and
     /// which of their cells differ from the reference.
     pub yours: Option<(ArrayD<f64>, ArrayD<bool>)>,
     /// Summaries of the values that drawing asks for many times per frame (the layout
-    /// tries several arrangements), each computed once.
-    pub memo: Memo,
+    /// tries several arrangements), each computed once and kept across frames.
+    pub memo: Rc<Memo>,
+}
+
+/// Which tensor of which step. A key always names the same values: the timeline
+/// recomputes an evicted step bit for bit.
+type TensorKey = (usize, Node, &'static str);
+
+/// Pool masks kept at most (each as large as the pool's input).
+const CACHED_MASKS: usize = 4;
+/// Tensor summaries kept at most (a few numbers each).
+const CACHED_MEMOS: usize = 4096;
+
+/// What the view derives from the timeline's tensors, kept across frames so that a
+/// redraw costs the drawing only: each tensor's summaries (`Memo`) and the pool masks.
+/// Emptied when full.
+#[derive(Clone, Debug, Default)]
+pub struct ViewCache {
+    memos: RefCell<HashMap<TensorKey, Rc<Memo>>>,
+    masks: RefCell<HashMap<(usize, usize), PoolMask>>,
+    /// The last cell explained and where: the inspector redraws the same sum until the
+    /// cursor or the position moves.
+    explained: RefCell<Option<Explained>>,
+}
+
+/// A cell, where it was explained, and its explanation.
+type Explained = (Position, CellRef, Option<Rc<Explanation>>);
+
+/// A pool's routing mask over its input, and which input cells lie in any window.
+type PoolMask = (Rc<ArrayD<f64>>, Rc<Array3<bool>>);
+
+impl ViewCache {
+    fn memo(&self, key: TensorKey) -> Rc<Memo> {
+        let mut memos = self.memos.borrow_mut();
+        if memos.len() >= CACHED_MEMOS && !memos.contains_key(&key) {
+            memos.clear();
+        }
+        memos.entry(key).or_default().clone()
+    }
+
+    fn mask(&self, step: usize, layer: usize, compute: impl FnOnce() -> PoolMask) -> PoolMask {
+        let mut masks = self.masks.borrow_mut();
+        if masks.len() >= CACHED_MASKS && !masks.contains_key(&(step, layer)) {
+            masks.clear();
+        }
+        masks.entry((step, layer)).or_insert_with(compute).clone()
+    }
+
+    /// The explanation of `cell` at `pos`, from `explain` unless it is the last one asked.
+    pub fn explanation(
+        &self,
+        pos: Position,
+        cell: &CellRef,
+        explain: impl FnOnce() -> Option<Explanation>,
+    ) -> Option<Rc<Explanation>> {
+        let mut last = self.explained.borrow_mut();
+        match &*last {
+            Some((p, c, e)) if *p == pos && c == cell => e.clone(),
+            _ => {
+                let e = explain().map(Rc::new);
+                *last = Some((pos, cell.clone(), e.clone()));
+                e
+            }
+        }
+    }
+}
+
+/// A tensor's values: borrowed from the timeline's trace, or derived from it (pool
+/// masks, the loss node's vectors) and shared with the view cache.
+#[derive(Clone, Debug)]
+pub enum Values<'a> {
+    Trace(ArrayViewD<'a, f64>),
+    Derived(Rc<ArrayD<f64>>),
+}
+
+impl Values<'_> {
+    pub fn view(&self) -> ArrayViewD<'_, f64> {
+        match self {
+            Values::Trace(v) => v.view(),
+            Values::Derived(a) => a.view(),
+        }
+    }
+
+    pub fn derived(values: ArrayD<f64>) -> Self {
+        Values::Derived(Rc::new(values))
+    }
 }
 
 /// Lazily computed summaries of a tensor's values, filled by the view.
@@ -143,11 +248,30 @@ pub struct Memo {
     pub range: std::cell::OnceCell<Option<(f64, f64)>>,
     /// (characters per number, whether the leading zero is dropped).
     pub number_format: std::cell::OnceCell<(usize, bool)>,
+    /// The legend of the colour scale, e.g. "-0.056…0.083".
+    pub legend: std::cell::OnceCell<String>,
 }
 
 impl MapTensor<'_> {
+    /// Every value, in memory order (for summaries, which do not depend on the order).
+    pub fn with_values<R>(&self, f: impl FnOnce(&[f64]) -> R) -> R {
+        let view = self.data.view();
+        match view.as_slice_memory_order() {
+            Some(values) => f(values),
+            None => f(&view.iter().copied().collect::<Vec<f64>>()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.view().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn value(&self, index: &[usize]) -> Option<f64> {
-        self.data.get(IxDyn(index)).copied()
+        self.data.view().get(IxDyn(index)).copied()
     }
 
     /// The user's value of a cell and whether it differs from the reference (`--compare`).
@@ -190,30 +314,48 @@ fn tensor<'a>(
     kind: &str,
     phase: Phase,
     per_map: &'static str,
-    data: CowArray<'a, f64, IxDyn>,
+    data: Values<'a>,
 ) -> MapTensor<'a> {
     MapTensor {
         name,
         symbol: explain::symbol(kind, name),
         phase,
-        shape: Shape::of(data.shape()),
+        shape: Shape::of(data.view().shape()),
         per_map,
         data,
         covered: None,
         yours: None,
-        memo: Memo::default(),
+        memo: Rc::default(),
     }
 }
 
-fn view<'a>(t: &'a LayerTrace, name: &str) -> CowArray<'a, f64, IxDyn> {
-    let v: ArrayViewD<'a, f64> = t
-        .tensor(name)
-        .expect("the trace has every tensor of its layer");
-    CowArray::from(v)
+fn view<'a>(t: &'a LayerTrace, name: &str) -> Values<'a> {
+    Values::Trace(
+        t.tensor(name)
+            .expect("the trace has every tensor of its layer"),
+    )
 }
 
-/// The tensors of `node` that are known at `pos`.
-pub fn node_maps(timeline: &Timeline, pos: Position, node: Node) -> NodeMaps<'_> {
+/// The tensors of `node` that are known at `pos`, with their summaries from `cache`.
+pub fn node_maps<'a>(
+    timeline: &'a Timeline,
+    cache: &ViewCache,
+    pos: Position,
+    node: Node,
+) -> NodeMaps<'a> {
+    let mut maps = known_tensors(timeline, cache, pos, node);
+    for t in &mut maps.tensors {
+        t.memo = cache.memo((pos.step, node, t.name));
+    }
+    maps
+}
+
+fn known_tensors<'a>(
+    timeline: &'a Timeline,
+    cache: &ViewCache,
+    pos: Position,
+    node: Node,
+) -> NodeMaps<'a> {
     let Some(step) = timeline.step(pos.step) else {
         return NodeMaps {
             tensors: Vec::new(),
@@ -230,7 +372,7 @@ pub fn node_maps(timeline: &Timeline, pos: Position, node: Node) -> NodeMaps<'_>
             let model = timeline.model(pos.step);
             let n = step.trace.output.len();
             let flat = |a: &ArrayD<f64>| {
-                CowArray::from(
+                Values::derived(
                     a.iter()
                         .copied()
                         .collect::<ndarray::Array1<f64>>()
@@ -274,7 +416,7 @@ pub fn node_maps(timeline: &Timeline, pos: Position, node: Node) -> NodeMaps<'_>
                     "loss",
                     Phase::Forward,
                     "",
-                    CowArray::from(ndarray::arr1(&[step.trace.loss]).into_dyn()),
+                    Values::derived(ndarray::arr1(&[step.trace.loss]).into_dyn()),
                 ));
             } else {
                 out.pending.push(format!(
@@ -317,14 +459,12 @@ pub fn node_maps(timeline: &Timeline, pos: Position, node: Node) -> NodeMaps<'_>
                             view(t, "output"),
                         ));
                         if let LayerKind::Pool(pool) = &layer.kind {
-                            let (mask, covered) = explain::pool_mask(pool, p);
-                            let mut m = tensor(
-                                "mask",
-                                kind,
-                                Phase::Forward,
-                                "c",
-                                CowArray::from(mask.into_dyn()),
-                            );
+                            let (mask, covered) = cache.mask(pos.step, l, || {
+                                let (mask, covered) = explain::pool_mask(pool, p);
+                                (Rc::new(mask.into_dyn()), Rc::new(covered))
+                            });
+                            let mut m =
+                                tensor("mask", kind, Phase::Forward, "c", Values::Derived(mask));
                             m.symbol = explain::mask_symbol(pool.kind);
                             m.covered = Some(covered);
                             out.tensors.push(m);
@@ -404,14 +544,14 @@ pub fn node_maps(timeline: &Timeline, pos: Position, node: Node) -> NodeMaps<'_>
                     kind,
                     Phase::Update,
                     "k",
-                    CowArray::from(w),
+                    Values::Trace(w),
                 ));
                 out.tensors.push(tensor(
                     "bias_next",
                     kind,
                     Phase::Update,
                     "k",
-                    CowArray::from(b),
+                    Values::Trace(b),
                 ));
             }
         }
@@ -442,8 +582,13 @@ mod tests {
             for m in 0..shape.map_count() {
                 for r in 0..h {
                     for c in 0..w {
+                        assert_eq!(
+                            shape.offset(m, r, c).is_some(),
+                            shape.index(m, r, c).is_some()
+                        );
                         if let Some(index) = shape.index(m, r, c) {
                             assert_eq!(shape.locate(&index), Some((m, r, c)));
+                            assert_eq!(shape.offset(m, r, c), Some(count), "row-major order");
                             count += 1;
                         }
                     }
@@ -482,11 +627,16 @@ mod tests {
         let t = Timeline::new(s.model, s.steps);
         let l = t.layer_count();
         let names = |event: usize, layer: usize| -> Vec<&'static str> {
-            node_maps(&t, Position { step: 0, event }, Node::Layer(layer))
-                .tensors
-                .iter()
-                .map(|m| m.name)
-                .collect()
+            node_maps(
+                &t,
+                &ViewCache::default(),
+                Position { step: 0, event },
+                Node::Layer(layer),
+            )
+            .tensors
+            .iter()
+            .map(|m| m.name)
+            .collect()
         };
         assert_eq!(names(0, 0), vec!["input", "weights", "bias", "z", "a"]);
         assert!(!names(l, 0).contains(&"delta_z"));

@@ -9,7 +9,7 @@ use crate::scenario::Scenario;
 use crate::timeline::{Event, Node, Position, Timeline};
 
 use super::keymap::Context;
-use super::maps::{self, NodeMaps};
+use super::maps::{self, NodeMaps, ViewCache};
 
 /// How colours are drawn; chosen once from the environment, never read by the view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +120,8 @@ pub struct State {
     /// The scenario's description is shown in the inspector until the first key that
     /// moves something.
     pub intro: bool,
+    /// Summaries and masks the view derives from the timeline, kept across frames.
+    pub cache: ViewCache,
 }
 
 /// The cursor resolved against the tensors shown: the tensor's position in the list, and
@@ -151,6 +153,7 @@ impl State {
             quit: false,
             compare: None,
             intro: true,
+            cache: ViewCache::default(),
         };
         state.cursor.tensor = super::update::preferred_tensor(&state, state.selected);
         state
@@ -212,7 +215,7 @@ impl State {
     /// The maps of the selected node at the current position, with the user's values
     /// where `--compare` gave them.
     pub fn maps(&self) -> NodeMaps<'_> {
-        let mut maps = maps::node_maps(&self.timeline, self.pos, self.selected);
+        let mut maps = maps::node_maps(&self.timeline, &self.cache, self.pos, self.selected);
         if let Some(c) = &self.compare {
             let layer = match self.selected {
                 Node::Layer(l) => Some(l),

@@ -9,7 +9,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
 
-use super::theme::{GLYPHS, Theme};
+use super::theme::{GLYPHS, Heat, Theme};
 
 /// One-column cells without colour: negative values by magnitude (shades are positive).
 pub const NEGATIVE_GLYPHS: [char; 4] = ['-', '=', '≡', '■'];
@@ -44,36 +44,40 @@ pub fn number_format(tensor: &MapTensor<'_>) -> NumberFormat {
 }
 
 fn compute_number_format(tensor: &MapTensor<'_>) -> NumberFormat {
-    let finite = || {
-        tensor
-            .data
-            .iter()
-            .copied()
-            .filter(|v| v.is_finite() && *v != 0.0)
-    };
-    // "{:.0e}" is longer than 5 characters only for exponents ≤ -10 or ≥ 100, so only
-    // such values are formatted (this runs over every value of large tensors).
-    let chars = finite()
-        .filter(|v| v.abs() < 1e-9 || v.abs() >= 1e99)
-        .map(|v| format!("{v:.0e}").chars().count())
-        .filter(|&n| n > 5)
-        .max()
-        .unwrap_or(5)
-        .min(7);
-    // Whether dropping the leading zero of "0.xyz" makes some value markedly more precise,
-    // judged by arithmetic on the rounding rather than by formatting each value.
-    let rounding_error = |v: f64, decimals: i32| {
-        let scale = 10f64.powi(decimals);
-        ((v * scale).round() / scale - v).abs() / v.abs()
-    };
-    let strip_zero = finite().any(|v| {
-        v.abs() < 1.0 && {
-            let kept_decimals = chars as i32 - 2 - i32::from(v < 0.0);
-            let kept = rounding_error(v, kept_decimals);
-            kept > 0.01 && rounding_error(v, kept_decimals + 1) < kept
-        }
-    });
-    NumberFormat { chars, strip_zero }
+    tensor.with_values(|values| {
+        let finite = || {
+            values
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite() && *v != 0.0)
+        };
+        // "{:.0e}" is longer than 5 characters only for exponents ≤ -10 or ≥ 100, so only
+        // such values are formatted (this runs over every value of large tensors).
+        let chars = finite()
+            .filter(|v| v.abs() < 1e-9 || v.abs() >= 1e99)
+            .map(|v| format!("{v:.0e}").chars().count())
+            .filter(|&n| n > 5)
+            .max()
+            .unwrap_or(5)
+            .min(7);
+        // Whether dropping the leading zero of "0.xyz" makes some value markedly more
+        // precise, judged by arithmetic on the rounding rather than by formatting each value.
+        let rounding_error = |v: f64, decimals: i32| {
+            let scale = 10f64.powi(decimals);
+            ((v * scale).round() / scale - v).abs() / v.abs()
+        };
+        let kept_decimals = |v: f64| chars as i32 - 2 - i32::from(v < 0.0);
+        // Rounding to d decimals is off by at most 0.5·10^-d, more than 1 % of |v| only
+        // below 50·10^-d: larger values are not looked at.
+        let small = |v: f64| v.abs() < 50.0 * 10f64.powi(-kept_decimals(v));
+        let strip_zero = finite().any(|v| {
+            small(v) && {
+                let kept = rounding_error(v, kept_decimals(v));
+                kept > 0.01 && rounding_error(v, kept_decimals(v) + 1) < kept
+            }
+        });
+        NumberFormat { chars, strip_zero }
+    })
 }
 
 /// The width of a number cell of this tensor.
@@ -90,7 +94,18 @@ fn error(s: &str, v: f64) -> f64 {
 
 /// The most precise fixed form of v in `width` characters ("-.026" with `strip`).
 fn fixed(v: f64, width: usize, strip: bool) -> String {
-    (0..=width)
+    // The length grows with the decimals, so the most decimals that fit are found counting
+    // down; the count starts one above what the sign, the integer digits and the point
+    // leave (log10 can be one off next to powers of ten), not at `width`.
+    let integer_digits = if v.abs() < 1.0 {
+        usize::from(!strip)
+    } else {
+        v.abs().log10().floor() as usize + 1
+    };
+    let most = (width + 1)
+        .saturating_sub(usize::from(v < 0.0) + integer_digits + 1)
+        .min(width);
+    (0..=most)
         .rev()
         .find_map(|decimals| {
             let s = format!("{v:.decimals$}");
@@ -112,20 +127,22 @@ pub fn scale(tensor: &MapTensor<'_>) -> f64 {
 /// (min, max) over the finite values, or None if there are none.
 pub fn range(tensor: &MapTensor<'_>) -> Option<(f64, f64)> {
     *tensor.memo.range.get_or_init(|| {
-        let mut it = tensor.data.iter().copied().filter(|v| v.is_finite());
-        let first = it.next()?;
-        Some(it.fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v))))
+        tensor.with_values(|values| {
+            let mut it = values.iter().copied().filter(|v| v.is_finite());
+            let first = it.next()?;
+            Some(it.fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v))))
+        })
     })
 }
 
 /// The legend of a tensor: "min…max" to two significant digits, "= 0.25" when every
 /// cell is the same, "all NaN/inf (!)" when no value is finite.
-pub fn legend(tensor: &MapTensor<'_>) -> String {
-    match range(tensor) {
+pub fn legend<'t>(tensor: &'t MapTensor<'_>) -> &'t str {
+    tensor.memo.legend.get_or_init(|| match range(tensor) {
         Some((lo, hi)) if lo == hi => format!("= {}", compact(lo)),
         Some((lo, hi)) => format!("{}…{}", two_digits(lo), two_digits(hi)),
         None => "all NaN/inf (!)".into(),
-    }
+    })
 }
 
 /// Two significant digits: "-0.047", "2.1", "4.3e129".
@@ -263,55 +280,59 @@ fn switch_count(tensor: &MapTensor<'_>, v: f64) -> Option<char> {
 }
 
 impl Heatmap<'_, '_> {
-    /// The text of one cell; `differs` marks a cell where the user's number (`--compare`)
-    /// is not the reference's, with `≠` in place of the trailing space, mark or sign.
-    /// Without colour the cursor cell carries `◆` (in place of its shade or sign), as it
-    /// does with colour in cells too narrow for numbers.
-    fn cell_text(
-        &self,
-        v: f64,
-        covered: bool,
-        highlighted: bool,
-        is_cursor: bool,
-        differs: bool,
-    ) -> String {
+    /// The text of one cell, written into `out`; `differs` marks a cell where the user's
+    /// number (`--compare`) is not the reference's, with `≠` in place of the trailing
+    /// space, mark or sign. Without colour the cursor cell carries `◆` (in place of its
+    /// shade or sign), as it does with colour in cells too narrow for numbers.
+    fn cell_text(&self, out: &mut String, v: f64, heat: &Heat, cell: CellState) {
+        use std::fmt::Write;
         let cw = self.cell_width as usize;
         let mono = !self.theme.color();
-        let heat = self.theme.heat(v, self.scale);
+        let CellState {
+            covered,
+            highlighted,
+            is_cursor,
+            differs,
+        } = cell;
         if !covered {
-            return format!("{:^cw$}", "·");
+            let _ = write!(out, "{:^cw$}", "·");
+            return;
         }
         let n = self.format.chars;
         if cw > n + usize::from(mono) {
             let tail = match (mono, is_cursor) {
-                (false, _) => String::new(),
-                (true, true) => "◆".into(),
-                (true, false) => heat.glyph.to_string(),
+                (false, _) => None,
+                (true, true) => Some('◆'),
+                (true, false) => Some(heat.glyph),
             };
-            let pad = cw - n - tail.chars().count();
-            let end = if differs {
-                format!("{}≠", " ".repeat(pad - 1))
+            let pad = cw - n - usize::from(tail.is_some());
+            let _ = write!(out, "{:>n$}", format_number(v, self.format));
+            out.extend(tail);
+            if differs {
+                out.extend(std::iter::repeat_n(' ', pad - 1));
+                out.push('≠');
             } else {
-                " ".repeat(pad)
-            };
-            return format!("{:>n$}{tail}{end}", format_number(v, self.format));
+                out.extend(std::iter::repeat_n(' ', pad));
+            }
+            return;
         }
         let count = switch_count(self.tensor, v).filter(|_| cw >= 2);
         if !mono {
             let mark = if is_cursor {
-                "◆".to_string()
+                '◆'
             } else if differs {
-                "≠".into()
+                '≠'
             } else if let Some(d) = count {
-                d.to_string()
+                d
             } else if highlighted {
-                "•".into()
+                '•'
             } else if !v.is_finite() {
-                "!".into()
+                '!'
             } else {
-                " ".into()
+                ' '
             };
-            return format!("{mark:^cw$}");
+            let _ = write!(out, "{mark:^cw$}");
+            return;
         }
         let first = if differs {
             '≠'
@@ -323,20 +344,33 @@ impl Heatmap<'_, '_> {
             heat.sign
         };
         match cw {
-            1 if differs || is_cursor => first.to_string(),
+            1 if differs || is_cursor => out.push(first),
             // One column has room for one glyph: shades for positive values, a ramp of
             // dashes for negative ones, so the sign survives without colour.
-            1 if heat.sign == '-' => NEGATIVE_GLYPHS[GLYPHS
-                .iter()
-                .position(|&g| g == heat.glyph)
-                .unwrap_or(1)
-                .clamp(1, 4)
-                - 1]
-            .to_string(),
-            1 => heat.glyph.to_string(),
-            _ => format!("{first}{}", heat.glyph.to_string().repeat(cw - 1)),
+            1 if heat.sign == '-' => out.push(
+                NEGATIVE_GLYPHS[GLYPHS
+                    .iter()
+                    .position(|&g| g == heat.glyph)
+                    .unwrap_or(1)
+                    .clamp(1, 4)
+                    - 1],
+            ),
+            1 => out.push(heat.glyph),
+            _ => {
+                out.push(first);
+                out.extend(std::iter::repeat_n(heat.glyph, cw - 1));
+            }
         }
     }
+}
+
+/// What marks a cell besides its value.
+#[derive(Clone, Copy)]
+struct CellState {
+    covered: bool,
+    highlighted: bool,
+    is_cursor: bool,
+    differs: bool,
 }
 
 impl Widget for Heatmap<'_, '_> {
@@ -345,38 +379,61 @@ impl Widget for Heatmap<'_, '_> {
         let cw = self.cell_width.max(1);
         let cols = (area.width / cw) as usize;
         let rows = area.height as usize;
+        let shape = self.tensor.shape;
+        let view = self.tensor.data.view();
+        // Every cell is looked up by its row-major offset when the values lie in that
+        // order (they do, unless a trace ever hands out a strided view).
+        let values = view.as_slice();
+        let covered = self
+            .tensor
+            .covered
+            .as_ref()
+            .map(|m| m.as_slice().expect("masks are built in standard layout"));
+        let mut text = String::new();
         for r in self.row0..h.min(self.row0 + rows) {
             for c in self.col0..w.min(self.col0 + cols) {
-                let x = area.x + (c - self.col0) as u16 * cw;
-                let y = area.y + (r - self.row0) as u16;
-                let Some(index) = self.tensor.shape.index(self.map, r, c) else {
+                let Some(offset) = shape.offset(self.map, r, c) else {
                     continue;
                 };
-                let v = self.tensor.value(&index).unwrap_or(f64::NAN);
-                let covered = self.tensor.covered.as_ref().is_none_or(|m| {
-                    m.get([index[0], index[1], index[2]])
-                        .copied()
-                        .unwrap_or(true)
-                });
-                let highlighted = self.highlights.is_some_and(|hs| hs.contains(&index));
-                let is_cursor = self.cursor == Some((r, c));
-                let differs = self.tensor.your_value(&index).is_some_and(|(_, d)| d);
-                let mut style = if covered {
-                    self.theme.heat(v, self.scale).style
+                // The full index only where a lookup needs it (highlights, --compare).
+                let index = || shape.index(self.map, r, c).unwrap_or_default();
+                let v = match values {
+                    Some(values) => values[offset],
+                    None => self.tensor.value(&index()).unwrap_or(f64::NAN),
+                };
+                let cell = CellState {
+                    covered: covered.is_none_or(|m| m.get(offset).copied().unwrap_or(true)),
+                    highlighted: self.highlights.is_some_and(|hs| hs.contains(&index())),
+                    is_cursor: self.cursor == Some((r, c)),
+                    differs: self.tensor.yours.is_some()
+                        && self.tensor.your_value(&index()).is_some_and(|(_, d)| d),
+                };
+                let heat = self.theme.heat(v, self.scale);
+                let mut style = if cell.covered {
+                    heat.style
                 } else {
                     self.theme.outside()
                 };
-                if highlighted {
+                if cell.highlighted {
                     style = self.theme.contributing(style);
                 }
-                if differs {
+                if cell.differs {
                     style = self.theme.mismatch(style);
                 }
-                if is_cursor {
+                if cell.is_cursor {
                     style = self.theme.cursor(style);
                 }
-                let text = self.cell_text(v, covered, highlighted, is_cursor, differs);
-                buf.set_stringn(x, y, &text, cw as usize, style);
+                text.clear();
+                self.cell_text(&mut text, v, &heat, cell);
+                // Every character of a cell's text is one column wide: written straight
+                // into the buffer's cells, cut at the cell's width.
+                let x = area.x + (c - self.col0) as u16 * cw;
+                let y = area.y + (r - self.row0) as u16;
+                for (i, ch) in text.chars().take(cw as usize).enumerate() {
+                    if let Some(cell) = buf.cell_mut((x + i as u16, y)) {
+                        cell.set_char(ch).set_style(style);
+                    }
+                }
             }
         }
     }
@@ -386,8 +443,44 @@ impl Widget for Heatmap<'_, '_> {
 mod tests {
     use super::*;
     use crate::app::ColorMode;
-    use crate::app::maps::{Phase, Shape};
-    use ndarray::{CowArray, array};
+    use crate::app::maps::{Phase, Shape, Values};
+    use ndarray::array;
+
+    #[test]
+    fn the_fixed_form_is_the_one_found_by_trying_every_decimal_count() {
+        let every = |v: f64, width: usize, strip: bool| {
+            (0..=width)
+                .rev()
+                .find_map(|decimals| {
+                    let s = format!("{v:.decimals$}");
+                    let s = if strip && v.abs() < 1.0 {
+                        s.replacen("0.", ".", 1)
+                    } else {
+                        s
+                    };
+                    (s.chars().count() <= width).then_some(s)
+                })
+                .unwrap_or_default()
+        };
+        let mut values = vec![0.0, 1.0, -1.0, 0.5, 9.995, -9.9951, 99.96, 999.5, 1e5, -1e7];
+        for e in -12..12 {
+            for m in [1.0, 0.999_999_9, 1.000_000_1, 9.99, 9.999_99, 4.5, 5.0] {
+                let v = m * 10f64.powi(e);
+                values.extend([v, -v]);
+            }
+        }
+        for v in values {
+            for width in 1..=8 {
+                for strip in [false, true] {
+                    assert_eq!(
+                        fixed(v, width, strip),
+                        every(v, width, strip),
+                        "{v} {width}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn numbers_fit_their_width() {
@@ -411,7 +504,7 @@ mod tests {
     #[test]
     fn huge_numbers_of_either_sign_get_the_same_room() {
         let mut t = tensor();
-        t.data = CowArray::from(array![[[4e193, -4e193], [1.0, -0.5]]].into_dyn());
+        t.data = Values::derived(array![[[4e193, -4e193], [1.0, -0.5]]].into_dyn());
         let f = number_format(&t);
         assert_eq!(f.chars, 6);
         assert_eq!(format_number(-4e193, f), "-4e193");
@@ -422,10 +515,10 @@ mod tests {
     #[test]
     fn a_tensor_drops_the_leading_zero_for_all_its_numbers_or_for_none() {
         let mut t = tensor();
-        t.data = CowArray::from(array![[[-0.058, -0.23], [0.976, 0.25]]].into_dyn());
+        t.data = Values::derived(array![[[-0.058, -0.23], [0.976, 0.25]]].into_dyn());
         let f = number_format(&t);
         assert!(f.strip_zero);
-        let shown: Vec<String> = t.data.iter().map(|&v| format_number(v, f)).collect();
+        let shown: Vec<String> = t.data.view().iter().map(|&v| format_number(v, f)).collect();
         assert_eq!(shown, ["-.058", "-.23", ".976", ".25"]);
         let plain = tensor();
         assert!(!number_format(&plain).strip_zero);
@@ -439,7 +532,7 @@ mod tests {
             phase: Phase::Forward,
             shape: Shape::Maps { n: 1, h: 2, w: 2 },
             per_map: "k",
-            data: CowArray::from(array![[[1.0, -0.5], [0.0, 0.25]]].into_dyn()),
+            data: Values::derived(array![[[1.0, -0.5], [0.0, 0.25]]].into_dyn()),
             covered: None,
             yours: None,
             memo: Default::default(),

@@ -790,7 +790,7 @@ fn title<'a>(t: &MapTensor<'_>, b: &BlockPlan, is_cursor: bool, theme: &Theme) -
         ),
     };
     let len = |s: &str| s.chars().count();
-    let base = len(t.symbol) + 1 + len(&legend);
+    let base = len(t.symbol) + 1 + len(legend);
     let room = b.w as usize;
     let page_fits = base + len(&page) <= room;
     if base + len(&page) * usize::from(page_fits) + 1 + len(&dims) <= room {
@@ -806,7 +806,8 @@ fn title<'a>(t: &MapTensor<'_>, b: &BlockPlan, is_cursor: bool, theme: &Theme) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{ArrayD, CowArray, IxDyn};
+    use crate::app::maps::Values;
+    use ndarray::{ArrayD, IxDyn};
 
     fn t(name: &'static str, phase: Phase, dims: &[usize]) -> MapTensor<'static> {
         MapTensor {
@@ -815,7 +816,7 @@ mod tests {
             phase,
             shape: Shape::of(dims),
             per_map: "k",
-            data: CowArray::from(ArrayD::from_elem(IxDyn(dims), 0.5)),
+            data: Values::derived(ArrayD::from_elem(IxDyn(dims), 0.5)),
             covered: None,
             yours: None,
             memo: Default::default(),

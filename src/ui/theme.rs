@@ -28,11 +28,9 @@ const POSITIVE: (u8, u8, u8) = (214, 64, 52);
 const NEGATIVE: (u8, u8, u8) = (52, 110, 220);
 
 fn lerp(a: (u8, u8, u8), b: (u8, u8, u8), t: f64) -> (u8, u8, u8) {
-    let m = |x: u8, y: u8| {
-        (x as f64 + (y as f64 - x as f64) * t)
-            .round()
-            .clamp(0.0, 255.0) as u8
-    };
+    // Rounded half up by the saturating cast (cheaper than `round`, which is a libm
+    // call, once per heatmap cell); the cast also clamps to 0..=255.
+    let m = |x: u8, y: u8| (x as f64 + (y as f64 - x as f64) * t + 0.5) as u8;
     (m(a.0, b.0), m(a.1, b.1), m(a.2, b.2))
 }
 
@@ -51,12 +49,12 @@ impl Theme {
     }
 
     fn scale_color(&self, t: f64, m: f64, rgb: (u8, u8, u8)) -> Color {
-        let step = ((m * 5.0).ceil() as usize).clamp(1, 5) - 1;
+        let step = || ((m * 5.0).ceil() as usize).clamp(1, 5) - 1;
         match self.mode {
             ColorMode::TrueColor => Color::Rgb(rgb.0, rgb.1, rgb.2),
             ColorMode::Indexed if m == 0.0 => Color::Indexed(INDEXED_NEUTRAL),
-            ColorMode::Indexed if t > 0.0 => Color::Indexed(INDEXED_POSITIVE[step]),
-            ColorMode::Indexed => Color::Indexed(INDEXED_NEGATIVE[step]),
+            ColorMode::Indexed if t > 0.0 => Color::Indexed(INDEXED_POSITIVE[step()]),
+            ColorMode::Indexed => Color::Indexed(INDEXED_NEGATIVE[step()]),
             ColorMode::Ansi16 => {
                 if m == 0.0 {
                     Color::DarkGray
@@ -98,7 +96,8 @@ impl Theme {
         let glyph = if v == 0.0 {
             GLYPHS[0]
         } else {
-            GLYPHS[(1.0 + m * 3.999).floor().min(4.0) as usize]
+            // The cast truncates, which for m ≥ 0 is `floor` without the libm call.
+            GLYPHS[((1.0 + m * 3.999) as usize).min(4)]
         };
         let sign = if v > 0.0 {
             '+'

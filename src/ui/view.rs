@@ -130,9 +130,11 @@ pub fn view(state: &State, frame: &mut Frame) {
             .index(r.cursor.map, r.cursor.row, r.cursor.col)
             .map(|index| CellRef::new(state.selected, t.name, &index))
     });
-    let explanation = maps::context(&state.timeline, state.pos)
-        .zip(cell.as_ref())
-        .and_then(|(ctx, cell)| explain::explain(&ctx, cell));
+    let explanation = cell.as_ref().and_then(|cell| {
+        state.cache.explanation(state.pos, cell, || {
+            explain::explain(&maps::context(&state.timeline, state.pos)?, cell)
+        })
+    });
     let mut highlights: HashMap<&'static str, HashSet<Vec<usize>>> = HashMap::new();
     if let Some(e) = &explanation {
         for s in e.sources().filter(|s| s.node == state.selected) {
@@ -160,7 +162,7 @@ pub fn view(state: &State, frame: &mut Frame) {
             Phase::Update => "after the update",
         };
         let legend = super::heatmap::legend(t);
-        let shape = if t.data.len() == 1 {
+        let shape = if t.len() == 1 {
             String::new()
         } else if legend.starts_with('=') {
             format!(" {}", t.shape.dims_label())
