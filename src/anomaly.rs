@@ -84,9 +84,53 @@ fn pass_of(tensor: &str) -> Pass {
 
 /// The first non-finite cell of a tensor, in row-major order.
 fn first_non_finite(t: &ArrayViewD<'_, f64>) -> Option<(Vec<usize>, f64)> {
-    t.indexed_iter()
-        .find(|(_, v)| !v.is_finite())
-        .map(|(index, v)| (index.slice().to_vec(), *v))
+    let Some(values) = t.as_slice() else {
+        return t
+            .indexed_iter()
+            .find(|(_, v)| !v.is_finite())
+            .map(|(index, v)| (index.slice().to_vec(), *v));
+    };
+    // Every step of a run is scanned: blocks are tested with arithmetic the compiler
+    // vectorises, and only a block that holds a non-finite value is searched cell by cell.
+    const BLOCK: usize = 1024;
+    let (block, block_values) = values
+        .chunks(BLOCK)
+        .enumerate()
+        .find(|(_, b)| !all_finite_slice(b))?;
+    let (i, &value) = block_values
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !v.is_finite())?;
+    let mut offset = block * BLOCK + i;
+    let mut index = vec![0; t.ndim()];
+    for (slot, &n) in index.iter_mut().zip(t.shape()).rev() {
+        *slot = offset % n;
+        offset /= n;
+    }
+    Some((index, value))
+}
+
+/// Whether every value of a tensor is finite.
+pub fn all_finite(t: &ArrayViewD<'_, f64>) -> bool {
+    match t.as_slice_memory_order() {
+        Some(values) => all_finite_slice(values),
+        None => t.iter().all(|v| v.is_finite()),
+    }
+}
+
+/// Whether every value is finite: v·0 is ±0 for a finite v and NaN for ±inf and NaN, and a
+/// NaN survives any order of addition.
+fn all_finite_slice(values: &[f64]) -> bool {
+    let mut lanes = [0.0f64; 8];
+    let chunks = values.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, v) in lanes.iter_mut().zip(chunk) {
+            *lane += v * 0.0;
+        }
+    }
+    let tail: f64 = rest.iter().map(|v| v * 0.0).sum();
+    !(lanes.iter().sum::<f64>() + tail).is_nan()
 }
 
 /// The first non-finite value of one step, in computation order.
@@ -157,6 +201,40 @@ mod tests {
     }
 
     const DIVERGING: &str = include_str!("../scenarios/diverging.json");
+
+    #[test]
+    fn the_first_non_finite_cell_is_the_first_in_row_major_order() {
+        let by_cell = |t: &ArrayViewD<'_, f64>| {
+            t.indexed_iter()
+                .find(|(_, v)| !v.is_finite())
+                .map(|(index, v)| (index.slice().to_vec(), *v))
+        };
+        let shape = [3, 7, 131];
+        let n: usize = shape.iter().product();
+        for (at, bad) in [
+            (None, 0.0),
+            (Some(0), f64::NAN),
+            (Some(1023), f64::INFINITY),
+            (Some(1024), f64::NEG_INFINITY),
+            (Some(n - 1), f64::NAN),
+            (Some(2000), f64::INFINITY),
+        ] {
+            let mut values: Vec<f64> = (0..n).map(|i| (i as f64).sin() * 1e300).collect();
+            if let Some(at) = at {
+                values[at] = bad;
+                values[n - 1] = f64::NAN;
+            }
+            let a = ndarray::ArrayD::from_shape_vec(shape.to_vec(), values).unwrap();
+            let found = first_non_finite(&a.view()).map(|(i, v)| (i, v.to_bits()));
+            let expected = by_cell(&a.view()).map(|(i, v)| (i, v.to_bits()));
+            assert_eq!(found, expected, "{at:?}");
+            // A view that is not in row-major memory order takes the cell-by-cell path.
+            let t = a.view().reversed_axes();
+            let found = first_non_finite(&t).map(|(i, v)| (i, v.to_bits()));
+            let expected = by_cell(&t).map(|(i, v)| (i, v.to_bits()));
+            assert_eq!(found, expected, "transposed, {at:?}");
+        }
+    }
 
     #[test]
     fn a_finite_run_has_no_anomaly() {

@@ -93,7 +93,7 @@ impl LayerStats {
         let non_finite = trace
             .tensors()
             .iter()
-            .any(|(_, t)| t.iter().any(|v| !v.is_finite()));
+            .any(|(_, t)| !crate::anomaly::all_finite(t));
         let (grad_norm, delta_input_norm, dead) = match trace {
             LayerTrace::Conv(t) => (
                 norm(&mut t.grad_weights.iter().chain(t.grad_bias.iter())),
@@ -250,6 +250,23 @@ pub fn parameters(model: &Model) -> Vec<f64> {
     out
 }
 
+/// Copy the weights and biases of `src` into `dst`, a model of the same layers.
+fn copy_parameters(dst: &mut Model, src: &Model) {
+    for (d, s) in dst.layers.iter_mut().zip(&src.layers) {
+        match (&mut d.kind, &s.kind) {
+            (LayerKind::Conv(d), LayerKind::Conv(s)) => {
+                d.weights.assign(&s.weights);
+                d.bias.assign(&s.bias);
+            }
+            (LayerKind::Dense(d), LayerKind::Dense(s)) => {
+                d.weights.assign(&s.weights);
+                d.bias.assign(&s.bias);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Write parameters taken by [`parameters`] back into a model of the same shape.
 pub fn set_parameters(model: &mut Model, params: &[f64]) {
     let mut rest = params;
@@ -357,39 +374,63 @@ impl Timeline {
     }
 
     /// Run step `s` of `model` (which holds the parameters step `s` uses) and advance it.
-    /// Keeps the trace in the cache when `keep`.
+    /// Keeps the trace in the cache when `keep` (see `last_trace`).
     fn run(&mut self, model: &mut Model, s: usize, keep: bool) {
-        let before = keep.then(|| model.clone());
-        model.train_step_into(s, &mut self.workspace);
-        if let Some(before) = before {
-            let trace = self.workspace.trace.clone();
-            let stats = trace
-                .layers
-                .iter()
-                .map(|(_, t)| LayerStats::of(t))
-                .collect();
-            self.insert(Cached {
-                step: Step { trace, stats },
-                before,
-                after: model.clone(),
-                used: 0,
-            });
+        if !keep {
+            model.train_step_into(s, &mut self.workspace);
+            return;
+        }
+        // An entry pushed out of the cache has this step's shapes: its models take this
+        // step's parameters in place, and its trace goes to the workspace (the next step
+        // overwrites every tensor) while this step's trace moves into the cache. A step
+        // then costs no allocation and no copy of its trace.
+        let (before, after, trace) = match self.make_room(s) {
+            Some(mut old) => {
+                copy_parameters(&mut old.before, model);
+                model.train_step_into(s, &mut self.workspace);
+                copy_parameters(&mut old.after, model);
+                let trace = std::mem::replace(&mut self.workspace.trace, old.step.trace);
+                (old.before, old.after, trace)
+            }
+            None => {
+                let before = model.clone();
+                model.train_step_into(s, &mut self.workspace);
+                (before, model.clone(), self.workspace.trace.clone())
+            }
+        };
+        let stats = trace
+            .layers
+            .iter()
+            .map(|(_, t)| LayerStats::of(t))
+            .collect();
+        self.clock += 1;
+        self.cache.push(Cached {
+            step: Step { trace, stats },
+            before,
+            after,
+            used: self.clock,
+        });
+    }
+
+    /// The trace `run` just computed: the cache's newest entry when kept.
+    fn last_trace(&self, kept: bool) -> &StepTrace {
+        match self.cache.last() {
+            Some(c) if kept => &c.step.trace,
+            _ => &self.workspace.trace,
         }
     }
 
-    fn insert(&mut self, entry: Cached) {
-        self.clock += 1;
-        let s = entry.step.trace.step;
-        self.cache.retain(|c| c.step.trace.step != s);
-        if self.cache.len() >= self.cache_capacity.max(1)
-            && let Some(oldest) = (0..self.cache.len()).min_by_key(|&i| self.cache[i].used)
-        {
-            self.cache.swap_remove(oldest);
+    /// Take out of the cache the entry of step `s`, or the least recently used one when
+    /// the cache is full.
+    fn make_room(&mut self, s: usize) -> Option<Cached> {
+        if let Some(i) = self.cache.iter().position(|c| c.step.trace.step == s) {
+            return Some(self.cache.swap_remove(i));
         }
-        self.cache.push(Cached {
-            used: self.clock,
-            ..entry
-        });
+        if self.cache.len() < self.cache_capacity.max(1) {
+            return None;
+        }
+        let oldest = (0..self.cache.len()).min_by_key(|&i| self.cache[i].used)?;
+        Some(self.cache.swap_remove(oldest))
     }
 
     /// Make step `step` available (within the limits): compute the steps up to it the first
@@ -411,10 +452,25 @@ impl Timeline {
             let mut model = self.frontier.clone();
             for s in self.computed..=step {
                 self.checkpoint(s, &model);
-                self.run(&mut model, s, s >= keep_from);
-                self.losses.push(self.workspace.trace.loss);
-                if self.first_anomaly.is_none() {
-                    self.first_anomaly = first_anomaly_in_step(&self.workspace.trace);
+                let keep = s >= keep_from;
+                self.run(&mut model, s, keep);
+                let trace = self.last_trace(keep);
+                let loss = trace.loss;
+                // A kept step's statistics already say whether a layer holds a non-finite
+                // value: the cell is looked for only then.
+                let known_finite = keep
+                    && loss.is_finite()
+                    && crate::anomaly::all_finite(&trace.output.view())
+                    && crate::anomaly::all_finite(&trace.loss_grad.view())
+                    && self
+                        .cache
+                        .last()
+                        .is_some_and(|c| c.step.stats.iter().all(|stats| !stats.non_finite));
+                let anomaly = (self.first_anomaly.is_none() && !known_finite)
+                    .then(|| first_anomaly_in_step(trace));
+                self.losses.push(loss);
+                if let Some(anomaly) = anomaly {
+                    self.first_anomaly = anomaly;
                 }
             }
             self.frontier = model;
@@ -729,6 +785,66 @@ mod tests {
         }
         assert_eq!(t.computed_steps(), n);
         assert_eq!(t.model(n), &models[n]);
+    }
+
+    /// Cached entries are recycled (an evicted trace becomes the workspace's, its models
+    /// take new parameters in place): on networks that take the fast conv kernels and the
+    /// sparse backward pass, and on one that diverges, every step still equals a fresh run,
+    /// and the first anomaly is the one a scan of every trace finds.
+    #[test]
+    fn recycled_cache_entries_hold_exactly_the_steps_computed_afresh() {
+        for json in [
+            include_str!("../scenarios/bench/digits.json"),
+            include_str!("../scenarios/diverging.json"),
+        ] {
+            let s = crate::scenario::parse(json).unwrap();
+            let n = 12;
+            let mut t = Timeline::with_limits(s.model.clone(), n, Some(3), Some(2));
+            let mut model = s.model.clone();
+            let mut models = vec![model.clone()];
+            let traces: Vec<StepTrace> = (0..n)
+                .map(|k| {
+                    let trace = model.train_step(k);
+                    models.push(model.clone());
+                    trace
+                })
+                .collect();
+            for step in (0..n).chain([3, 0, 11, 7, 8]) {
+                assert!(t.ensure(step));
+                let got = &t.step(step).unwrap().trace;
+                let same = |a: &ndarray::ArrayD<f64>, b: &ndarray::ArrayD<f64>| {
+                    a.shape() == b.shape()
+                        && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+                };
+                assert_eq!(got.layers.len(), traces[step].layers.len());
+                for ((name, mine), (_, fresh)) in got.layers.iter().zip(&traces[step].layers) {
+                    for ((tensor, a), (_, b)) in mine.tensors().iter().zip(fresh.tensors()) {
+                        assert!(
+                            same(&a.to_owned(), &b.to_owned()),
+                            "step {step} {name}.{tensor}"
+                        );
+                    }
+                }
+                assert_eq!(
+                    got.loss.to_bits(),
+                    traces[step].loss.to_bits(),
+                    "step {step}"
+                );
+                // Bit for bit: a diverged model's NaN parameters never compare equal.
+                let bits =
+                    |m: &Model| -> Vec<u64> { parameters(m).iter().map(|v| v.to_bits()).collect() };
+                assert_eq!(bits(t.model(step)), bits(&models[step]), "before {step}");
+                assert_eq!(
+                    bits(t.model(step + 1)),
+                    bits(&models[step + 1]),
+                    "after {step}"
+                );
+            }
+            assert_eq!(
+                t.first_anomaly(),
+                crate::anomaly::first_anomaly(&traces).as_ref()
+            );
+        }
     }
 
     #[test]
