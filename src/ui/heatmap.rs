@@ -45,16 +45,22 @@ pub fn number_format(tensor: &MapTensor<'_>) -> NumberFormat {
 
 fn compute_number_format(tensor: &MapTensor<'_>) -> NumberFormat {
     tensor.with_values(|values| {
-        let finite = || {
-            values
-                .iter()
-                .copied()
-                .filter(|v| v.is_finite() && *v != 0.0)
-        };
-        // "{:.0e}" is longer than 5 characters only for exponents ≤ -10 or ≥ 100, so only
-        // such values are formatted (this runs over every value of large tensors).
-        let chars = finite()
-            .filter(|v| v.abs() < 1e-9 || v.abs() >= 1e99)
+        // "{:.0e}" is longer than 5 characters only for exponents ≤ -10 or ≥ 100, and
+        // among such values of one sign the longest is the smallest or the largest |v|:
+        // only those four are formatted. (min |v|, max |v|) of the positive such values,
+        // then of the negative ones (most tensors have none: one well-predicted test).
+        let mut extremes = [f64::INFINITY, 0.0, f64::INFINITY, 0.0];
+        for &v in values {
+            let a = v.abs();
+            if (a < 1e-9 && a != 0.0) || (a >= 1e99 && a.is_finite()) {
+                let e = if v > 0.0 { 0 } else { 2 };
+                extremes[e] = extremes[e].min(a);
+                extremes[e + 1] = extremes[e + 1].max(a);
+            }
+        }
+        let chars = [extremes[0], extremes[1], -extremes[2], -extremes[3]]
+            .into_iter()
+            .filter(|v| v.is_finite() && *v != 0.0)
             .map(|v| format!("{v:.0e}").chars().count())
             .filter(|&n| n > 5)
             .max()
@@ -69,9 +75,11 @@ fn compute_number_format(tensor: &MapTensor<'_>) -> NumberFormat {
         let kept_decimals = |v: f64| chars as i32 - 2 - i32::from(v < 0.0);
         // Rounding to d decimals is off by at most 0.5·10^-d, more than 1 % of |v| only
         // below 50·10^-d: larger values are not looked at.
-        let small = |v: f64| v.abs() < 50.0 * 10f64.powi(-kept_decimals(v));
-        let strip_zero = finite().any(|v| {
-            small(v) && {
+        let below = [1.0, -1.0].map(|sign| 50.0 * 10f64.powi(-kept_decimals(sign)));
+        let small = |v: f64| v.abs() < below[usize::from(v < 0.0)];
+        // NaN and ±inf are not small; neither is 0, whose rounding is exact.
+        let strip_zero = values.iter().any(|&v| {
+            v != 0.0 && small(v) && {
                 let kept = rounding_error(v, kept_decimals(v));
                 kept > 0.01 && rounding_error(v, kept_decimals(v) + 1) < kept
             }
@@ -510,6 +518,48 @@ mod tests {
         assert_eq!(format_number(-4e193, f), "-4e193");
         assert_eq!(format_number(4e193, f), "4e193");
         assert_eq!(number_cell_width(&t, true), 8);
+    }
+
+    #[test]
+    fn the_number_width_is_that_of_the_longest_number_of_the_tensor() {
+        // Every value formatted, as the definition says: the longest "{:.0e}" of a value
+        // below 1e-9 or from 1e99, between 5 and 7 characters.
+        let longest = |values: &[f64]| {
+            values
+                .iter()
+                .filter(|v| v.is_finite() && **v != 0.0)
+                .filter(|v| v.abs() < 1e-9 || v.abs() >= 1e99)
+                .map(|v| format!("{v:.0e}").chars().count())
+                .filter(|&n| n > 5)
+                .max()
+                .unwrap_or(5)
+                .min(7)
+        };
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..300 {
+            let values: Vec<f64> = (0..6)
+                .map(|_| {
+                    let r = next();
+                    let exponent = (r % 640) as i32 - 320;
+                    let v = (1.0 + (r >> 20) as f64 / (1u64 << 44) as f64) * 10f64.powi(exponent);
+                    match r % 7 {
+                        0 => 0.0,
+                        1 => f64::NAN,
+                        2 | 3 => -v,
+                        _ => v,
+                    }
+                })
+                .collect();
+            let mut t = tensor();
+            t.data = Values::derived(ndarray::Array::from_vec(values.clone()).into_dyn());
+            assert_eq!(number_format(&t).chars, longest(&values), "{values:?}");
+        }
     }
 
     #[test]
