@@ -1,10 +1,14 @@
 //! Tensors as nested JSON arrays, both ways. Shared by scenario files (finite numbers
 //! only) and trace files (where a non-finite value is the string "NaN", "inf" or "-inf").
+//! Files are read by the streaming reader in `scenario::tensor`; `parse_tensor` runs the
+//! same reader over a JSON value already in memory.
 
-use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, Axis};
+use serde::de::DeserializeSeed;
 use serde_json::Value;
 
 use crate::error::FieldError;
+use crate::scenario::tensor::TensorSeed;
 
 /// Whether the strings "NaN", "inf" and "-inf" are accepted in place of numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,119 +17,34 @@ pub enum NonFinite {
     AsStrings,
 }
 
-/// Parse a (possibly nested) array of numbers, checking that it is rectangular.
-/// `path` names the value in error messages, e.g. `layers[2].weights`.
+/// The value of a non-finite number as a trace writes it: "NaN", "inf" or "-inf".
+pub fn non_finite_value(s: &str) -> Option<f64> {
+    match s {
+        "NaN" => Some(f64::NAN),
+        "inf" => Some(f64::INFINITY),
+        "-inf" => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
+}
+
+/// Parse a (possibly nested) array of numbers, checking that it is rectangular and within
+/// the limit of numbers per tensor. `path` names the value in error messages, e.g.
+/// `layers[2].weights`.
 pub fn parse_tensor(
     value: &Value,
     path: &str,
     non_finite: NonFinite,
-    max_numbers: usize,
 ) -> Result<ArrayD<f64>, FieldError> {
-    let shape = infer_shape(value, path)?;
-    let count = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-    match count {
-        Some(n) if n <= max_numbers => {}
-        _ => {
-            return Err(FieldError::new(
-                path,
-                format!(
-                    "shape {shape:?} holds more than the limit of {max_numbers} numbers per tensor"
-                ),
-            ));
+    let mut track = serde_path_to_error::Track::new();
+    let read = TensorSeed { non_finite }
+        .deserialize(serde_path_to_error::Deserializer::new(value, &mut track));
+    match read {
+        Ok(t) => Ok(t.into_array()),
+        Err(e) => {
+            let within = track.path().to_string();
+            let within = if within == "." { "" } else { &within };
+            Err(FieldError::new(format!("{path}{within}"), e.to_string()))
         }
-    }
-    let mut values = Vec::with_capacity(count.unwrap_or(0));
-    collect(value, &shape, path, non_finite, &mut values)?;
-    Ok(ArrayD::from_shape_vec(IxDyn(&shape), values).expect("shape was checked while collecting"))
-}
-
-/// Shape read along the first element at each depth; `collect` checks the rest.
-fn infer_shape(value: &Value, path: &str) -> Result<Vec<usize>, FieldError> {
-    let mut shape = Vec::new();
-    let mut v = value;
-    while let Value::Array(items) = v {
-        shape.push(items.len());
-        match items.first() {
-            Some(first) => v = first,
-            None => break,
-        }
-        if shape.len() > 8 {
-            return Err(FieldError::new(path, "arrays are nested more than 8 deep"));
-        }
-    }
-    if shape.is_empty() && !value.is_array() {
-        // A scalar is a rank-0 tensor; callers check the rank they need.
-        return Ok(shape);
-    }
-    Ok(shape)
-}
-
-fn collect(
-    value: &Value,
-    shape: &[usize],
-    path: &str,
-    non_finite: NonFinite,
-    out: &mut Vec<f64>,
-) -> Result<(), FieldError> {
-    match shape.split_first() {
-        None => {
-            out.push(number(value, path, non_finite)?);
-            Ok(())
-        }
-        Some((&len, rest)) => {
-            let Value::Array(items) = value else {
-                return Err(FieldError::new(
-                    path,
-                    format!("expected an array of {len}, got {}", describe(value)),
-                ));
-            };
-            if items.len() != len {
-                return Err(FieldError::new(
-                    path,
-                    format!(
-                        "ragged array: expected {len} entries (like its first sibling), got {}",
-                        items.len()
-                    ),
-                ));
-            }
-            for (i, item) in items.iter().enumerate() {
-                collect(item, rest, &format!("{path}[{i}]"), non_finite, out)?;
-            }
-            Ok(())
-        }
-    }
-}
-
-fn number(value: &Value, path: &str, non_finite: NonFinite) -> Result<f64, FieldError> {
-    match (value, non_finite) {
-        (Value::Number(n), _) => n
-            .as_f64()
-            .filter(|v| v.is_finite())
-            .ok_or_else(|| FieldError::new(path, format!("{n} is not a finite f64"))),
-        (Value::String(s), NonFinite::AsStrings) => match s.as_str() {
-            "NaN" => Ok(f64::NAN),
-            "inf" => Ok(f64::INFINITY),
-            "-inf" => Ok(f64::NEG_INFINITY),
-            _ => Err(FieldError::new(
-                path,
-                format!("expected a number, \"NaN\", \"inf\" or \"-inf\", got \"{s}\""),
-            )),
-        },
-        _ => Err(FieldError::new(
-            path,
-            format!("expected a number, got {}", describe(value)),
-        )),
-    }
-}
-
-pub fn describe(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(s) => format!("the string \"{s}\""),
-        Value::Array(a) => format!("an array of {}", a.len()),
-        Value::Object(_) => "an object".into(),
     }
 }
 
@@ -172,29 +91,39 @@ mod tests {
     #[test]
     fn round_trips_with_non_finite_values() {
         let v = json!([[1.5, "NaN"], ["inf", "-inf"]]);
-        let t = parse_tensor(&v, "x", NonFinite::AsStrings, 100).unwrap();
+        let t = parse_tensor(&v, "x", NonFinite::AsStrings).unwrap();
         assert_eq!(t.shape(), &[2, 2]);
         assert_eq!(tensor_to_json(&t.view()), v);
+        for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let Value::String(s) = number_to_json(x) else {
+                panic!("{x} is written as a string")
+            };
+            let back = non_finite_value(&s).unwrap();
+            assert!(back == x || back.is_nan() && x.is_nan(), "{s}");
+        }
     }
 
     #[test]
     fn ragged_arrays_name_the_row() {
-        let err = parse_tensor(&json!([[1, 2], [3]]), "input", NonFinite::Refuse, 100).unwrap_err();
+        let err = parse_tensor(&json!([[1, 2], [3]]), "input", NonFinite::Refuse).unwrap_err();
         assert_eq!(
             err.to_string(),
             "input[1]: ragged array: expected 2 entries (like its first sibling), got 1"
         );
-        let err =
-            parse_tensor(&json!([[1, 2], [3, "x"]]), "input", NonFinite::Refuse, 100).unwrap_err();
+        let err = parse_tensor(&json!([[1, 2], [3, "x"]]), "input", NonFinite::Refuse).unwrap_err();
         assert_eq!(
             err.to_string(),
             "input[1][1]: expected a number, got the string \"x\""
         );
-    }
-
-    #[test]
-    fn refuses_tensors_over_the_limit_before_collecting() {
-        let err = parse_tensor(&json!([1, 2, 3]), "bias", NonFinite::Refuse, 2).unwrap_err();
-        assert!(err.to_string().contains("limit of 2 numbers"));
+        let err = parse_tensor(&json!([[1, "NaN"]]), "input", NonFinite::Refuse).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "input[0][1]: expected a number, got the string \"NaN\""
+        );
+        let err = parse_tensor(&json!([1, "nan"]), "t", NonFinite::AsStrings).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t[1]: expected a number, \"NaN\", \"inf\" or \"-inf\", got \"nan\""
+        );
     }
 }

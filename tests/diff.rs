@@ -34,7 +34,7 @@ fn layer<'a>(step: &'a Value, name: &str) -> &'a Value {
 }
 
 fn tensor(v: &Value) -> ArrayD<f64> {
-    parse_tensor(v, "t", NonFinite::AsStrings, usize::MAX).unwrap()
+    parse_tensor(v, "t", NonFinite::AsStrings).unwrap()
 }
 
 fn maps(v: &Value) -> Array3<f64> {
@@ -364,4 +364,86 @@ fn malformed_traces_exit_2_with_the_json_path() {
         assert!(out.contains(expected), "expected {expected:?} in:\n{out}");
         assert!(!out.contains("panicked"), "{out}");
     }
+}
+
+/// The peak resident memory of a finished child process, in bytes, and its exit status.
+#[cfg(unix)]
+fn peak_memory(command: &mut std::process::Command) -> (i32, u64) {
+    use std::process::Stdio;
+    #[expect(
+        clippy::zombie_processes,
+        reason = "waited for with wait4(2) below, which also gives its resource usage"
+    )]
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is valid; wait4(2) fills it in for this one child, which
+    // is not waited for anywhere else.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    assert!(libc::WIFEXITED(status), "the child was killed: {status}");
+    // Kilobytes on Linux, bytes on macOS.
+    let unit = if cfg!(target_os = "macos") { 1 } else { 1024 };
+    (libc::WEXITSTATUS(status), usage.ru_maxrss as u64 * unit)
+}
+
+/// `diff` reads your trace straight into f64s (the scenario reader, src/scenario/tensor.rs):
+/// at its peak it holds the file's text, 8 bytes per number and what the reference takes.
+/// It used to parse the whole file into a generic JSON tree first, some 60 bytes per
+/// number: this 12 MB trace took 95 MB (20 MB for the reference alone), a 40 MB one of
+/// zeros 1.4 GB.
+#[cfg(unix)]
+#[test]
+fn a_large_trace_is_read_in_memory_proportional_to_its_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/bench/large.json");
+    let trace = dir.path().join("trace.json");
+    Command::cargo_bin("deltascope")
+        .unwrap()
+        .arg("export")
+        .arg(&scenario)
+        .arg("-o")
+        .arg(&trace)
+        .assert()
+        .success();
+    let text = fs::read(&trace).unwrap();
+    // Every number follows `[`, `,` or `:` (a few are step numbers and the version).
+    let numbers = text
+        .split(|&b| matches!(b, b'[' | b',' | b':'))
+        .filter(|t| {
+            t.trim_ascii_start()
+                .first()
+                .is_some_and(|&c| c.is_ascii_digit() || c == b'-')
+        })
+        .count() as u64;
+    assert!(numbers > 500_000, "{numbers}");
+
+    // The same run with a trace of one number: the program and the reference of step 0.
+    let tiny = dir.path().join("tiny.json");
+    fs::write(&tiny, r#"{"steps": [{"step": 0, "loss": 0}]}"#).unwrap();
+    let diff = |theirs: &Path| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_deltascope"));
+        command.arg("diff").arg(&scenario).arg(theirs);
+        peak_memory(&mut command)
+    };
+    let (status, base) = diff(&tiny);
+    assert_eq!(status, 1);
+    let (status, peak) = diff(&trace);
+    assert_eq!(status, 0, "the export agrees with the reference");
+
+    // The text, plus the numbers twice over (f64s and their copy in the comparison, say).
+    let bound = base + text.len() as u64 + 16 * numbers;
+    let mb = |b: u64| b as f64 / 1e6;
+    assert!(
+        peak <= bound,
+        "peak {:.1} MB for a {:.1} MB trace of {numbers} numbers; the bound is {:.1} MB ({:.1} MB without the trace)",
+        mb(peak),
+        mb(text.len() as u64),
+        mb(bound),
+        mb(base)
+    );
 }

@@ -40,14 +40,14 @@ fn a_trace_naming_a_step_past_the_scenario_is_refused_without_running_it() {
     );
 }
 
-/// `diff` and `--compare` parse the user's trace into a generic JSON tree (some 35 bytes
-/// per number) before any limit is checked: a 40 MB trace of zeros takes 1.4 GB and 3.7 s
-/// to be refused, a 256 MiB one about 9 GB. The scenario reader streams tensors instead
-/// (src/scenario/tensor.rs). Minimal input: `{"steps": [{"step": 0, "loss_grad": [0, 0, …
-/// 20 million zeros]}]}` against any scenario; here run with 1 GiB of address space.
+/// `diff` and `--compare` parsed the user's trace into a generic JSON tree (some 35 bytes
+/// per number) before any limit was checked: a 40 MB trace of zeros took 1.4 GB and 3.7 s
+/// to be refused, a 256 MiB one about 9 GB. The trace is now read by the scenario reader
+/// (src/scenario/tensor.rs), which counts numbers as it reads them: 0.13 GB. Minimal
+/// input: `{"steps": [{"step": 0, "loss_grad": [0, 0, … 20 million zeros]}]}` against any
+/// scenario; here run with 1 GiB of address space.
 #[cfg(unix)]
 #[test]
-#[ignore = "finding: src/diff reads the user's trace into a serde_json::Value before checking any limit"]
 fn a_large_trace_is_refused_within_bounded_memory() {
     use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
@@ -79,4 +79,8 @@ fn a_large_trace_is_refused_within_bounded_memory() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("steps[0].loss_grad"), "{stderr}");
+    assert!(
+        stderr.contains("limit of 10000000 numbers per tensor"),
+        "{stderr}"
+    );
 }

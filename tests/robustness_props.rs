@@ -1,7 +1,8 @@
 //! The fuzz targets' properties on a small budget, inside `cargo test` (the same harness,
 //! fuzz/src/harness.rs): mutated bundled scenarios either run or are refused with a message
-//! that names a field or a line; random key sequences at random terminal sizes never panic
-//! and every frame renders; random key scripts are refused with their line or replay.
+//! that names a field or a line; mutated traces ("your numbers" for `diff`) are diffed or
+//! refused the same way; random key sequences at random terminal sizes never panic and
+//! every frame renders; random key scripts are refused with their line or replay.
 //! Inputs that once went wrong are kept at the end as regression tests (the fuzz runs are
 //! listed in fuzz/README.md).
 
@@ -137,6 +138,32 @@ proptest! {
             text = mutate_text(&text, pos, op, len);
         }
         harness::scenario_text(&text, &TEST);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_traces_are_diffed_or_refused_naming_a_field_or_line(
+        which in 0..BUNDLED.len(),
+        mutations in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..4),
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<usize>()), 0..2),
+    ) {
+        // Step 0 of the scenario's own export, as "your numbers", then broken.
+        let s = harness::bundled(which);
+        let step = deltascope::export::step_to_json(&s.model.trace(0));
+        let mut v = json!({"format": "deltascope-trace", "steps": [step]});
+        for (place, op, choice) in mutations {
+            mutate(&mut v, place, op, choice);
+        }
+        let mut text = v.to_string();
+        for (pos, op, len) in edits {
+            text = mutate_text(&text, pos, op, len);
+        }
+        let mut data = vec![which as u8];
+        data.extend_from_slice(text.as_bytes());
+        harness::trace_bytes(&data);
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::Value;
 const TOLERANCE: f64 = 1e-9;
 
 fn tensor(v: &Value, path: &str) -> ndarray::ArrayD<f64> {
-    parse_tensor(v, path, NonFinite::AsStrings, usize::MAX).unwrap_or_else(|e| panic!("{e}"))
+    parse_tensor(v, path, NonFinite::AsStrings).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Compare one tensor; returns a description of the worst cell when it is out of tolerance.

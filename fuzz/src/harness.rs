@@ -224,7 +224,7 @@ pub fn run_scenario(s: &Scenario, effort: &Effort) -> Outcome {
     // diff: the program's own export, read back, agrees with the reference.
     let given = deltascope::diff::parse_theirs(&text, &s.model, steps)
         .unwrap_or_else(|e| panic!("the export does not read back: {e}"));
-    let report = deltascope::diff::diff(&s.name, &s.model, given.clone(), 1e-9)
+    let report = deltascope::diff::diff(&s.name, &s.model, &given, 1e-9)
         .unwrap_or_else(|e| panic!("the export does not diff: {e}"));
     let _ = report.to_text();
     assert!(report.agrees(), "{}", report.to_text());

@@ -35,13 +35,14 @@ impl Comparison {
         given: Vec<GivenTensor>,
         tolerance: f64,
     ) -> Result<Self, FieldError> {
+        let report = diff(name, model, &given, tolerance)?;
         let yours = given
-            .iter()
-            .map(|g| ((g.step, g.layer, g.tensor.clone()), g.values.clone()))
+            .into_iter()
+            .map(|g| ((g.step, g.layer, g.tensor), g.values))
             .collect();
         Ok(Comparison {
             source: source.to_string(),
-            report: diff(name, model, given, tolerance)?,
+            report,
             yours,
         })
     }

@@ -4,19 +4,16 @@
 
 pub mod compare;
 mod mistakes;
+mod theirs;
 
 pub use compare::Comparison;
-
-use std::collections::BTreeSet;
+pub use theirs::parse_theirs;
 
 use ndarray::ArrayD;
-use serde_json::Value;
 
 use crate::check::{sci, unravel};
 use crate::engine::{LayerKind, LayerTrace, Model, StepTrace};
 use crate::error::FieldError;
-use crate::scenario::limits::{MAX_NUMBERS_PER_TENSOR, MAX_STEPS};
-use crate::tensor_json::{NonFinite, describe, parse_tensor};
 
 pub const DEFAULT_TOLERANCE: f64 = 1e-6;
 
@@ -103,30 +100,44 @@ impl DiffReport {
     }
 }
 
+/// The tensors of a conv or dense layer, with the pass that produces each, in the order
+/// it produces them.
+const WEIGHTED_LAYER_TENSORS: &[(&str, Pass)] = &[
+    ("input", Pass::Forward),
+    ("weights", Pass::Forward),
+    ("bias", Pass::Forward),
+    ("z", Pass::Forward),
+    ("a", Pass::Forward),
+    ("delta_a", Pass::Backward),
+    ("delta_z", Pass::Backward),
+    ("grad_weights", Pass::Backward),
+    ("grad_bias", Pass::Backward),
+    ("delta_input", Pass::Backward),
+];
+
+/// The same for a pool layer.
+const POOL_LAYER_TENSORS: &[(&str, Pass)] = &[
+    ("input", Pass::Forward),
+    ("output", Pass::Forward),
+    ("argmax", Pass::Forward),
+    ("delta_output", Pass::Backward),
+    ("delta_input", Pass::Backward),
+];
+
 /// Which pass produces each tensor of each layer type, in the order it produces them.
 fn tensor_order(kind: &LayerKind) -> &'static [(&'static str, Pass)] {
-    use Pass::*;
     match kind {
-        LayerKind::Conv(_) | LayerKind::Dense(_) => &[
-            ("input", Forward),
-            ("weights", Forward),
-            ("bias", Forward),
-            ("z", Forward),
-            ("a", Forward),
-            ("delta_a", Backward),
-            ("delta_z", Backward),
-            ("grad_weights", Backward),
-            ("grad_bias", Backward),
-            ("delta_input", Backward),
-        ],
-        LayerKind::Pool(_) => &[
-            ("input", Forward),
-            ("output", Forward),
-            ("argmax", Forward),
-            ("delta_output", Backward),
-            ("delta_input", Backward),
-        ],
+        LayerKind::Conv(_) | LayerKind::Dense(_) => WEIGHTED_LAYER_TENSORS,
+        LayerKind::Pool(_) => POOL_LAYER_TENSORS,
     }
+}
+
+/// Whether some layer type has a tensor of this name.
+fn is_tensor_name(name: &str) -> bool {
+    WEIGHTED_LAYER_TENSORS
+        .iter()
+        .chain(POOL_LAYER_TENSORS)
+        .any(|(t, _)| *t == name)
 }
 
 /// The reference value of a named tensor, as f64 (argmax indices included).
@@ -146,195 +157,6 @@ fn reference_tensor(trace: &StepTrace, layer: Option<usize>, tensor: &str) -> Op
             t.tensor(tensor).map(|v| v.to_owned())
         }
     }
-}
-
-fn as_index(value: &Value, path: &str) -> Result<usize, FieldError> {
-    value
-        .as_u64()
-        .and_then(|v| usize::try_from(v).ok())
-        .ok_or_else(|| {
-            FieldError::new(
-                path,
-                format!("expected a non-negative integer, got {}", describe(value)),
-            )
-        })
-}
-
-/// Read the user's trace: which tensors they give, matched to steps and layers, with
-/// every problem named by its JSON path. Shapes are checked later, against the reference.
-/// `scenario_steps` is how many steps the scenario runs: a trace may name steps 0 to
-/// scenario_steps − 1.
-pub fn parse_theirs(
-    text: &str,
-    model: &Model,
-    scenario_steps: usize,
-) -> Result<Vec<GivenTensor>, FieldError> {
-    let root: Value = serde_json::from_str(text).map_err(|e| FieldError::new("", e.to_string()))?;
-    let steps = root
-        .get("steps")
-        .ok_or_else(|| FieldError::new("steps", "is required: an array of steps"))?
-        .as_array()
-        .ok_or_else(|| FieldError::new("steps", "expected an array of steps"))?;
-    let mut given = Vec::new();
-    let mut seen_steps = BTreeSet::new();
-    for (position, step) in steps.iter().enumerate() {
-        let path = format!("steps[{position}]");
-        let object = step.as_object().ok_or_else(|| {
-            FieldError::new(&path, format!("expected an object, got {}", describe(step)))
-        })?;
-        let number = match object.get("step") {
-            Some(v) => as_index(v, &format!("{path}.step"))?,
-            None => position,
-        };
-        // The reference is computed up to the last step named, so a step past the
-        // scenario's is refused before anything runs.
-        if number >= scenario_steps.min(MAX_STEPS) {
-            return Err(FieldError::new(
-                format!("{path}.step"),
-                format!(
-                    "step {number} is past the scenario's last step, {}",
-                    scenario_steps.saturating_sub(1)
-                ),
-            ));
-        }
-        if !seen_steps.insert(number) {
-            return Err(FieldError::new(
-                format!("{path}.step"),
-                format!("step {number} appears twice"),
-            ));
-        }
-        for (key, value) in object {
-            let at = format!("{path}.{key}");
-            match key.as_str() {
-                "step" => {}
-                "loss" | "loss_grad" => given.push(GivenTensor {
-                    step: number,
-                    pass: Pass::Loss,
-                    layer: None,
-                    tensor: key.clone(),
-                    values: parse_tensor(value, &at, NonFinite::AsStrings, MAX_NUMBERS_PER_TENSOR)?,
-                    path: at,
-                }),
-                "layers" => {
-                    let layers = value.as_array().ok_or_else(|| {
-                        FieldError::new(
-                            &at,
-                            format!("expected an array of layers, got {}", describe(value)),
-                        )
-                    })?;
-                    for (i, layer) in layers.iter().enumerate() {
-                        given.extend(parse_layer(layer, &format!("{at}[{i}]"), i, number, model)?);
-                    }
-                }
-                _ => {
-                    return Err(FieldError::new(
-                        at,
-                        "unknown field (a step has: step, loss, loss_grad, layers)",
-                    ));
-                }
-            }
-        }
-    }
-    Ok(given)
-}
-
-fn parse_layer(
-    layer: &Value,
-    path: &str,
-    position: usize,
-    step: usize,
-    model: &Model,
-) -> Result<Vec<GivenTensor>, FieldError> {
-    let object = layer.as_object().ok_or_else(|| {
-        FieldError::new(path, format!("expected an object, got {}", describe(layer)))
-    })?;
-    let names = || {
-        model
-            .layers
-            .iter()
-            .map(|l| l.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let index = match object.get("name") {
-        Some(Value::String(name)) => model
-            .layers
-            .iter()
-            .position(|l| &l.name == name)
-            .ok_or_else(|| {
-                FieldError::new(
-                    format!("{path}.name"),
-                    format!(
-                        "no layer named \"{name}\" in the scenario (its layers: {})",
-                        names()
-                    ),
-                )
-            })?,
-        Some(other) => {
-            return Err(FieldError::new(
-                format!("{path}.name"),
-                format!("expected a string, got {}", describe(other)),
-            ));
-        }
-        None if position < model.layers.len() => position,
-        None => {
-            return Err(FieldError::new(
-                path,
-                format!(
-                    "has no name and the scenario has only {} layers ({})",
-                    model.layers.len(),
-                    names()
-                ),
-            ));
-        }
-    };
-    let kind = &model.layers[index].kind;
-    if let Some(t) = object.get("type")
-        && t.as_str() != Some(kind.type_name())
-    {
-        return Err(FieldError::new(
-            format!("{path}.type"),
-            format!(
-                "layer {} is a {} layer, not {}",
-                model.layers[index].name,
-                kind.type_name(),
-                describe(t)
-            ),
-        ));
-    }
-    let order = tensor_order(kind);
-    let mut out = Vec::new();
-    for (key, value) in object {
-        if matches!(key.as_str(), "name" | "type" | "kind") {
-            continue;
-        }
-        let at = format!("{path}.{key}");
-        let Some(&(_, pass)) = order.iter().find(|(t, _)| t == key) else {
-            let known: Vec<&str> = order.iter().map(|(t, _)| *t).collect();
-            return Err(FieldError::new(
-                at,
-                format!(
-                    "unknown tensor for a {} layer (its tensors: {})",
-                    kind.type_name(),
-                    known.join(", ")
-                ),
-            ));
-        };
-        if key == "argmax"
-            && !matches!(kind, LayerKind::Pool(p) if p.kind == crate::engine::PoolKind::Max)
-        {
-            return Err(FieldError::new(at, "only max pooling has argmax"));
-        }
-        out.push(GivenTensor {
-            step,
-            pass,
-            layer: Some(index),
-            tensor: key.clone(),
-            values: parse_tensor(value, &at, NonFinite::AsStrings, MAX_NUMBERS_PER_TENSOR)?,
-            path: at,
-        });
-    }
-    Ok(out)
 }
 
 /// Where a tensor comes in the computation, for sorting: step, pass, layer (reversed in
@@ -362,9 +184,10 @@ fn computation_order(model: &Model, g: &GivenTensor) -> (usize, Pass, usize, usi
 pub fn diff(
     name: &str,
     model: &Model,
-    mut given: Vec<GivenTensor>,
+    given: &[GivenTensor],
     tolerance: f64,
 ) -> Result<DiffReport, FieldError> {
+    let mut given: Vec<&GivenTensor> = given.iter().collect();
     given.sort_by_key(|g| computation_order(model, g));
     let last_step = given.iter().map(|g| g.step).max();
     let mut traces = Vec::new();

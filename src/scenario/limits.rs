@@ -4,6 +4,9 @@
 pub const MAX_NUMBERS_PER_TENSOR: usize = 10_000_000;
 /// Numbers held by the trace of one training step, all tensors together: 50 million (400 MB).
 pub const MAX_NUMBERS_PER_STEP: usize = 50_000_000;
+/// Numbers in the tensors of a trace file given to `diff` or `--compare`, all steps
+/// together: 50 million (400 MB).
+pub const MAX_NUMBERS_PER_TRACE: usize = 50_000_000;
 /// Training steps in one scenario.
 pub const MAX_STEPS: usize = 100_000;
 /// Layers in one network.

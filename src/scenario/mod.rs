@@ -6,6 +6,7 @@ pub mod limits;
 mod raw;
 pub mod tensor;
 
+use std::marker::PhantomData;
 use std::path::Path;
 
 use ndarray::{Array1, Array2, Array3, Array4, ArrayD, Ix1, Ix2, Ix4};
@@ -16,7 +17,7 @@ use crate::engine::{Activation, Conv, Dense, Layer, LayerKind, Loss, Model, Pool
 use crate::error::FieldError;
 use limits::*;
 use raw::{LayerType, LossKind, Object, Pair, RawLayer, RawLoss, RawScenario};
-use tensor::{FileBudget, RawTensor};
+use tensor::{FileLimit, RawTensor, read_document};
 
 /// The scenario built into the binary, used when no file is given.
 pub const DEFAULT_SCENARIO_NAME: &str = "mean_pool_classic";
@@ -49,21 +50,13 @@ pub fn parse(text: &str) -> Result<Scenario, FieldError> {
 }
 
 fn parse_raw(text: &str) -> Result<RawScenario, FieldError> {
-    let _budget = FileBudget::start();
-    let mut de = serde_json::Deserializer::from_str(text);
-    let raw: Object<RawScenario> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        // "." is the root and "?" an unknown place (a syntax error): serde's line and column say where.
-        let path = if path == "." || path == "?" {
-            String::new()
-        } else {
-            path
-        };
-        FieldError::new(path, inner.to_string())
-    })?;
-    // Anything after the scenario's closing brace is a mistake, not something to ignore.
-    de.end().map_err(|e| FieldError::new("", e.to_string()))?;
+    // A step's trace holds every given tensor at least once, so a file whose tensors hold
+    // more numbers than a step's trace may could never run.
+    let limit = FileLimit {
+        numbers: MAX_NUMBERS_PER_STEP,
+        per: " per step",
+    };
+    let raw: Object<RawScenario> = read_document(text, PhantomData, limit)?;
     Ok(raw.0)
 }
 

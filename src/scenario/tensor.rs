@@ -1,11 +1,14 @@
-//! Tensors of a scenario file, read straight from the JSON text into f64s, with the limits
-//! checked number by number while reading. A generic JSON tree would cost some 40 bytes
-//! per number before any limit could be checked (a 256 MiB file of `0,0,0,…` took 9 GB).
+//! Tensors of scenario and trace files, read straight from the JSON text into f64s, with
+//! the limits checked number by number while reading. A generic JSON tree would cost some
+//! 40 bytes per number before any limit could be checked (a 256 MiB file of `0,0,0,…` took
+//! 9 GB).
 //!
 //! A tensor is a rectangular nest of arrays of numbers. Its shape is read along the first
 //! element at each depth (the "first sibling"); every later array at that depth must have
 //! the same length. Errors carry the path of the array or cell at fault (through
-//! serde_path_to_error) and the line and column in the file.
+//! serde_path_to_error) and the line and column in the file. Scenario files hold finite
+//! numbers only; trace files write a non-finite value as the string "NaN", "inf" or "-inf"
+//! ([`NonFinite`]).
 
 use std::cell::Cell;
 use std::fmt;
@@ -13,7 +16,9 @@ use std::fmt;
 use ndarray::{ArrayD, IxDyn};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::limits::{MAX_NESTING, MAX_NUMBERS_PER_STEP, MAX_NUMBERS_PER_TENSOR};
+use super::limits::{MAX_NESTING, MAX_NUMBERS_PER_TENSOR};
+use crate::error::FieldError;
+use crate::tensor_json::{NonFinite, non_finite_value};
 
 /// A tensor as written in the file: its shape and its numbers in row-major order.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,20 +34,32 @@ impl RawTensor {
     }
 }
 
-thread_local! {
-    /// Numbers read so far from the tensors of the file being parsed (see `FileBudget`);
-    /// `None` when no file is being parsed.
-    static FILE_NUMBERS: Cell<Option<usize>> = const { Cell::new(None) };
+/// A limit on the numbers of all the tensors of one file together.
+#[derive(Clone, Copy, Debug)]
+pub struct FileLimit {
+    pub numbers: usize,
+    /// What the limit is counted over, for the message: " per step".
+    pub per: &'static str,
 }
 
-/// While alive, counts the numbers of every tensor read on this thread against
-/// [`MAX_NUMBERS_PER_STEP`]: a step's trace holds every given tensor at least once, so a
-/// file whose tensors hold more could never run.
-pub struct FileBudget(());
+#[derive(Clone, Copy)]
+struct FileCount {
+    read: usize,
+    limit: FileLimit,
+}
+
+thread_local! {
+    /// Numbers read so far from the tensors of the file being parsed (see [`read_document`]);
+    /// `None` when no file is being parsed.
+    static FILE_NUMBERS: Cell<Option<FileCount>> = const { Cell::new(None) };
+}
+
+/// While alive, counts the numbers of every tensor read on this thread against a limit.
+struct FileBudget(());
 
 impl FileBudget {
-    pub fn start() -> Self {
-        FILE_NUMBERS.with(|n| n.set(Some(0)));
+    fn start(limit: FileLimit) -> Self {
+        FILE_NUMBERS.with(|n| n.set(Some(FileCount { read: 0, limit })));
         FileBudget(())
     }
 }
@@ -53,6 +70,37 @@ impl Drop for FileBudget {
     }
 }
 
+/// Read a whole JSON document (a scenario, a trace) with `seed`, the numbers of all its
+/// tensors counted against `limit` as they are read. Errors carry the JSON path of the
+/// problem (none for the root, or for a syntax error serde cannot place) and serde's line
+/// and column; anything after the document is refused.
+pub fn read_document<'de, S: DeserializeSeed<'de>>(
+    text: &'de str,
+    seed: S,
+    limit: FileLimit,
+) -> Result<S::Value, FieldError> {
+    let _budget = FileBudget::start(limit);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let mut track = serde_path_to_error::Track::new();
+    let read = seed.deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
+    let value = match read {
+        Ok(value) => value,
+        Err(e) => {
+            let path = track.path().to_string();
+            // "." is the root and "?" an unknown place (a syntax error): serde's line and
+            // column say where.
+            let path = if path == "." || path == "?" {
+                String::new()
+            } else {
+                path
+            };
+            return Err(FieldError::new(path, e.to_string()));
+        }
+    };
+    de.end().map_err(|e| FieldError::new("", e.to_string()))?;
+    Ok(value)
+}
+
 /// What has been learnt of the tensor so far.
 struct Reading {
     /// Length of the first array seen at each depth, once it is complete.
@@ -60,16 +108,24 @@ struct Reading {
     /// The depth at which numbers sit, once known.
     rank: Option<usize>,
     values: Vec<f64>,
+    non_finite: NonFinite,
 }
 
 impl Reading {
     fn expected(&self, depth: usize) -> String {
+        let (number, either) = match self.non_finite {
+            NonFinite::Refuse => ("a number", "a number or an array of numbers"),
+            NonFinite::AsStrings => (
+                "a number, \"NaN\", \"inf\" or \"-inf\"",
+                "a number, \"NaN\", \"inf\", \"-inf\" or an array of them",
+            ),
+        };
         if self.rank == Some(depth) {
-            return "a number".into();
+            return number.into();
         }
         match self.shape.get(depth).copied().flatten() {
             Some(len) => format!("an array of {len}"),
-            None => "a number or an array of numbers".into(),
+            None => either.into(),
         }
     }
 
@@ -80,17 +136,18 @@ impl Reading {
             ));
         }
         let in_file = FILE_NUMBERS.with(|n| {
-            let count = n.get().map(|c| c + 1);
+            let count = n.get().map(|c| FileCount {
+                read: c.read + 1,
+                ..c
+            });
             n.set(count);
             count
         });
-        if in_file.is_some_and(|c| c > MAX_NUMBERS_PER_STEP) {
+        if let Some(c) = in_file.filter(|c| c.read > c.limit.numbers) {
             return Err(format!(
-                "the tensors of this file hold more than the limit of {MAX_NUMBERS_PER_STEP} numbers per step"
+                "the tensors of this file hold more than the limit of {} numbers{}",
+                c.limit.numbers, c.limit.per
             ));
-        }
-        if !v.is_finite() {
-            return Err(format!("{v} is not a finite f64"));
         }
         self.values.push(v);
         Ok(())
@@ -111,13 +168,14 @@ impl<'de> DeserializeSeed<'de> for Level<'_> {
 }
 
 impl Level<'_> {
-    fn number<E: de::Error>(self, v: f64, text: &dyn fmt::Display) -> Result<(), E> {
+    /// A number, or a non-finite value written as a string; `what` describes it.
+    fn number<E: de::Error>(self, v: f64, what: &dyn fmt::Display) -> Result<(), E> {
         let depth = self.depth;
         let r = self.reading;
         match r.rank {
             Some(rank) if rank != depth => {
                 return Err(E::custom(format!(
-                    "expected {}, got the number {text}",
+                    "expected {}, got {what}",
                     r.expected(depth)
                 )));
             }
@@ -143,16 +201,26 @@ impl<'de> Visitor<'de> for Level<'_> {
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.number(v as f64, &v)
+        self.number(v as f64, &format_args!("the number {v}"))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.number(v as f64, &v)
+        self.number(v as f64, &format_args!("the number {v}"))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.number(v, &v)
+        // JSON has no NaN or infinity; a non-finite value could only come from elsewhere.
+        if !v.is_finite() {
+            return Err(E::custom(format!("{v} is not a finite f64")));
+        }
+        self.number(v, &format_args!("the number {v}"))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.other(&format!("the string \"{v}\""))
+        match self.reading.non_finite {
+            NonFinite::Refuse => self.other(&format!("the string \"{v}\"")),
+            NonFinite::AsStrings => match non_finite_value(v) {
+                Some(x) => self.number(x, &format_args!("\"{v}\"")),
+                None => self.other(&format!("\"{v}\"")),
+            },
+        }
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
         self.other(&v.to_string())
@@ -216,12 +284,30 @@ impl<'de> Visitor<'de> for Level<'_> {
     }
 }
 
+/// Reads one tensor, with non-finite values refused or written as strings.
+#[derive(Clone, Copy, Debug)]
+pub struct TensorSeed {
+    pub non_finite: NonFinite,
+}
+
+/// As in a scenario file: finite numbers only.
 impl<'de> serde::Deserialize<'de> for RawTensor {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        TensorSeed {
+            non_finite: NonFinite::Refuse,
+        }
+        .deserialize(deserializer)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for TensorSeed {
+    type Value = RawTensor;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<RawTensor, D::Error> {
         let mut reading = Reading {
             shape: Vec::new(),
             rank: None,
             values: Vec::new(),
+            non_finite: self.non_finite,
         };
         Level {
             depth: 0,
@@ -296,6 +382,59 @@ mod tests {
                 .starts_with("[0][1]: expected a number, got null")
         );
         assert!(read("{\"a\": 1}").unwrap_err().contains("got an object"));
+    }
+
+    fn read_trace(text: &str) -> Result<RawTensor, String> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let seed = TensorSeed {
+            non_finite: NonFinite::AsStrings,
+        };
+        let mut track = serde_path_to_error::Track::new();
+        seed.deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track))
+            .map_err(|e| format!("{}: {e}", track.path()))
+    }
+
+    #[test]
+    fn trace_tensors_write_non_finite_values_as_strings() {
+        let t = read_trace(r#"[["NaN", 1], ["inf", "-inf"]]"#).unwrap();
+        assert_eq!(t.shape, [2, 2]);
+        assert!(t.values[0].is_nan());
+        assert_eq!(t.values[1..], [1.0, f64::INFINITY, f64::NEG_INFINITY]);
+        assert!(read_trace(r#""inf""#).unwrap().shape.is_empty());
+        assert_eq!(
+            read_trace(r#"[1, "nan"]"#).unwrap_err(),
+            r#"[1]: expected a number, "NaN", "inf" or "-inf", got "nan" at line 1 column 9"#
+        );
+        assert_eq!(
+            read_trace(r#"[[1], "NaN"]"#).unwrap_err(),
+            r#"[1]: expected an array of 1, got "NaN" at line 1 column 11"#
+        );
+        // The same strings are not numbers in a scenario.
+        assert_eq!(
+            read(r#"[1, "inf"]"#).unwrap_err(),
+            r#"[1]: expected a number, got the string "inf" at line 1 column 9"#
+        );
+    }
+
+    #[test]
+    fn a_document_s_tensors_are_counted_together_against_its_limit() {
+        let limit = FileLimit {
+            numbers: 3,
+            per: " per test",
+        };
+        let read_doc =
+            |text| read_document(text, std::marker::PhantomData::<Vec<RawTensor>>, limit);
+        assert_eq!(read_doc("[[1, 2], [3]]").unwrap().len(), 2);
+        assert_eq!(
+            read_doc("[[1, 2], [3, 4]]").unwrap_err().to_string(),
+            "[1][1]: the tensors of this file hold more than the limit of 3 numbers per test at line 1 column 14"
+        );
+        assert_eq!(
+            read_doc("[[1]] [").unwrap_err().to_string(),
+            "trailing characters at line 1 column 7"
+        );
+        // Once the document is read, tensors are no longer counted.
+        assert_eq!(read("[1, 2, 3, 4]").unwrap().values.len(), 4);
     }
 
     #[test]

@@ -255,6 +255,11 @@ fn non_numbers_in_tensors_are_refused_with_their_cell() {
         error_with(|v| v["input"][2][1] = json!(null)),
         "input[2][1]: expected a number, got null at line 1 column 48"
     );
+    // Only trace files write non-finite values, as strings; a scenario holds numbers.
+    assert_eq!(
+        error_with(|v| v["input"][2][1] = json!("NaN")),
+        "input[2][1]: expected a number, got the string \"NaN\" at line 1 column 49"
+    );
 }
 
 #[test]

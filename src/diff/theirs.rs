@@ -1,0 +1,668 @@
+//! The user's trace (`deltascope diff`, `--compare`), read straight from the JSON text: no
+//! tree of the whole document is built. Tensors go through the scenario files' reader
+//! (src/scenario/tensor.rs), which checks the limits number by number before anything is
+//! kept; everything else is read as small leaves (a step number, a layer name), and an
+//! array or object where a leaf belongs is skipped, not held.
+//!
+//! JSON objects are unordered, so a step's `step` may come after its tensors and a layer's
+//! `name` after its tensors: what can only be checked once they are known is checked then.
+//! Problems of meaning are refused with the JSON path they concern (kept in
+//! [`Reader::refusal`], since serde's errors can only carry the path being read); problems
+//! of syntax and of the tensors themselves carry the path and the line and column.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::{GivenTensor, Pass, is_tensor_name, tensor_order};
+use crate::engine::{LayerKind, Model, PoolKind};
+use crate::error::FieldError;
+use crate::scenario::limits::{MAX_NUMBERS_PER_TRACE, MAX_STEPS};
+use crate::scenario::tensor::{FileLimit, RawTensor, TensorSeed, read_document};
+use crate::tensor_json::NonFinite;
+
+/// Read the user's trace: which tensors they give, matched to steps and layers, with
+/// every problem named by its JSON path. Shapes are checked later, against the reference.
+/// `scenario_steps` is how many steps the scenario runs: a trace may name steps 0 to
+/// scenario_steps − 1.
+pub fn parse_theirs(
+    text: &str,
+    model: &Model,
+    scenario_steps: usize,
+) -> Result<Vec<GivenTensor>, FieldError> {
+    let reader = Reader {
+        model,
+        scenario_steps,
+        refusal: RefCell::new(None),
+    };
+    let limit = FileLimit {
+        numbers: MAX_NUMBERS_PER_TRACE,
+        per: " per trace file",
+    };
+    read_document(text, Document(&reader), limit).map_err(|e| reader.refusal.take().unwrap_or(e))
+}
+
+/// What every part of the reading shares.
+struct Reader<'m> {
+    model: &'m Model,
+    scenario_steps: usize,
+    /// The refusal that stopped the reading, with its own path.
+    refusal: RefCell<Option<FieldError>>,
+}
+
+impl Reader<'_> {
+    /// Stop reading: `path: message` is what the user sees.
+    fn refuse<E: de::Error>(&self, path: impl Into<String>, message: impl Into<String>) -> E {
+        let refusal = FieldError::new(path, message);
+        let error = E::custom(&refusal);
+        self.refusal.borrow_mut().get_or_insert(refusal);
+        error
+    }
+
+    fn tensor<'de, A: MapAccess<'de>>(&self, map: &mut A) -> Result<RawTensor, A::Error> {
+        map.next_value_seed(TensorSeed {
+            non_finite: NonFinite::AsStrings,
+        })
+    }
+}
+
+/// A small value, kept (a string, a non-negative integer) or only described for a message.
+/// An array or an object in its place is skipped, not held.
+enum Leaf {
+    String(String),
+    Index(u64),
+    Other(String),
+}
+
+impl fmt::Display for Leaf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Leaf::String(s) => write!(f, "the string \"{s}\""),
+            Leaf::Index(n) => write!(f, "the number {n}"),
+            Leaf::Other(what) => f.write_str(what),
+        }
+    }
+}
+
+struct LeafVisitor;
+
+impl<'de> Visitor<'de> for LeafVisitor {
+    type Value = Leaf;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Leaf, E> {
+        Ok(Leaf::String(v.to_owned()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Leaf, E> {
+        Ok(Leaf::Index(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Leaf, E> {
+        Ok(Leaf::Other(format!("the number {v}")))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Leaf, E> {
+        // As JSON writes it: 1.0, not 1.
+        let number = serde_json::Number::from_f64(v).map_or(v.to_string(), |n| n.to_string());
+        Ok(Leaf::Other(format!("the number {number}")))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Leaf, E> {
+        Ok(Leaf::Other(v.to_string()))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Leaf, E> {
+        Ok(Leaf::Other("null".into()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Leaf, A::Error> {
+        let mut len = 0usize;
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            len += 1;
+        }
+        Ok(Leaf::Other(format!("an array of {len}")))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Leaf, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Leaf::Other("an object".into()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Leaf {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LeafVisitor)
+    }
+}
+
+/// A part of the trace that is a JSON object or an array; any other value in its place is
+/// refused, described.
+trait Part<'de>: Sized {
+    type Value;
+    /// The refusal of a value of the wrong kind.
+    fn wrong<E: de::Error>(self, got: &Leaf) -> E;
+    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let got = LeafVisitor.visit_map(map)?;
+        Err(self.wrong(&got))
+    }
+    fn array<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let got = LeafVisitor.visit_seq(seq)?;
+        Err(self.wrong(&got))
+    }
+}
+
+/// Reads a [`Part`].
+struct Read<P>(P);
+
+impl<'de, P: Part<'de>> DeserializeSeed<'de> for Read<P> {
+    type Value = P::Value;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<P::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, P: Part<'de>> Visitor<'de> for Read<P> {
+    type Value = P::Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object or array")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<P::Value, A::Error> {
+        self.0.object(map)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<P::Value, A::Error> {
+        self.0.array(seq)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<P::Value, E> {
+        Err(self.0.wrong(&LeafVisitor.visit_str::<E>(v)?))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<P::Value, E> {
+        Err(self.0.wrong(&LeafVisitor.visit_u64::<E>(v)?))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<P::Value, E> {
+        Err(self.0.wrong(&LeafVisitor.visit_i64::<E>(v)?))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<P::Value, E> {
+        Err(self.0.wrong(&LeafVisitor.visit_f64::<E>(v)?))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<P::Value, E> {
+        Err(self.0.wrong(&LeafVisitor.visit_bool::<E>(v)?))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<P::Value, E> {
+        Err(self.0.wrong(&LeafVisitor.visit_unit::<E>()?))
+    }
+}
+
+/// The whole file: an object whose `steps` is all that is read.
+struct Document<'r, 'm>(&'r Reader<'m>);
+
+impl<'de> DeserializeSeed<'de> for Document<'_, '_> {
+    type Value = Vec<GivenTensor>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Document<'_, '_> {
+    type Value = Vec<GivenTensor>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a trace: a JSON object with `steps`")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let r = self.0;
+        let mut given = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key != "steps" {
+                map.next_value::<IgnoredAny>()?;
+            } else if given.is_some() {
+                return Err(r.refuse("steps", "is given twice"));
+            } else {
+                given = Some(map.next_value_seed(Read(Steps(r)))?);
+            }
+        }
+        given.ok_or_else(|| r.refuse("steps", "is required: an array of steps"))
+    }
+}
+
+struct Steps<'r, 'm>(&'r Reader<'m>);
+
+impl<'de> Part<'de> for Steps<'_, '_> {
+    type Value = Vec<GivenTensor>;
+    fn wrong<E: de::Error>(self, _: &Leaf) -> E {
+        self.0.refuse("steps", "expected an array of steps")
+    }
+    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut given = Vec::new();
+        let mut seen = BTreeSet::new();
+        for position in 0.. {
+            let step = Step {
+                r: self.0,
+                path: format!("steps[{position}]"),
+                position,
+                seen: &mut seen,
+            };
+            match seq.next_element_seed(Read(step))? {
+                Some(tensors) => given.extend(tensors),
+                None => break,
+            }
+        }
+        Ok(given)
+    }
+}
+
+struct Step<'a, 'm> {
+    r: &'a Reader<'m>,
+    /// `steps[2]`
+    path: String,
+    position: usize,
+    /// The step numbers read so far.
+    seen: &'a mut BTreeSet<usize>,
+}
+
+impl Step<'_, '_> {
+    /// Take step `number` for this entry: refused when past the scenario's steps (the
+    /// reference is computed up to the last step named, so before anything runs) or
+    /// already taken.
+    fn claim<E: de::Error>(&mut self, number: usize) -> Result<usize, E> {
+        let at = format!("{}.step", self.path);
+        if number >= self.r.scenario_steps.min(MAX_STEPS) {
+            return Err(self.r.refuse(
+                at,
+                format!(
+                    "step {number} is past the scenario's last step, {}",
+                    self.r.scenario_steps.saturating_sub(1)
+                ),
+            ));
+        }
+        if !self.seen.insert(number) {
+            return Err(self.r.refuse(at, format!("step {number} appears twice")));
+        }
+        Ok(number)
+    }
+}
+
+impl<'de> Part<'de> for Step<'_, '_> {
+    type Value = Vec<GivenTensor>;
+    fn wrong<E: de::Error>(self, got: &Leaf) -> E {
+        self.r
+            .refuse(&self.path, format!("expected an object, got {got}"))
+    }
+    fn object<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Self::Value, A::Error> {
+        let r = self.r;
+        let mut number = None;
+        let mut tensors = Vec::new();
+        let mut keys: Vec<String> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let at = format!("{}.{key}", self.path);
+            if keys.contains(&key) {
+                return Err(r.refuse(at, "is given twice"));
+            }
+            match key.as_str() {
+                "step" => {
+                    let leaf: Leaf = map.next_value()?;
+                    let index = match &leaf {
+                        Leaf::Index(n) => usize::try_from(*n).ok(),
+                        _ => None,
+                    };
+                    let Some(index) = index else {
+                        return Err(
+                            r.refuse(at, format!("expected a non-negative integer, got {leaf}"))
+                        );
+                    };
+                    number = Some(self.claim(index)?);
+                }
+                "loss" | "loss_grad" => tensors.push(GivenTensor {
+                    step: 0,
+                    pass: Pass::Loss,
+                    layer: None,
+                    tensor: key.clone(),
+                    values: r.tensor(&mut map)?.into_array(),
+                    path: at,
+                }),
+                "layers" => map.next_value_seed(Read(Layers {
+                    r,
+                    path: at,
+                    out: &mut tensors,
+                }))?,
+                _ => {
+                    return Err(r.refuse(
+                        at,
+                        "unknown field (a step has: step, loss, loss_grad, layers)",
+                    ));
+                }
+            }
+            keys.push(key);
+        }
+        let number = match number {
+            Some(n) => n,
+            // Matched by position.
+            None => self.claim(self.position)?,
+        };
+        for t in &mut tensors {
+            t.step = number;
+        }
+        Ok(tensors)
+    }
+}
+
+struct Layers<'a, 'm> {
+    r: &'a Reader<'m>,
+    /// `steps[0].layers`
+    path: String,
+    out: &'a mut Vec<GivenTensor>,
+}
+
+impl<'de> Part<'de> for Layers<'_, '_> {
+    type Value = ();
+    fn wrong<E: de::Error>(self, got: &Leaf) -> E {
+        self.r.refuse(
+            &self.path,
+            format!("expected an array of layers, got {got}"),
+        )
+    }
+    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        for position in 0.. {
+            let layer = Layer {
+                r: self.r,
+                path: format!("{}[{position}]", self.path),
+                position,
+                out: &mut *self.out,
+            };
+            if seq.next_element_seed(Read(layer))?.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Layer<'a, 'm> {
+    r: &'a Reader<'m>,
+    /// `steps[0].layers[3]`
+    path: String,
+    position: usize,
+    out: &'a mut Vec<GivenTensor>,
+}
+
+impl Layer<'_, '_> {
+    fn names(&self) -> String {
+        let names: Vec<&str> = self
+            .r
+            .model
+            .layers
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect();
+        names.join(", ")
+    }
+
+    /// The layer a `name` names.
+    fn named<E: de::Error>(&self, name: &Leaf) -> Result<usize, E> {
+        let at = format!("{}.name", self.path);
+        let Leaf::String(name) = name else {
+            return Err(self.r.refuse(at, format!("expected a string, got {name}")));
+        };
+        self.r
+            .model
+            .layers
+            .iter()
+            .position(|l| &l.name == name)
+            .ok_or_else(|| {
+                self.r.refuse(
+                    at,
+                    format!(
+                        "no layer named \"{name}\" in the scenario (its layers: {})",
+                        self.names()
+                    ),
+                )
+            })
+    }
+
+    /// The layer an entry without a `name` stands for: the one at its position.
+    fn by_position<E: de::Error>(&self) -> Result<usize, E> {
+        let count = self.r.model.layers.len();
+        if self.position < count {
+            return Ok(self.position);
+        }
+        Err(self.r.refuse(
+            &self.path,
+            format!(
+                "has no name and the scenario has only {count} layers ({})",
+                self.names()
+            ),
+        ))
+    }
+
+    fn check_type<E: de::Error>(&self, index: usize, given: &Leaf) -> Result<(), E> {
+        let layer = &self.r.model.layers[index];
+        let kind = layer.kind.type_name();
+        if matches!(given, Leaf::String(t) if t == kind) {
+            return Ok(());
+        }
+        Err(self.r.refuse(
+            format!("{}.type", self.path),
+            format!("layer {} is a {kind} layer, not {given}", layer.name),
+        ))
+    }
+
+    /// Which pass produces tensor `key` of layer `index`, if that layer has it.
+    fn tensor_pass<E: de::Error>(&self, index: usize, key: &str) -> Result<Pass, E> {
+        let at = format!("{}.{key}", self.path);
+        let kind = &self.r.model.layers[index].kind;
+        let order = tensor_order(kind);
+        let Some(&(_, pass)) = order.iter().find(|(t, _)| *t == key) else {
+            let known: Vec<&str> = order.iter().map(|(t, _)| *t).collect();
+            return Err(self.r.refuse(
+                at,
+                format!(
+                    "unknown tensor for a {} layer (its tensors: {})",
+                    kind.type_name(),
+                    known.join(", ")
+                ),
+            ));
+        };
+        if key == "argmax" && !matches!(kind, LayerKind::Pool(p) if p.kind == PoolKind::Max) {
+            return Err(self.r.refuse(at, "only max pooling has argmax"));
+        }
+        Ok(pass)
+    }
+}
+
+impl<'de> Part<'de> for Layer<'_, '_> {
+    type Value = ();
+    fn wrong<E: de::Error>(self, got: &Leaf) -> E {
+        self.r
+            .refuse(&self.path, format!("expected an object, got {got}"))
+    }
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // The layer, once its name has been read.
+        let mut named = None;
+        let mut type_given: Option<Leaf> = None;
+        // Tensors in the order given; None for a key that names no tensor of any layer
+        // type, skipped unread and refused once the layer is known.
+        let mut entries: Vec<(String, Option<RawTensor>)> = Vec::new();
+        let mut other_keys: Vec<String> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let at = format!("{}.{key}", self.path);
+            if other_keys.contains(&key) || entries.iter().any(|(k, _)| *k == key) {
+                return Err(self.r.refuse(at, "is given twice"));
+            }
+            match key.as_str() {
+                "name" => {
+                    let index = self.named(&map.next_value()?)?;
+                    if let Some(t) = &type_given {
+                        self.check_type(index, t)?;
+                    }
+                    for (key, _) in &entries {
+                        self.tensor_pass(index, key)?;
+                    }
+                    named = Some(index);
+                }
+                "type" => {
+                    let given: Leaf = map.next_value()?;
+                    if let Some(index) = named {
+                        self.check_type(index, &given)?;
+                    }
+                    type_given = Some(given);
+                }
+                "kind" => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                _ => {
+                    let read = match named {
+                        Some(index) => self.tensor_pass(index, &key).map(|_| true)?,
+                        None => is_tensor_name(&key),
+                    };
+                    let values = if read {
+                        Some(self.r.tensor(&mut map)?)
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                        None
+                    };
+                    entries.push((key, values));
+                    continue;
+                }
+            }
+            other_keys.push(key);
+        }
+        let index = match named {
+            Some(index) => index,
+            None => self.by_position()?,
+        };
+        if let Some(t) = &type_given {
+            self.check_type(index, t)?;
+        }
+        for (key, values) in entries {
+            let pass = self.tensor_pass(index, &key)?;
+            // Every tensor of every layer type was read (`is_tensor_name`).
+            let Some(values) = values else { continue };
+            self.out.push(GivenTensor {
+                step: 0,
+                pass,
+                layer: Some(index),
+                path: format!("{}.{key}", self.path),
+                tensor: key,
+                values: values.into_array(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::default_scenario;
+
+    /// The default scenario: conv1, pool1 (mean), conv2, pool2 (mean), 3 steps.
+    fn parse(text: &str) -> Result<Vec<GivenTensor>, String> {
+        let s = default_scenario();
+        parse_theirs(text, &s.model, s.steps).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn keys_may_come_in_any_order() {
+        // `step` after the layers, `name` and `type` after the tensors.
+        let given = parse(
+            r#"{"steps": [{"layers": [{"bias": ["NaN"], "type": "conv", "name": "conv2"}],
+                "step": 2, "loss": 1.5}], "producer": {"ignored": [1, 2]}}"#,
+        )
+        .unwrap();
+        let seen: Vec<_> = given
+            .iter()
+            .map(|g| (g.step, g.layer, g.tensor.as_str(), g.path.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (2, Some(2), "bias", "steps[0].layers[0].bias"),
+                (2, None, "loss", "steps[0].loss"),
+            ]
+        );
+        assert!(given[0].values[[0]].is_nan());
+        assert_eq!(given[1].values.shape(), [0usize; 0]);
+    }
+
+    #[test]
+    fn the_layer_is_known_before_its_tensors_are_judged() {
+        // Its name decides: an unknown name is reported first, wherever it stands.
+        assert_eq!(
+            parse(r#"{"steps": [{"layers": [{"delta_inptu": [1], "name": "conv9"}]}]}"#)
+                .unwrap_err(),
+            "steps[0].layers[0].name: no layer named \"conv9\" in the scenario (its layers: conv1, pool1, conv2, pool2)"
+        );
+        // A tensor of another layer type is read, then refused once the layer is known.
+        assert_eq!(
+            parse(r#"{"steps": [{"layers": [{"output": [1], "name": "conv1"}]}]}"#).unwrap_err(),
+            "steps[0].layers[0].output: unknown tensor for a conv layer (its tensors: input, weights, bias, z, a, delta_a, delta_z, grad_weights, grad_bias, delta_input)"
+        );
+        // Once the name is known, a wrong key is refused before its value is read.
+        assert_eq!(
+            parse(r#"{"steps": [{"layers": [{"name": "pool1", "argmax": {"x": 1}}]}]}"#)
+                .unwrap_err(),
+            "steps[0].layers[0].argmax: only max pooling has argmax"
+        );
+        assert_eq!(
+            parse(r#"{"steps": [{"layers": [{"type": "pool"}]}]}"#).unwrap_err(),
+            "steps[0].layers[0].type: layer conv1 is a conv layer, not the string \"pool\""
+        );
+        assert_eq!(
+            parse(r#"{"steps": [{"layers": [{}, {}, {}, {}, {"z": 1}]}]}"#).unwrap_err(),
+            "steps[0].layers[4]: has no name and the scenario has only 4 layers (conv1, pool1, conv2, pool2)"
+        );
+    }
+
+    #[test]
+    fn steps_are_claimed_once_and_within_the_scenario() {
+        assert_eq!(
+            parse(r#"{"steps": [{"step": 1}, {"loss": 1}, {}]}"#).unwrap_err(),
+            "steps[1].step: step 1 appears twice"
+        );
+        assert_eq!(
+            parse(r#"{"steps": [{"step": 3, "layers": 7}]}"#).unwrap_err(),
+            "steps[0].step: step 3 is past the scenario's last step, 2"
+        );
+        assert_eq!(
+            parse(r#"{"steps": [{"step": -1}]}"#).unwrap_err(),
+            "steps[0].step: expected a non-negative integer, got the number -1"
+        );
+        assert_eq!(
+            parse(r#"{"steps": [{"step": 0, "step": 0}]}"#).unwrap_err(),
+            "steps[0].step: is given twice"
+        );
+    }
+
+    #[test]
+    fn other_values_are_described_not_held() {
+        assert_eq!(
+            parse(r#"{"steps": [[1, [2, 3]]]}"#).unwrap_err(),
+            "steps[0]: expected an object, got an array of 2"
+        );
+        assert_eq!(
+            parse(r#"{"steps": [{"layers": {"name": "conv1"}}]}"#).unwrap_err(),
+            "steps[0].layers: expected an array of layers, got an object"
+        );
+        assert_eq!(
+            parse(r#"{"steps": [{"layers": [{"name": 1.0}]}]}"#).unwrap_err(),
+            "steps[0].layers[0].name: expected a string, got the number 1.0"
+        );
+        assert_eq!(
+            parse(r#"{"steps": "all"}"#).unwrap_err(),
+            "steps: expected an array of steps"
+        );
+        assert_eq!(
+            parse("{}").unwrap_err(),
+            "steps: is required: an array of steps"
+        );
+        assert_eq!(
+            parse("[]").unwrap_err(),
+            "invalid type: sequence, expected a trace: a JSON object with `steps` at line 1 column 0"
+        );
+        // Tensors and syntax errors carry the line and column too.
+        assert_eq!(
+            parse(r#"{"steps": [{"loss_grad": [1, "x"]}]}"#).unwrap_err(),
+            "steps[0].loss_grad[1]: expected a number, \"NaN\", \"inf\" or \"-inf\", got \"x\" at line 1 column 32"
+        );
+        assert_eq!(
+            parse(r#"{"steps": [{"loss": 1}] x"#).unwrap_err(),
+            "expected `,` or `}` at line 1 column 25"
+        );
+    }
+}
