@@ -3,9 +3,9 @@
 //!
 //! Every output (an `export -o` file, a `replay --out` folder) is built under a temporary
 //! name beside its destination (`.NAME.tmp-PID`) and renamed into place only when complete.
-//! The temporary is removed on any failure, a panic included, and a temporary file also
-//! when a signal ends the process (Ctrl+C, SIGTERM, a closed terminal), so a failed command
-//! leaves nothing behind. Renaming replaces a directory entry and never writes into an existing
+//! The temporary is removed on any failure, a panic included, and also when a signal ends
+//! the process (Ctrl+C, SIGTERM, a closed terminal), so a failed command leaves nothing
+//! behind. Renaming replaces a directory entry and never writes into an existing
 //! file, so no input (scenario, script, trace) is ever written to; an output path that
 //! names an input is refused outright.
 
@@ -76,16 +76,27 @@ mod on_interrupt {
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
     use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicPtr, Ordering};
+    use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 
     /// The temporary file's path, as a C string for unlink(2) in the signal handler.
     static PENDING: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
+    /// Temporary folders being filled: while there are any, a signal is only noted, in
+    /// [`RECEIVED`].
+    static FILLING: AtomicUsize = AtomicUsize::new(0);
+    /// The signal that arrived while a folder was being filled, or 0.
+    static RECEIVED: AtomicI32 = AtomicI32::new(0);
 
     fn install() {
         static INSTALLED: OnceLock<()> = OnceLock::new();
         INSTALLED.get_or_init(|| {
             for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
                 let action = move || {
+                    // A folder cannot be removed from a signal handler: its filler stops at
+                    // its next step, removes it, then ends the process (`Filling::drop`).
+                    if FILLING.load(Ordering::SeqCst) > 0 {
+                        RECEIVED.store(signal, Ordering::SeqCst);
+                        return;
+                    }
                     let path = PENDING.swap(std::ptr::null_mut(), Ordering::SeqCst);
                     if !path.is_null() {
                         // SAFETY: a NUL-terminated path that only this handler now owns.
@@ -94,8 +105,8 @@ mod on_interrupt {
                     // Then end the process as the signal would have.
                     let _ = signal_hook::low_level::emulate_default_handler(signal);
                 };
-                // SAFETY: the action only swaps an atomic, calls unlink(2) and re-raises the
-                // signal with its default action: all async-signal-safe.
+                // SAFETY: the action only reads and swaps atomics, calls unlink(2) and
+                // re-raises the signal with its default action: all async-signal-safe.
                 let _ = unsafe { signal_hook::low_level::register(signal, action) };
             }
         });
@@ -114,6 +125,34 @@ mod on_interrupt {
         free(PENDING.swap(std::ptr::null_mut(), Ordering::SeqCst));
     }
 
+    /// While this lives, Ctrl+C, SIGTERM and SIGHUP are noted instead of ending the process
+    /// at once; when it is dropped, after the temporary folder, a noted signal ends the
+    /// process as it would have.
+    pub struct Filling(());
+
+    pub fn filling() -> Filling {
+        install();
+        FILLING.fetch_add(1, Ordering::SeqCst);
+        Filling(())
+    }
+
+    pub fn received() -> bool {
+        RECEIVED.load(Ordering::SeqCst) != 0
+    }
+
+    impl Drop for Filling {
+        fn drop(&mut self) {
+            // The last folder filled is the one to end the process, after all are removed.
+            if FILLING.fetch_sub(1, Ordering::SeqCst) > 1 {
+                return;
+            }
+            let signal = RECEIVED.swap(0, Ordering::SeqCst);
+            if signal != 0 {
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+            }
+        }
+    }
+
     fn free(path: *mut libc::c_char) {
         if !path.is_null() {
             // SAFETY: made by CString::into_raw in `watch`, and swapped out, so owned here.
@@ -126,6 +165,13 @@ mod on_interrupt {
 mod on_interrupt {
     pub fn watch(_: &std::path::Path) {}
     pub fn clear() {}
+    pub struct Filling;
+    pub fn filling() -> Filling {
+        Filling
+    }
+    pub fn received() -> bool {
+        false
+    }
 }
 
 impl Temporary {
@@ -194,6 +240,10 @@ pub fn write_atomic(
 
 /// Create the new folder `dir` through a temporary folder beside it, which `fill` writes
 /// into and which is renamed into place when complete. An existing `dir` is refused.
+///
+/// A signal that would end the process (Ctrl+C, SIGTERM, SIGHUP) while `fill` runs is held
+/// back: `fill` should call [`stop_if_interrupted`] between steps of a long job. The
+/// temporary folder is then removed, and the signal ends the process.
 pub fn write_atomic_dir(
     dir: &Path,
     fill: impl FnOnce(&Path) -> std::io::Result<()>,
@@ -204,13 +254,28 @@ pub fn write_atomic_dir(
             dir.display()
         ));
     }
+    // Declared before the temporary, so dropped after it: the folder goes first.
+    let _filling = on_interrupt::filling();
     let tmp = Temporary::beside(dir)?;
     let result = (|| -> std::io::Result<()> {
         fs::create_dir(&tmp.path)?;
         fill(&tmp.path)?;
+        stop_if_interrupted()?;
         tmp.rename_to(dir)
     })();
     result.map_err(|e| format!("{}: cannot write: {e}", dir.display()))
+}
+
+/// Inside [`write_atomic_dir`]'s `fill`: an error once a signal has asked the process to
+/// end, so that the temporary folder is removed before it does.
+pub fn stop_if_interrupted() -> std::io::Result<()> {
+    if on_interrupt::received() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Interrupted,
+            "interrupted by a signal",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

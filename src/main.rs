@@ -1,7 +1,8 @@
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use deltascope::check::{CheckOptions, DEFAULT_STEP, DEFAULT_TOLERANCE, gradient_check};
 use deltascope::diff::Comparison;
@@ -112,7 +113,28 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `deltascope exprot s.json`: clap would complain about `s.json`, not `exprot`.
+            let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+            if e.use_stderr()
+                && let Some(message) = first_word(&args).and_then(not_a_command_or_file)
+            {
+                eprintln!("deltascope: {message}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+            e.exit()
+        }
+    };
+    // `deltascope exprot`: a missing file named like a command, not a file path.
+    if let (None, Some(file)) = (&cli.command, &cli.file)
+        && looks_like_a_command(file.as_os_str())
+        && let Some(message) = not_a_command_or_file(file.as_os_str())
+    {
+        eprintln!("deltascope: {message}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     let result = match cli.command {
         Some(Command::Export {
             file,
@@ -145,6 +167,108 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
+}
+
+/// The first argument that is not an option or an option's value: where a command or the
+/// debugger's FILE goes.
+fn first_word(args: &[OsString]) -> Option<&OsStr> {
+    let cli = Cli::command();
+    let takes_value = |flag: &str| {
+        cli.get_arguments().any(|a| {
+            !a.is_positional()
+                && a.get_action().takes_values()
+                && (a
+                    .get_long()
+                    .is_some_and(|l| flag.strip_prefix("--") == Some(l))
+                    || a.get_short().is_some_and(|c| flag == format!("-{c}")))
+        })
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--") => return args.next().map(OsString::as_os_str),
+            Some(flag) if flag.starts_with('-') && flag != "-" => {
+                if !flag.contains('=') && takes_value(flag) {
+                    args.next();
+                }
+            }
+            _ => return Some(arg),
+        }
+    }
+    None
+}
+
+/// A bare word such as `exprot`: letters, digits, `-` and `_`, no path separator or dot.
+fn looks_like_a_command(word: &OsStr) -> bool {
+    word.to_str().is_some_and(|w| {
+        !w.is_empty()
+            && !w.starts_with('-')
+            && w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    })
+}
+
+/// The message for a first word that is neither a command nor an existing file, naming
+/// the nearest command when there is one; None for a command or a file.
+fn not_a_command_or_file(word: &OsStr) -> Option<String> {
+    let names: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let text = word.to_string_lossy();
+    let is_command = names.iter().any(|n| *n == text) || text == "help";
+    if is_command || std::fs::symlink_metadata(word).is_ok() {
+        return None;
+    }
+    Some(match nearest_command(&text, &names) {
+        Some(name) => format!("{text}: no such command or file (did you mean `{name}`?)"),
+        None => format!(
+            "{text}: no such command or file (the commands: {})",
+            names.join(", ")
+        ),
+    })
+}
+
+/// The command a typo most likely meant: at most two edits away (a swap of neighbours is
+/// one), or begun by the word; the nearest, the first of equals.
+fn nearest_command<'n>(word: &str, names: &'n [String]) -> Option<&'n str> {
+    let word = word.to_lowercase();
+    names
+        .iter()
+        .map(|name| {
+            let distance = edit_distance(&word, name);
+            let prefix = word.chars().count() >= 2 && name.starts_with(&word);
+            (if prefix { distance.min(1) } else { distance }, name)
+        })
+        .filter(|(distance, _)| *distance <= 2)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name.as_str())
+}
+
+/// Insertions, deletions, substitutions and swaps of two neighbours that turn `a` into `b`
+/// (optimal string alignment distance).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // d[i][j]: the distance between the first i characters of a and the first j of b.
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 fn load(file: Option<&Path>) -> Result<Scenario, String> {
@@ -310,27 +434,33 @@ fn replay(args: &ReplayArgs) -> Result<u8, String> {
             .map_err(|e| format!("{}: {e}", script_path.display()))?;
         (script_path.display().to_string(), text)
     };
+    // The whole script is checked before the first frame is drawn.
     let lines = script::parse(&text).map_err(|e| format!("{name}: {e}"))?;
-    script::check_drawing(&lines, size, args.only_snaps).map_err(|e| format!("{name}: {e}"))?;
-    let format = if args.ansi {
-        FrameFormat::Ansi
-    } else {
-        FrameFormat::Text
-    };
-    let frames = replay::replay(
-        scenario,
-        &lines,
-        &ReplayOptions {
-            size,
-            format,
-            only_snaps: args.only_snaps,
-            config,
-            compare,
+    let options = ReplayOptions {
+        size,
+        format: if args.ansi {
+            FrameFormat::Ansi
+        } else {
+            FrameFormat::Text
         },
-    );
+        only_snaps: args.only_snaps,
+        config,
+        compare,
+    };
+    // Each frame is written as soon as it is drawn, and then dropped.
     match &args.out {
-        Some(dir) => replay::write_frames(dir, &frames, format)?,
-        None => print_stdout(&replay::frames_to_string(&frames))?,
+        Some(dir) => replay::write_frames(dir, scenario, &lines, &options)?,
+        None => {
+            use std::io::Write;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let written = replay::write_frames_to(&mut out, scenario, &lines, &options)
+                .and_then(|()| out.flush());
+            match written {
+                // A reader such as `head` that stops early ends the replay, not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other.map_err(|e| format!("cannot write to standard output: {e}"))?,
+            }
+        }
     }
     Ok(0)
 }
@@ -345,4 +475,44 @@ fn bench(file: Option<&Path>, steps: usize, size: &str) -> Result<u8, String> {
     let options = deltascope::bench::BenchOptions { steps, size };
     println!("{}", deltascope::bench::run(&scenario, options).to_json());
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typo_names_the_nearest_command() {
+        let names: Vec<String> = ["export", "check", "diff", "replay", "bench"]
+            .map(String::from)
+            .to_vec();
+        let nearest = |w| nearest_command(w, &names);
+        assert_eq!(nearest("exprot"), Some("export"), "a swap is one edit");
+        assert_eq!(nearest("chekc"), Some("check"));
+        assert_eq!(nearest("dif"), Some("diff"));
+        assert_eq!(nearest("Replay"), Some("replay"));
+        assert_eq!(nearest("rep"), Some("replay"), "the start of a command");
+        assert_eq!(nearest("bnch"), Some("bench"));
+        assert_eq!(nearest("foo"), None);
+        assert_eq!(nearest("x"), None);
+        assert_eq!(edit_distance("exprot", "export"), 1);
+        assert_eq!(edit_distance("", "diff"), 4);
+    }
+
+    #[test]
+    fn the_first_word_skips_options_and_their_values() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        let first = |a: &[&str]| first_word(&args(a)).map(|w| w.to_string_lossy().into_owned());
+        assert_eq!(first(&["exprot", "s.json"]).as_deref(), Some("exprot"));
+        assert_eq!(
+            first(&["--compare", "mine.json", "exprot"]).as_deref(),
+            Some("exprot")
+        );
+        assert_eq!(
+            first(&["--compare=mine.json", "--compare-tolerance", "1e-3", "x"]).as_deref(),
+            Some("x")
+        );
+        assert_eq!(first(&["--", "-odd"]).as_deref(), Some("-odd"));
+        assert_eq!(first(&["--help"]), None);
+    }
 }

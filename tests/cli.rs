@@ -210,3 +210,74 @@ fn bad_input_exits_2_with_the_file_and_field_named() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn a_mistyped_command_is_named_with_the_nearest_command() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("tiny.json"), TINY).unwrap();
+    let expected = "deltascope: exprot: no such command or file (did you mean `export`?)\n";
+    // With a file after it (clap alone blamed the file), and alone (it read it as a file).
+    for args in [&["exprot", "tiny.json"][..], &["exprot"]] {
+        let out = deltascope()
+            .args(args)
+            .current_dir(dir.path())
+            .write_stdin("")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), expected, "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // A word near no command lists them.
+    let out = deltascope()
+        .arg("frobnicate")
+        .current_dir(dir.path())
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "deltascope: frobnicate: no such command or file (the commands: export, check, diff, replay, bench)\n"
+    );
+    // A missing file that looks like a file keeps the file's message.
+    let out = deltascope()
+        .arg("tinny.json")
+        .current_dir(dir.path())
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tinny.json: cannot read"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_file_named_like_a_mistyped_command_still_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("exprot"), TINY).unwrap();
+    // It is read as a scenario: past loading, the debugger asks for a terminal.
+    let out = deltascope()
+        .arg("exprot")
+        .current_dir(dir.path())
+        .write_stdin("")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs a terminal"), "{err}");
+    assert!(!err.contains("no such command"), "{err}");
+    // A file that is not a scenario is reported as one.
+    fs::write(dir.path().join("exprot"), "{}").unwrap();
+    let out = deltascope()
+        .arg("exprot")
+        .current_dir(dir.path())
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("exprot: missing field `name`"), "{err}");
+}

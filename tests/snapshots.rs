@@ -60,8 +60,12 @@ fn snap_buffers(
         config,
         compare: None,
     };
-    let (frames, state) = replay::replay_buffers(scenario, &lines, &options);
-    (frames.into_iter().filter_map(|f| f.buffer).collect(), state)
+    let mut buffers = Vec::new();
+    let Ok(state) = replay::replay_buffers(scenario, &lines, &options, |f| {
+        buffers.extend(f.buffer.cloned());
+        Ok::<(), std::convert::Infallible>(())
+    });
+    (buffers, state)
 }
 
 /// One snapshot: a scenario, a script ending in `snap`, a size and a colour mode.
