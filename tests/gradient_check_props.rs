@@ -86,7 +86,11 @@ fn with_loss(mut v: Value) -> Option<scenario::Scenario> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    // 96 cases in `cargo test`; PROPTEST_CASES=N explores further.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(96),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn backward_pass_matches_central_differences(v in scenario()) {
