@@ -6,6 +6,12 @@
 //!   a reused workspace, then forward and backward passes on their own.
 //! - `render_us`: the median time to draw one frame, through `ui::view` on a `TestBackend`,
 //!   of the slowest view among the events of step 0 (the debugger redraws once per key press).
+//! - `key_us_median`, `key_us_p90`: from a key press to its frame drawn (`handle_key`, then
+//!   `ui::view`), over a walk through every event of the first two steps (the second
+//!   computed on the way) followed by cell cursor moves; unlike `render_us` these frames
+//!   start cold (a new position or cell).
+//!   The 90th percentile rather than the maximum: on a shared machine the slowest of a few
+//!   dozen keys measures the scheduler more than the debugger.
 //! - `seek_ms_median`, `seek_ms_max`: a session of `steps` steps is run through the timeline
 //!   as the debugger runs it; then random steps are reached (recomputed from checkpoints when
 //!   they are no longer cached).
@@ -46,6 +52,8 @@ pub struct BenchReport {
     pub forward_us: f64,
     pub backward_us: f64,
     pub render_us: f64,
+    pub key_us_median: f64,
+    pub key_us_p90: f64,
     pub peak_rss_mb: Option<f64>,
     pub seek_ms_median: f64,
     pub seek_ms_max: f64,
@@ -142,6 +150,39 @@ pub fn time_render(scenario: &Scenario, size: (u16, u16)) -> f64 {
     median(&mut times)
 }
 
+/// (median, 90th percentile) microseconds from a key press to its frame: `n` through every
+/// event of the first two steps, then into the maps and the cell cursor across and down.
+pub fn time_keys(scenario: &Scenario, size: (u16, u16)) -> (f64, f64) {
+    let mut terminal = Terminal::new(TestBackend::new(size.0, size.1)).expect("a TestBackend");
+    let mut state = State::new(scenario.clone(), Config::default());
+    terminal
+        .draw(|frame| crate::ui::view(&state, frame))
+        .expect("drawing to a TestBackend cannot fail");
+    let key = |code| KeyEvent::new(code, KeyModifiers::NONE);
+    let events = state.timeline.events_per_step();
+    // `+` plans one more step, so that the walk reaches a second step in any scenario.
+    let walk = std::iter::repeat_n(key(KeyCode::Char('n')), events - 1)
+        .chain([key(KeyCode::Char('+'))])
+        .chain(std::iter::repeat_n(key(KeyCode::Char('n')), events))
+        .chain([key(KeyCode::Enter)])
+        .chain(std::iter::repeat_n(key(KeyCode::Right), 8))
+        .chain(std::iter::repeat_n(key(KeyCode::Down), 8));
+    let mut times: Vec<f64> = walk
+        .map(|k| {
+            let t = Instant::now();
+            handle_key(&mut state, k);
+            terminal
+                .draw(|frame| crate::ui::view(&state, frame))
+                .expect("drawing to a TestBackend cannot fail");
+            micros(t)
+        })
+        .collect();
+    // `median` leaves the times sorted.
+    let median = median(&mut times);
+    let p90 = times[(times.len() * 9 / 10).min(times.len() - 1)];
+    (median, p90)
+}
+
 /// Run a session of `steps` steps through the timeline, then reach random steps:
 /// (median, max) milliseconds per step reached.
 pub fn time_seeks(scenario: &Scenario, steps: usize) -> (f64, f64) {
@@ -159,8 +200,10 @@ pub fn time_seeks(scenario: &Scenario, steps: usize) -> (f64, f64) {
         times.push(micros(t) / 1e3);
         assert!(reached, "step {step} of the session is reachable");
     }
-    let max = times.iter().copied().fold(0.0, f64::max);
-    (median(&mut times), max)
+    // `median` leaves the times sorted.
+    let median = median(&mut times);
+    let p90 = times[(times.len() * 9 / 10).min(times.len() - 1)];
+    (median, p90)
 }
 
 /// Peak resident memory of this process in MB (Linux), or None.
@@ -176,6 +219,7 @@ pub fn run(scenario: &Scenario, options: BenchOptions) -> BenchReport {
     let (step_us, forward_us, backward_us) = time_training(scenario, steps);
     let (seek_ms_median, seek_ms_max) = time_seeks(scenario, steps);
     let render_us = time_render(scenario, options.size);
+    let (key_us_median, key_us_p90) = time_keys(scenario, options.size);
     BenchReport {
         scenario: scenario.name.clone(),
         steps,
@@ -183,6 +227,8 @@ pub fn run(scenario: &Scenario, options: BenchOptions) -> BenchReport {
         forward_us,
         backward_us,
         render_us,
+        key_us_median,
+        key_us_p90,
         peak_rss_mb: peak_rss_mb(),
         seek_ms_median,
         seek_ms_max,
@@ -203,6 +249,8 @@ impl BenchReport {
             "forward_us": round(self.forward_us, 1),
             "backward_us": round(self.backward_us, 1),
             "render_us": round(self.render_us, 1),
+            "key_us_median": round(self.key_us_median, 1),
+            "key_us_p90": round(self.key_us_p90, 1),
             "peak_rss_mb": self.peak_rss_mb.map(|v| round(v, 1)),
             "seek_ms_median": round(self.seek_ms_median, 3),
             "seek_ms_max": round(self.seek_ms_max, 3),
@@ -235,6 +283,8 @@ mod tests {
             "forward_us",
             "backward_us",
             "render_us",
+            "key_us_median",
+            "key_us_p90",
             "peak_rss_mb",
         ] {
             assert!(v.get(key).is_some(), "{key} in {line}");
