@@ -87,26 +87,46 @@ pub struct LayerStats {
     pub dead_maps: Vec<usize>,
 }
 
+/// √(Σ v²) without overflowing where the sum of squares would (values near 1e200 have a
+/// finite norm): summed as (v / max|v|)², then scaled back. NaN if any value is NaN, inf
+/// if any is infinite.
+pub fn euclidean_norm<I: Iterator<Item = f64>>(values: impl Fn() -> I) -> f64 {
+    let scale = values().fold(0.0f64, |m, v| {
+        if v.is_nan() || m.is_nan() {
+            f64::NAN
+        } else {
+            m.max(v.abs())
+        }
+    });
+    if scale == 0.0 || !scale.is_finite() {
+        return scale;
+    }
+    scale
+        * values()
+            .map(|v| (v / scale) * (v / scale))
+            .sum::<f64>()
+            .sqrt()
+}
+
 impl LayerStats {
     pub fn of(trace: &LayerTrace) -> Self {
-        let norm = |it: &mut dyn Iterator<Item = &f64>| it.map(|v| v * v).sum::<f64>().sqrt();
         let non_finite = trace
             .tensors()
             .iter()
             .any(|(_, t)| !crate::anomaly::all_finite(t));
         let (grad_norm, delta_input_norm, dead) = match trace {
             LayerTrace::Conv(t) => (
-                norm(&mut t.grad_weights.iter().chain(t.grad_bias.iter())),
-                norm(&mut t.delta_input.iter()),
+                euclidean_norm(|| t.grad_weights.iter().chain(&t.grad_bias).copied()),
+                euclidean_norm(|| t.delta_input.iter().copied()),
                 t.delta_z.iter().all(|&v| v == 0.0),
             ),
             LayerTrace::Dense(t) => (
-                norm(&mut t.grad_weights.iter().chain(t.grad_bias.iter())),
-                norm(&mut t.delta_input.iter()),
+                euclidean_norm(|| t.grad_weights.iter().chain(&t.grad_bias).copied()),
+                euclidean_norm(|| t.delta_input.iter().copied()),
                 t.delta_z.iter().all(|&v| v == 0.0),
             ),
             LayerTrace::Pool(t) => {
-                let n = norm(&mut t.delta_input.iter());
+                let n = euclidean_norm(|| t.delta_input.iter().copied());
                 (n, n, t.delta_input.iter().all(|&v| v == 0.0))
             }
         };
@@ -845,6 +865,18 @@ mod tests {
                 crate::anomaly::first_anomaly(&traces).as_ref()
             );
         }
+    }
+
+    #[test]
+    fn norms_of_huge_finite_values_are_finite() {
+        let norm = |v: &[f64]| euclidean_norm(|| v.iter().copied());
+        assert_eq!(norm(&[3.0, 4.0]), 5.0);
+        assert!((norm(&[3e200, -4e200]) / 5e200 - 1.0).abs() < 1e-15);
+        assert_eq!(norm(&[0.0, -0.0]), 0.0);
+        assert_eq!(norm(&[]), 0.0);
+        assert_eq!(norm(&[1.0, f64::NEG_INFINITY]), f64::INFINITY);
+        assert!(norm(&[f64::INFINITY, f64::NAN]).is_nan());
+        assert!(norm(&[f64::NAN, 1.0]).is_nan());
     }
 
     #[test]

@@ -407,7 +407,8 @@ fn huge_values_are_compact_and_whole() {
     // Positive and negative cells of the same size both print their number.
     let text = shot(s.clone(), "n*7\n]*7", (80, 24), ColorMode::Mono);
     assert!(text.contains(" 7e287") && text.contains("-2e289"), "{text}");
-    assert!(text.contains("‖∂w‖ inf"), "{text}");
+    // Gradients near 1e289 have a finite norm (a sum of their squares would overflow).
+    assert!(text.contains("‖∂w‖ 1.3e290"), "{text}");
     assert!(!text.contains("⇑explod│"), "{text}");
 }
 
