@@ -129,6 +129,36 @@ impl TensorCheck {
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }
+
+    /// "100", or "256/12288" when a sample of the tensor's cells was checked.
+    pub fn cells_label(&self) -> String {
+        if self.cells < self.total {
+            format!("{}/{}", self.cells, self.total)
+        } else {
+            self.cells.to_string()
+        }
+    }
+
+    /// "ok", "FAIL (1 cell)", "FAIL (3 cells)".
+    pub fn result_label(&self) -> String {
+        match self.failures.len() {
+            0 => "ok".into(),
+            1 => "FAIL (1 cell)".into(),
+            n => format!("FAIL ({n} cells)"),
+        }
+    }
+}
+
+impl CheckReport {
+    /// How the cells were chosen, when some tensor was sampled.
+    pub fn sampling_note(&self) -> Option<String> {
+        let sample = self.options.sample?;
+        self.tensors.iter().any(|t| t.cells < t.total).then(|| {
+            format!(
+                "n/N cells: a tensor of more than {SAMPLE_ALL_UP_TO} cells is checked in {sample} of them (the {SAMPLE_LARGEST} largest gradients and the rest drawn at random, the same every run); --all checks every cell"
+            )
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -443,10 +473,13 @@ pub fn gradient_check(model: &Model, options: CheckOptions) -> CheckReport {
 
 /// A better numeric gradient for `cell`, which disagrees at h: the central differences
 /// D(h/2^k) extrapolated as (4·D(h/2^k) − D(h/2^(k−1)))/3 until the value agrees with the
-/// analytic gradient or two successive values agree with each other, within a tenth of
-/// the tolerance or within what rounding of the loss (`loss`) makes of a quotient (64 ulps
-/// over the step: generous, so that no cell is called unsmooth for its rounding). Returns
-/// the last value and whether it can be judged: it agrees, or the values settled.
+/// analytic gradient or the values settle: two successive quotients, or two successive
+/// extrapolations, agree within a tenth of the tolerance or within what rounding of the
+/// loss (`loss`) makes of a quotient (64 ulps over the step: generous, so that no cell is
+/// called unsmooth for its rounding). When the quotients themselves have settled, h was
+/// not too large and the value found so far (D(h) at first) is kept: smaller steps would
+/// only add rounding. Returns the value and whether it can be judged: it agrees, or the
+/// values settled.
 fn refine(
     mut loss_at: impl FnMut(f64) -> f64,
     original: f64,
@@ -471,6 +504,11 @@ fn refine(
     for k in 1..=MAX_HALVINGS {
         let step = options.step / f64::from(1u32 << k);
         let next = (loss_at(original + step) - loss_at(original - step)) / (2.0 * step);
+        // Quotients that no longer move but by rounding: h was not too large, and smaller
+        // steps would only add rounding. The value so far is judged as it is.
+        if settled(quotient, next, step) {
+            return (value, true);
+        }
         value = (4.0 * next - quotient) / 3.0;
         if agrees(value) || previous.is_some_and(|p| settled(p, value, step)) {
             return (value, true);
@@ -517,25 +555,24 @@ impl CheckReport {
             "a cell passes when its absolute or relative error is within the tolerance; rel err is shown for gradients ≥ {}",
             sci(REL_ERROR_FLOOR)
         );
+        if let Some(note) = self.sampling_note() {
+            let _ = writeln!(out, "{note}");
+        }
         let _ = writeln!(
             out,
-            "{:<22} {:>7} {:>12} {:>12} {:>6}  result",
+            "{:<22} {:>9} {:>12} {:>12} {:>6}  result",
             "tensor", "cells", "max abs err", "max rel err", "kinks"
         );
         for t in &self.tensors {
             let _ = writeln!(
                 out,
-                "{:<22} {:>7} {:>12} {:>12} {:>6}  {}",
+                "{:<22} {:>9} {:>12} {:>12} {:>6}  {}",
                 t.label,
-                t.cells,
+                t.cells_label(),
                 sci(t.max_abs_error),
                 sci(t.max_rel_error),
                 t.kinks.len(),
-                if t.passed() {
-                    "ok".to_string()
-                } else {
-                    format!("FAIL ({} cells)", t.failures.len())
-                }
+                t.result_label()
             );
         }
         for t in self.tensors.iter().filter(|t| !t.passed()) {
@@ -582,7 +619,7 @@ impl CheckReport {
         if refined > 0 {
             let _ = writeln!(
                 out,
-                "\n{refined} cell{} disagreed at h and {} measured again at h/2, h/4, …: judged by the Richardson extrapolation (4·D(h/2) − D(h))/3, which cancels the h² error of the central difference (numeric shows that value)",
+                "\n{refined} cell{} disagreed at h and {} measured again at h/2, h/4, …: the Richardson extrapolation (4·D(h/2) − D(h))/3 cancels the h² error of the central difference; D(h) is kept where smaller steps change it only by rounding (numeric shows the value judged)",
                 if refined == 1 { "" } else { "s" },
                 if refined == 1 { "was" } else { "were" }
             );

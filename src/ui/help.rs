@@ -194,23 +194,21 @@ pub fn render_help(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) 
 }
 
 /// Columns of the check table: tensor, cells, max abs err, max rel err, kinks, result.
-const CHECK_COLUMNS: [usize; 5] = [18, 5, 11, 11, 5];
+const CHECK_COLUMNS: [usize; 5] = [18, 9, 11, 11, 5];
 
 fn check_row<'a>(t: &TensorCheck, theme: &Theme) -> Line<'a> {
-    let result = if t.passed() {
-        Span::styled("ok", theme.good())
+    let style = if t.passed() {
+        theme.good()
     } else {
-        Span::styled(
-            format!("FAIL ({} cells)", t.failures.len()),
-            theme.warning(),
-        )
+        theme.warning()
     };
+    let result = Span::styled(t.result_label(), style);
     let [a, b, c, d, e] = CHECK_COLUMNS;
     Line::from(vec![
         Span::raw(format!(
             "  {:<a$}  {:>b$}  {:>c$}  {:>d$}  {:>e$}  ",
             t.label,
-            t.cells,
+            t.cells_label(),
             short(t.max_abs_error),
             short(t.max_rel_error),
             t.kinks.len()
@@ -230,11 +228,16 @@ pub fn render_check(frame: &mut Frame, area: Rect, state: &State, theme: &Theme)
     let [a, b, c, d, e] = CHECK_COLUMNS;
     let mut lines: Vec<Line> = wrapped(
         &format!(
-            "Central differences (L(θ+h) − L(θ−h))/2h on every cell, h = {}, tolerance {}, \
-             with the parameters of step {} (the check of `deltascope check`).",
+            "Central differences (L(θ+h) − L(θ−h))/2h, h = {}, tolerance {}, with the \
+             parameters of step {} (the check of `deltascope check`). A cell passes when its \
+             absolute or relative error is within the tolerance; one that disagrees is \
+             measured again at h/2, h/4, … to cancel the h² error.{}",
             compact(r.options.step),
             compact(r.options.tolerance),
-            check.step
+            check.step,
+            r.sampling_note()
+                .map(|n| format!(" {n}."))
+                .unwrap_or_default()
         ),
         w,
         0,
