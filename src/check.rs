@@ -426,8 +426,10 @@ pub fn gradient_check(model: &Model, options: CheckOptions) -> CheckReport {
                 (p, m) => p.or(m),
             };
             let mut kink = kink.map(|(_, reason)| reason);
-            if kink.is_none() && !cell.agrees(options.tolerance) {
-                // No choice changes within h, so none closer: the loss is smooth there.
+            // No choice changes within h, so none closer: the loss is smooth there. (A NaN
+            // or an infinity is judged as it is: extrapolation is about truncation error.)
+            let finite = cell.numeric.is_finite() && cell.analytic.is_finite();
+            if kink.is_none() && finite && !cell.agrees(options.tolerance) {
                 check.refined += 1;
                 let settled;
                 (cell.numeric, settled) = refine(
@@ -504,6 +506,9 @@ fn refine(
     for k in 1..=MAX_HALVINGS {
         let step = options.step / f64::from(1u32 << k);
         let next = (loss_at(original + step) - loss_at(original - step)) / (2.0 * step);
+        if !next.is_finite() {
+            return (value, true);
+        }
         // Quotients that no longer move but by rounding: h was not too large, and smaller
         // steps would only add rounding. The value so far is judged as it is.
         if settled(quotient, next, step) {
@@ -670,6 +675,14 @@ mod tests {
             assert!(!cell.agrees(DEFAULT_TOLERANCE), "{cell:?}");
             assert!((cell.numeric - 0.3f64.cos()).abs() < 1e-9, "{cell:?}");
         }
+    }
+
+    #[test]
+    fn non_finite_quotients_are_judged_not_refined_away() {
+        // A finite loss whose smaller steps are NaN: judged on D(h). (A NaN or infinite
+        // D(h) or gradient is not refined at all: see `gradient_check`.)
+        let (cell, judged) = refined(|t| if t.abs() < 6e-7 { f64::NAN } else { t }, 0.0, 2.0);
+        assert!(judged && !cell.agrees(DEFAULT_TOLERANCE), "{cell:?}");
     }
 
     #[test]
