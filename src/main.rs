@@ -65,6 +65,9 @@ enum Command {
         /// A cell differs when |yours − reference| > tolerance × max(1, |reference|).
         #[arg(long, default_value_t = deltascope::diff::DEFAULT_TOLERANCE)]
         tolerance: f64,
+        /// List every tensor given, not only those that differ.
+        #[arg(long)]
+        all: bool,
     },
     /// Drive the debugger from a key script, headless, and print the frames it draws.
     Replay(ReplayArgs),
@@ -151,7 +154,8 @@ fn main() -> ExitCode {
             file,
             theirs,
             tolerance,
-        }) => diff(&file, &theirs, tolerance),
+            all,
+        }) => diff(&file, &theirs, tolerance, all),
         Some(Command::Replay(args)) => replay(&args),
         Some(Command::Bench { file, steps, size }) => bench(file.as_deref(), steps, &size),
         None => interactive(
@@ -386,10 +390,15 @@ fn check(file: Option<&Path>, tolerance: f64, step: f64, all: bool) -> Result<u8
     Ok(if report.passed() { 0 } else { EXIT_FAILED })
 }
 
-fn diff(file: &Path, theirs: &Path, tolerance: f64) -> Result<u8, String> {
+fn diff(file: &Path, theirs: &Path, tolerance: f64, all: bool) -> Result<u8, String> {
     let scenario = load(Some(file))?;
     let report = comparison(theirs, &scenario, tolerance)?.report;
-    print!("{}", report.to_text());
+    let text = if all {
+        report.to_text_all()
+    } else {
+        report.to_text()
+    };
+    print!("{text}");
     Ok(if report.agrees() { 0 } else { EXIT_FAILED })
 }
 

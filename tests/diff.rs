@@ -303,9 +303,94 @@ fn a_partial_trace_that_agrees_exits_0() {
     let theirs = json!({"steps": [{"layers": [{"delta_input": conv1["delta_input"]}]}]});
     let (status, out) = run_diff("mean_pool_classic", &theirs);
     assert_eq!(status, 0, "{out}");
-    assert!(out.contains("all 1 tensors agree"), "{out}");
-    // A file with no tensors at all agrees trivially.
-    assert_eq!(run_diff("mean_pool_classic", &json!({"steps": []})).0, 0);
+    assert!(
+        out.contains("the 1 tensor agrees within 1.0e-6 (1 step, 64 cells)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_trace_that_compares_nothing_is_refused() {
+    for theirs in [
+        json!({"steps": []}),
+        json!({"steps": [{"step": 0}, {"layers": [{"name": "conv1"}]}]}),
+    ] {
+        let (status, out) = run_diff("mean_pool_classic", &theirs);
+        assert_eq!(status, 2, "{out}");
+        assert!(
+            out.contains(": the trace holds no tensor: there is nothing to compare"),
+            "{out}"
+        );
+    }
+}
+
+/// Run `deltascope diff` with extra arguments on a file; returns (status, stdout + stderr).
+fn run_diff_file(scenario: &str, file: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::cargo_bin("deltascope")
+        .unwrap()
+        .arg("diff")
+        .arg(bundled(scenario))
+        .arg(file)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap();
+    (out.status.code().unwrap(), text)
+}
+
+#[test]
+fn a_full_export_with_one_wrong_cell_lists_only_what_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("reference.json");
+    Command::cargo_bin("deltascope")
+        .unwrap()
+        .arg("export")
+        .arg(bundled("digit_classifier"))
+        .arg("-o")
+        .arg(&export)
+        .assert()
+        .success();
+    // The export as it is (every top-level key it writes accepted): a line of counts.
+    let (status, out) = run_diff_file("digit_classifier", &export, &[]);
+    assert_eq!(status, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[1].starts_with("all 840 tensors agree within 1.0e-6 (20 steps, "),
+        "{out}"
+    );
+    // --all lists them as well.
+    let (status, out) = run_diff_file("digit_classifier", &export, &["--all"]);
+    assert_eq!(status, 0, "{out}");
+    assert_eq!(out.matches(" ok\n").count(), 840, "{out}");
+
+    // One cell of one tensor of step 3 edited.
+    let mut trace: Value = serde_json::from_str(&fs::read_to_string(&export).unwrap()).unwrap();
+    let layers = trace["steps"][3]["layers"].as_array_mut().unwrap();
+    let dense1 = layers.iter_mut().find(|l| l["name"] == "dense1").unwrap();
+    let cell = &mut dense1["delta_z"][1];
+    *cell = json!(cell.as_f64().unwrap() + 0.01);
+    let mine = dir.path().join("mine.json");
+    fs::write(&mine, trace.to_string()).unwrap();
+    let (status, out) = run_diff_file("digit_classifier", &mine, &[]);
+    assert_eq!(status, 1, "{out}");
+    assert!(!out.contains(" ok\n"), "{out}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.ends_with("1/10")).collect();
+    assert_eq!(rows.len(), 1, "{out}");
+    assert!(rows[0].contains("   3  backward  dense1.delta_z "), "{out}");
+    assert!(
+        out.contains("\n839 other tensors agree within 1.0e-6 (--all lists every tensor)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("first difference: step 3, backward pass, dense1.delta_z[1]"),
+        "{out}"
+    );
+    assert!(out.contains("the reference value comes from:"), "{out}");
+    assert!(out.contains("diagnosis: "), "{out}");
+    let (status, out) = run_diff_file("digit_classifier", &mine, &["--all"]);
+    assert_eq!(status, 1, "{out}");
+    assert_eq!(out.matches(" ok\n").count(), 839, "{out}");
 }
 
 #[test]
@@ -324,7 +409,13 @@ fn the_first_difference_follows_the_order_of_the_computation() {
         out.contains("first difference: step 0, backward pass, pool2.delta_input[0, 0, 0]"),
         "{out}"
     );
-    assert!(out.contains("1 later tensors differ too"), "{out}");
+    assert!(
+        out.contains("\n1 later tensor differs too (often as a consequence of the first)"),
+        "{out}"
+    );
+    // Both are listed, and nothing else.
+    assert_eq!(out.matches("  backward  ").count(), 2, "{out}");
+    assert!(!out.contains("agree"), "{out}");
 }
 
 #[test]
@@ -346,7 +437,15 @@ fn malformed_traces_exit_2_with_the_json_path() {
         ),
         (
             json!({"steps": [{"layers": [{"name": "pool1", "type": "conv"}]}]}),
-            "steps[0].layers[0].type: layer pool1 is a pool layer",
+            "steps[0].layers[0].type: layer pool1 is a pool layer, not \"conv\"",
+        ),
+        (
+            json!({"steps": [{"layers": [{}, {"type": "conv"}]}]}),
+            "steps[0].layers[1].type (no name: taken as pool1, the second layer): layer pool1 is a pool layer, not \"conv\"",
+        ),
+        (
+            json!({"steps": [{"layers": [{"delta_input": [[[1.0]]]}]}]}),
+            "steps[0].layers[0].delta_input (no name: taken as conv1, the first layer): expected shape [1, 8, 8], got [1, 1, 1]",
         ),
         (
             json!({"steps": [{"layers": [{"name": "conv1", "bias": [1, "x"]}]}]}),
@@ -356,13 +455,43 @@ fn malformed_traces_exit_2_with_the_json_path() {
             json!({"steps": [{"step": 0}, {"step": 0}]}),
             "steps[1].step: step 0 appears twice",
         ),
-        (json!({"stpes": []}), "steps: is required"),
+        (
+            json!({"stpes": []}),
+            "stpes: unknown field (a trace has: steps;",
+        ),
+        (json!({}), "steps: is required"),
     ];
     for (theirs, expected) in cases {
         let (status, out) = run_diff("mean_pool_classic", &theirs);
         assert_eq!(status, 2, "{out}");
         assert!(out.contains(expected), "expected {expected:?} in:\n{out}");
         assert!(!out.contains("panicked"), "{out}");
+    }
+}
+
+/// What Python's json.dump writes for float('nan') and float('inf') by default.
+#[test]
+fn bare_nan_and_infinity_get_the_strings_to_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("theirs.json");
+    for (token, path) in [
+        ("NaN", "steps[0].layers[0].bias[0]"),
+        ("Infinity", "steps[0].layers[0].bias[0]"),
+        ("-Infinity", "steps[0].layers[0].bias[0]"),
+    ] {
+        let text = format!(
+            r#"{{"steps": [{{"step": 0, "layers": [{{"name": "conv1", "bias": [{token}]}}]}}]}}"#
+        );
+        fs::write(&file, &text).unwrap();
+        let (status, out) = run_diff_file("mean_pool_classic", &file, &[]);
+        assert_eq!(status, 2, "{out}");
+        let column = text.find(token).unwrap() + 1;
+        assert!(
+            out.contains(&format!(
+                "{path}: {token} is not JSON (though Python's json.dump writes it): write a value that is not finite as the string \"NaN\", \"inf\" or \"-inf\" at line 1 column {column}"
+            )),
+            "{out}"
+        );
     }
 }
 

@@ -342,9 +342,29 @@ fn padded_shape_hint(model: &Model, layer: Option<usize>, tensor: &str, got: &[u
     String::new()
 }
 
+/// "1 tensor", "2 tensors".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 impl DiffReport {
-    /// The report printed by `deltascope diff`.
+    /// The report printed by `deltascope diff`: the tensors that differ, and how many
+    /// agree.
     pub fn to_text(&self) -> String {
+        self.render(false)
+    }
+
+    /// The report printed by `deltascope diff --all`: every tensor given, in the order of
+    /// the computation.
+    pub fn to_text_all(&self) -> String {
+        self.render(true)
+    }
+
+    fn render(&self, every_row: bool) -> String {
         use std::fmt::Write;
         let mut out = String::new();
         let _ = writeln!(
@@ -353,12 +373,21 @@ impl DiffReport {
             self.scenario,
             sci(self.tolerance)
         );
-        let _ = writeln!(
-            out,
-            "{:>4}  {:<8}  {:<24} {:>14} {:>11} {:>11} {:>9}",
-            "step", "pass", "tensor", "shape", "max abs err", "max rel err", "differ"
-        );
+        let total = self.tensors.len();
+        let differing = self.tensors.iter().filter(|t| t.mismatches > 0).count();
+        let agreeing = total - differing;
+        let tolerance = sci(self.tolerance);
+        if every_row || differing > 0 {
+            let _ = writeln!(
+                out,
+                "{:>4}  {:<8}  {:<24} {:>14} {:>11} {:>11} {:>9}",
+                "step", "pass", "tensor", "shape", "max abs err", "max rel err", "differ"
+            );
+        }
         for t in &self.tensors {
+            if !every_row && t.mismatches == 0 {
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "{:>4}  {:<8}  {:<24} {:>14} {:>11} {:>11} {:>9}",
@@ -377,9 +406,41 @@ impl DiffReport {
         }
         match self.first_mismatch() {
             None => {
-                let _ = writeln!(out, "\nall {} tensors agree", self.tensors.len());
+                let steps: std::collections::BTreeSet<usize> =
+                    self.tensors.iter().map(|t| t.step).collect();
+                let cells: usize = self
+                    .tensors
+                    .iter()
+                    .map(|t| t.shape.iter().product::<usize>())
+                    .sum();
+                let _ = writeln!(
+                    out,
+                    "{}{} within {tolerance} ({}, {})",
+                    if every_row { "\n" } else { "" },
+                    match total {
+                        1 => "the 1 tensor agrees".to_string(),
+                        n => format!("all {n} tensors agree"),
+                    },
+                    count(steps.len(), "step"),
+                    count(cells, "cell")
+                );
             }
             Some(t) => {
+                if agreeing > 0 {
+                    let _ = writeln!(
+                        out,
+                        "{} within {tolerance}{}",
+                        match agreeing {
+                            1 => "1 other tensor agrees".to_string(),
+                            n => format!("{n} other tensors agree"),
+                        },
+                        if every_row {
+                            ""
+                        } else {
+                            " (--all lists every tensor)"
+                        }
+                    );
+                }
                 let cell = t
                     .first
                     .as_ref()
@@ -411,15 +472,120 @@ impl DiffReport {
                         );
                     }
                 }
-                let later = self.tensors.iter().filter(|t| t.mismatches > 0).count() - 1;
+                let later = differing - 1;
                 if later > 0 {
                     let _ = writeln!(
                         out,
-                        "{later} later tensors differ too (often as a consequence of the first)"
+                        "{} too (often as a consequence of the first)",
+                        match later {
+                            1 => "1 later tensor differs".to_string(),
+                            n => format!("{n} later tensors differ"),
+                        }
                     );
                 }
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(step: usize, label: &str, mismatches: usize) -> TensorDiff {
+        TensorDiff {
+            step,
+            pass: Pass::Backward,
+            layer: Some(0),
+            label: label.into(),
+            tensor: "delta_input".into(),
+            shape: vec![2, 2],
+            max_abs_error: if mismatches > 0 { 0.5 } else { 0.0 },
+            max_rel_error: 0.0,
+            mismatches,
+            first: (mismatches > 0).then(|| CellMismatch {
+                index: vec![0, 1],
+                yours: 1.5,
+                reference: 1.0,
+            }),
+            why: Vec::new(),
+            diagnosis: None,
+        }
+    }
+
+    fn report(tensors: Vec<TensorDiff>) -> DiffReport {
+        DiffReport {
+            scenario: "s".into(),
+            tolerance: DEFAULT_TOLERANCE,
+            tensors,
+        }
+    }
+
+    /// The report without its first line (the tolerance) and the table's header.
+    fn body(text: &str) -> Vec<&str> {
+        text.lines()
+            .skip(1)
+            .filter(|l| !l.starts_with("step  pass"))
+            .collect()
+    }
+
+    #[test]
+    fn lists_the_tensors_that_differ_and_counts_the_rest() {
+        let r = report(vec![
+            row(0, "a.delta_input", 0),
+            row(0, "b.delta_input", 1),
+            row(1, "a.delta_input", 0),
+            row(1, "b.delta_input", 0),
+            row(1, "c.delta_input", 0),
+        ]);
+        let text = r.to_text();
+        assert_eq!(
+            body(&text),
+            [
+                "   0  backward  b.delta_input                    [2, 2]      5.0e-1           0       1/4",
+                "4 other tensors agree within 1.0e-6 (--all lists every tensor)",
+                "",
+                "first difference: step 0, backward pass, b.delta_input[0, 1]: yours 1.5, reference 1",
+                "diagnosis: none of the known mistakes reproduces your numbers",
+            ]
+        );
+        // --all: every row, as the computation produces them.
+        let text = r.to_text_all();
+        assert_eq!(text.matches(" ok\n").count(), 4, "{text}");
+        assert!(
+            text.contains("\n4 other tensors agree within 1.0e-6\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn counts_are_singular_or_plural() {
+        let text = report(vec![row(0, "a", 1), row(0, "b", 0), row(2, "c", 1)]).to_text();
+        assert!(
+            text.contains("\n1 other tensor agrees within 1.0e-6 ("),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n1 later tensor differs too (often as a consequence of the first)"),
+            "{text}"
+        );
+        let text = report(vec![row(0, "a", 1), row(0, "b", 1), row(2, "c", 1)]).to_text();
+        assert!(!text.contains("agree"), "{text}");
+        assert!(text.contains("\n2 later tensors differ too"), "{text}");
+
+        // All agree: a line of counts, without the table unless asked for.
+        let text = report(vec![row(3, "a", 0)]).to_text();
+        assert_eq!(
+            body(&text),
+            ["the 1 tensor agrees within 1.0e-6 (1 step, 4 cells)"]
+        );
+        let text = report(vec![row(0, "a", 0), row(1, "a", 0)]).to_text();
+        assert_eq!(
+            body(&text),
+            ["all 2 tensors agree within 1.0e-6 (2 steps, 8 cells)"]
+        );
+        let text = report(vec![row(0, "a", 0), row(1, "a", 0)]).to_text_all();
+        assert_eq!(body(&text).len(), 4, "{text}");
     }
 }

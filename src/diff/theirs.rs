@@ -21,7 +21,7 @@ use super::{GivenTensor, Pass, is_tensor_name, tensor_order};
 use crate::engine::{LayerKind, Model, PoolKind};
 use crate::error::FieldError;
 use crate::scenario::limits::{MAX_NUMBERS_PER_TRACE, MAX_STEPS};
-use crate::scenario::tensor::{FileLimit, RawTensor, TensorSeed, read_document};
+use crate::scenario::tensor::{FileLimit, RawTensor, TensorSeed, read_document_with};
 use crate::tensor_json::NonFinite;
 
 /// Read the user's trace: which tensors they give, matched to steps and layers, with
@@ -42,7 +42,8 @@ pub fn parse_theirs(
         numbers: MAX_NUMBERS_PER_TRACE,
         per: " per trace file",
     };
-    read_document(text, Document(&reader), limit).map_err(|e| reader.refusal.take().unwrap_or(e))
+    read_document_with(text, Document(&reader), limit, NonFinite::AsStrings)
+        .map_err(|e| reader.refusal.take().unwrap_or(e))
 }
 
 /// What every part of the reading shares.
@@ -208,16 +209,34 @@ impl<'de> Visitor<'de> for Document<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let r = self.0;
         let mut given = None;
+        let mut keys: Vec<String> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            if key != "steps" {
-                map.next_value::<IgnoredAny>()?;
-            } else if given.is_some() {
-                return Err(r.refuse("steps", "is given twice"));
-            } else {
-                given = Some(map.next_value_seed(Read(Steps(r)))?);
+            if keys.contains(&key) {
+                return Err(r.refuse(key, "is given twice"));
             }
+            match key.as_str() {
+                "steps" => given = Some(map.next_value_seed(Read(Steps(r)))?),
+                // What `deltascope export` writes around its steps: skipped unread.
+                "format" | "version" | "name" | "producer" => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                _ => {
+                    return Err(r.refuse(
+                        key,
+                        "unknown field (a trace has: steps; an export also writes format, version, name, producer)",
+                    ));
+                }
+            }
+            keys.push(key);
         }
-        given.ok_or_else(|| r.refuse("steps", "is required: an array of steps"))
+        let given = given.ok_or_else(|| r.refuse("steps", "is required: an array of steps"))?;
+        if given.is_empty() {
+            return Err(r.refuse(
+                "",
+                "the trace holds no tensor: there is nothing to compare (give at least one, such as a layer's delta_input)",
+            ));
+        }
+        Ok(given)
     }
 }
 
@@ -430,21 +449,48 @@ impl Layer<'_, '_> {
         ))
     }
 
-    fn check_type<E: de::Error>(&self, index: usize, given: &Leaf) -> Result<(), E> {
+    fn check_type<E: de::Error>(
+        &self,
+        index: usize,
+        anonymous: bool,
+        given: &Leaf,
+    ) -> Result<(), E> {
         let layer = &self.r.model.layers[index];
         let kind = layer.kind.type_name();
-        if matches!(given, Leaf::String(t) if t == kind) {
-            return Ok(());
+        let message = match given {
+            Leaf::String(t) if t == kind => return Ok(()),
+            Leaf::String(t) => format!("layer {} is a {kind} layer, not \"{t}\"", layer.name),
+            other => format!(
+                "layer {} is a {kind} layer: expected \"{kind}\", got {other}",
+                layer.name
+            ),
+        };
+        Err(self.r.refuse(self.at("type", index, anonymous), message))
+    }
+
+    /// The path of `key` in this entry, for messages. An entry without a name (`anonymous`)
+    /// was matched to layer `index` by its position, which the path says:
+    /// `steps[0].layers[0].z (no name: taken as conv1, the first layer)`.
+    fn at(&self, key: &str, index: usize, anonymous: bool) -> String {
+        if !anonymous {
+            return format!("{}.{key}", self.path);
         }
-        Err(self.r.refuse(
-            format!("{}.type", self.path),
-            format!("layer {} is a {kind} layer, not {given}", layer.name),
-        ))
+        format!(
+            "{}.{key} (no name: taken as {}, the {} layer)",
+            self.path,
+            self.r.model.layers[index].name,
+            ordinal(index + 1)
+        )
     }
 
     /// Which pass produces tensor `key` of layer `index`, if that layer has it.
-    fn tensor_pass<E: de::Error>(&self, index: usize, key: &str) -> Result<Pass, E> {
-        let at = format!("{}.{key}", self.path);
+    fn tensor_pass<E: de::Error>(
+        &self,
+        index: usize,
+        anonymous: bool,
+        key: &str,
+    ) -> Result<Pass, E> {
+        let at = self.at(key, index, anonymous);
         let kind = &self.r.model.layers[index].kind;
         let order = tensor_order(kind);
         let Some(&(_, pass)) = order.iter().find(|(t, _)| *t == key) else {
@@ -488,17 +534,17 @@ impl<'de> Part<'de> for Layer<'_, '_> {
                 "name" => {
                     let index = self.named(&map.next_value()?)?;
                     if let Some(t) = &type_given {
-                        self.check_type(index, t)?;
+                        self.check_type(index, false, t)?;
                     }
                     for (key, _) in &entries {
-                        self.tensor_pass(index, key)?;
+                        self.tensor_pass(index, false, key)?;
                     }
                     named = Some(index);
                 }
                 "type" => {
                     let given: Leaf = map.next_value()?;
                     if let Some(index) = named {
-                        self.check_type(index, &given)?;
+                        self.check_type(index, false, &given)?;
                     }
                     type_given = Some(given);
                 }
@@ -507,7 +553,7 @@ impl<'de> Part<'de> for Layer<'_, '_> {
                 }
                 _ => {
                     let read = match named {
-                        Some(index) => self.tensor_pass(index, &key).map(|_| true)?,
+                        Some(index) => self.tensor_pass(index, false, &key).map(|_| true)?,
                         None => is_tensor_name(&key),
                     };
                     let values = if read {
@@ -522,28 +568,47 @@ impl<'de> Part<'de> for Layer<'_, '_> {
             }
             other_keys.push(key);
         }
-        let index = match named {
-            Some(index) => index,
-            None => self.by_position()?,
+        let (index, anonymous) = match named {
+            Some(index) => (index, false),
+            None => (self.by_position()?, true),
         };
         if let Some(t) = &type_given {
-            self.check_type(index, t)?;
+            self.check_type(index, anonymous, t)?;
         }
         for (key, values) in entries {
-            let pass = self.tensor_pass(index, &key)?;
+            let pass = self.tensor_pass(index, anonymous, &key)?;
             // Every tensor of every layer type was read (`is_tensor_name`).
             let Some(values) = values else { continue };
             self.out.push(GivenTensor {
                 step: 0,
                 pass,
                 layer: Some(index),
-                path: format!("{}.{key}", self.path),
+                path: self.at(&key, index, anonymous),
                 tensor: key,
                 values: values.into_array(),
             });
         }
         Ok(())
     }
+}
+
+/// "first", "second", …, "21st".
+fn ordinal(n: usize) -> String {
+    const WORDS: [&str; 10] = [
+        "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+        "tenth",
+    ];
+    if let Some(word) = n.checked_sub(1).and_then(|i| WORDS.get(i)) {
+        return (*word).to_string();
+    }
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 #[cfg(test)]
@@ -601,11 +666,94 @@ mod tests {
         );
         assert_eq!(
             parse(r#"{"steps": [{"layers": [{"type": "pool"}]}]}"#).unwrap_err(),
-            "steps[0].layers[0].type: layer conv1 is a conv layer, not the string \"pool\""
+            "steps[0].layers[0].type (no name: taken as conv1, the first layer): layer conv1 is a conv layer, not \"pool\""
+        );
+        assert_eq!(
+            parse(r#"{"steps": [{"layers": [{"name": "pool1", "type": 3}]}]}"#).unwrap_err(),
+            "steps[0].layers[0].type: layer pool1 is a pool layer: expected \"pool\", got the number 3"
         );
         assert_eq!(
             parse(r#"{"steps": [{"layers": [{}, {}, {}, {}, {"z": 1}]}]}"#).unwrap_err(),
             "steps[0].layers[4]: has no name and the scenario has only 4 layers (conv1, pool1, conv2, pool2)"
+        );
+    }
+
+    #[test]
+    fn an_entry_without_a_name_says_which_layer_it_was_taken_as() {
+        assert_eq!(
+            parse(r#"{"steps": [{"layers": [{}, {"delta_inptu": [1]}]}]}"#).unwrap_err(),
+            "steps[0].layers[1].delta_inptu (no name: taken as pool1, the second layer): unknown tensor for a pool layer (its tensors: input, output, argmax, delta_output, delta_input)"
+        );
+        assert_eq!(
+            parse(r#"{"steps": [{"layers": [{}, {}, {"output": 1}]}]}"#).unwrap_err(),
+            "steps[0].layers[2].output (no name: taken as conv2, the third layer): unknown tensor for a conv layer (its tensors: input, weights, bias, z, a, delta_a, delta_z, grad_weights, grad_bias, delta_input)"
+        );
+        // The tensor's path says so too, for the shape check against the reference.
+        let given = parse(r#"{"steps": [{"layers": [{"z": [1]}]}]}"#).unwrap();
+        assert_eq!(
+            given[0].path,
+            "steps[0].layers[0].z (no name: taken as conv1, the first layer)"
+        );
+        // A named entry's path is only its path.
+        let given = parse(r#"{"steps": [{"layers": [{"name": "conv1", "z": [1]}]}]}"#).unwrap();
+        assert_eq!(given[0].path, "steps[0].layers[0].z");
+        let ordinals: Vec<String> = [1, 2, 10, 11, 12, 13, 21, 22, 23, 104, 111]
+            .into_iter()
+            .map(ordinal)
+            .collect();
+        assert_eq!(
+            ordinals,
+            [
+                "first", "second", "tenth", "11th", "12th", "13th", "21st", "22nd", "23rd",
+                "104th", "111th"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_trace_must_hold_a_tensor_and_known_top_level_keys() {
+        let empty = "the trace holds no tensor: there is nothing to compare (give at least one, such as a layer's delta_input)";
+        assert_eq!(parse(r#"{"steps": []}"#).unwrap_err(), empty);
+        assert_eq!(
+            parse(r#"{"steps": [{"step": 2}, {"layers": [{"name": "conv1"}]}]}"#).unwrap_err(),
+            empty
+        );
+        assert_eq!(
+            parse(r#"{"stepz": [{"loss": 1}]}"#).unwrap_err(),
+            "stepz: unknown field (a trace has: steps; an export also writes format, version, name, producer)"
+        );
+        assert_eq!(
+            parse(r#"{"steps": [{"loss": 1}], "name": "a", "name": "b"}"#).unwrap_err(),
+            "name: is given twice"
+        );
+        // Every key `deltascope export` writes is read past.
+        let given = parse(
+            r#"{"format": "deltascope-trace", "version": 1, "name": "x", "producer": "deltascope 0.1.0",
+                "steps": [{"loss": 1}]}"#,
+        )
+        .unwrap();
+        assert_eq!(given.len(), 1);
+    }
+
+    #[test]
+    fn bare_non_finite_tokens_get_the_strings_to_write() {
+        let hint = "is not JSON (though Python's json.dump writes it): write a value that is not finite as the string \"NaN\", \"inf\" or \"-inf\"";
+        assert_eq!(
+            parse(r#"{"steps": [{"layers": [{"name": "conv1", "bias": [NaN]}]}]}"#).unwrap_err(),
+            format!("steps[0].layers[0].bias[0]: NaN {hint} at line 1 column 51")
+        );
+        assert_eq!(
+            parse("{\"steps\": [{\"loss_grad\": [[[1]],\n  [[-Infinity]]]}]}").unwrap_err(),
+            format!("steps[0].loss_grad[1][0][0]: -Infinity {hint} at line 2 column 5")
+        );
+        assert_eq!(
+            parse(r#"{"steps": [{"loss": Infinity}]}"#).unwrap_err(),
+            format!("steps[0].loss: Infinity {hint} at line 1 column 21")
+        );
+        // Other bare words keep serde's message.
+        assert_eq!(
+            parse(r#"{"steps": [{"loss": NaNo}]}"#).unwrap_err(),
+            "steps[0].loss: expected value at line 1 column 21"
         );
     }
 

@@ -79,6 +79,19 @@ pub fn read_document<'de, S: DeserializeSeed<'de>>(
     seed: S,
     limit: FileLimit,
 ) -> Result<S::Value, FieldError> {
+    read_document_with(text, seed, limit, NonFinite::Refuse)
+}
+
+/// [`read_document`] for a document whose tensors write non-finite values as `non_finite`
+/// says: with [`NonFinite::AsStrings`] (a trace), a bare `NaN`, `Infinity` or `-Infinity`
+/// (what Python's json.dump writes for them; not JSON) is refused with the strings to write
+/// instead.
+pub fn read_document_with<'de, S: DeserializeSeed<'de>>(
+    text: &'de str,
+    seed: S,
+    limit: FileLimit,
+    non_finite: NonFinite,
+) -> Result<S::Value, FieldError> {
     let _budget = FileBudget::start(limit);
     let mut de = serde_json::Deserializer::from_str(text);
     let mut track = serde_path_to_error::Track::new();
@@ -94,11 +107,46 @@ pub fn read_document<'de, S: DeserializeSeed<'de>>(
             } else {
                 path
             };
+            if let (NonFinite::AsStrings, serde_json::error::Category::Syntax) =
+                (non_finite, e.classify())
+                && let Some((token, column)) = bare_non_finite(text, e.line(), e.column())
+            {
+                return Err(FieldError::new(
+                    path,
+                    format!(
+                        "{token} is not JSON (though Python's json.dump writes it): write a value that is not finite as the string \"NaN\", \"inf\" or \"-inf\" at line {} column {column}",
+                        e.line()
+                    ),
+                ));
+            }
             return Err(FieldError::new(path, e.to_string()));
         }
     };
     de.end().map_err(|e| FieldError::new("", e.to_string()))?;
     Ok(value)
+}
+
+/// The bare `NaN`, `Infinity` or `-Infinity` at or just before serde's error position
+/// (1-based line, 1-based byte column), with the column where it starts.
+fn bare_non_finite(text: &str, line: usize, column: usize) -> Option<(&'static str, usize)> {
+    let row = text.split('\n').nth(line.checked_sub(1)?)?.as_bytes();
+    // Serde stops at the token's first letter: after the `-` of `-Infinity`.
+    let at = column.checked_sub(1)?.min(row.len());
+    let start = if at > 0 && row[at - 1] == b'-' {
+        at - 1
+    } else {
+        at
+    };
+    let rest = &row[start..];
+    let token = ["NaN", "Infinity", "-Infinity"]
+        .into_iter()
+        .find(|t| rest.starts_with(t.as_bytes()))?;
+    // Not the start of a longer word.
+    let after = rest.get(token.len());
+    if after.is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_') {
+        return None;
+    }
+    Some((token, start + 1))
 }
 
 /// What has been learnt of the tensor so far.
