@@ -292,35 +292,12 @@ fn move_cursor(state: &mut State, action: Action) {
 /// Rough work (numbers touched) above which the check would freeze the debugger.
 pub const MAX_CHECK_WORK: f64 = 4e9;
 
-/// The check runs two forward passes per parameter and input cell; refuse it inside the
+/// The check runs two forward passes per cell it probes (a sample of large tensors, as
+/// `deltascope check` does); refuse it inside the
 /// debugger when that would take more than a few seconds.
 fn check_too_costly(state: &State) -> Option<String> {
     let model = state.timeline.model(state.pos.step);
-    let cells: usize = crate::check::targets(model)
-        .iter()
-        .map(|(_, target, _)| match target {
-            crate::check::Target::Input => model.input.len(),
-            crate::check::Target::Weights(l) | crate::check::Target::Bias(l) => {
-                match &model.layers[*l].kind {
-                    crate::engine::LayerKind::Conv(c) => {
-                        if matches!(target, crate::check::Target::Weights(_)) {
-                            c.weights.len()
-                        } else {
-                            c.bias.len()
-                        }
-                    }
-                    crate::engine::LayerKind::Dense(d) => {
-                        if matches!(target, crate::check::Target::Weights(_)) {
-                            d.weights.len()
-                        } else {
-                            d.bias.len()
-                        }
-                    }
-                    crate::engine::LayerKind::Pool(_) => 0,
-                }
-            }
-        })
-        .sum();
+    let cells = crate::check::cells_probed(model, &CheckOptions::default());
     let work = 2.0 * cells as f64 * state.timeline.numbers_per_step() as f64;
     (work > MAX_CHECK_WORK).then(|| {
         format!(
