@@ -211,8 +211,14 @@ impl<'de> Visitor<'de> for Document<'_, '_> {
         let mut given = None;
         let mut keys: Vec<String> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
+            // A top-level key is the whole path: the empty key is shown as "".
+            let path = if key.is_empty() {
+                "\"\"".to_string()
+            } else {
+                key.clone()
+            };
             if keys.contains(&key) {
-                return Err(r.refuse(key, "is given twice"));
+                return Err(r.refuse(path, "is given twice"));
             }
             match key.as_str() {
                 "steps" => given = Some(map.next_value_seed(Read(Steps(r)))?),
@@ -222,7 +228,7 @@ impl<'de> Visitor<'de> for Document<'_, '_> {
                 }
                 _ => {
                     return Err(r.refuse(
-                        key,
+                        path,
                         "unknown field (a trace has: steps; an export also writes format, version, name, producer)",
                     ));
                 }
@@ -717,6 +723,11 @@ mod tests {
         assert_eq!(
             parse(r#"{"steps": [{"step": 2}, {"layers": [{"name": "conv1"}]}]}"#).unwrap_err(),
             empty
+        );
+        // Found by fuzzing: the empty key needs a path of its own.
+        assert_eq!(
+            parse("\t{\"\"&").unwrap_err(),
+            "\"\": unknown field (a trace has: steps; an export also writes format, version, name, producer)"
         );
         assert_eq!(
             parse(r#"{"stepz": [{"loss": 1}]}"#).unwrap_err(),
