@@ -237,8 +237,9 @@ impl<'de> Visitor<'de> for Document<'_, '_> {
         }
         let given = given.ok_or_else(|| r.refuse("steps", "is required: an array of steps"))?;
         if given.is_empty() {
+            // Named by the array that holds nothing (a refusal always names a field).
             return Err(r.refuse(
-                "",
+                "steps",
                 "the trace holds no tensor: there is nothing to compare (give at least one, such as a layer's delta_input)",
             ));
         }
@@ -718,7 +719,7 @@ mod tests {
 
     #[test]
     fn a_trace_must_hold_a_tensor_and_known_top_level_keys() {
-        let empty = "the trace holds no tensor: there is nothing to compare (give at least one, such as a layer's delta_input)";
+        let empty = "steps: the trace holds no tensor: there is nothing to compare (give at least one, such as a layer's delta_input)";
         assert_eq!(parse(r#"{"steps": []}"#).unwrap_err(), empty);
         assert_eq!(
             parse(r#"{"steps": [{"step": 2}, {"layers": [{"name": "conv1"}]}]}"#).unwrap_err(),
