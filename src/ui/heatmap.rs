@@ -155,32 +155,24 @@ pub fn legend<'t>(tensor: &'t MapTensor<'_>) -> &'t str {
 
 /// Two significant digits: "-0.047", "2.1", "4.3e129".
 pub fn two_digits(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() {
-        return fit_number(v, 6);
-    }
-    let a = v.abs();
-    if (1e-3..1e4).contains(&a) {
-        let digits = (1 - a.log10().floor() as i32).clamp(0, 4) as usize;
-        let s = format!("{v:.digits$}");
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
-    } else {
-        format!("{v:.1e}")
-    }
+    significant(v, 2)
 }
 
 /// Three significant digits, short: "-0.746", "2.09", "1.2e-5", "4.3e129".
 pub fn compact(v: f64) -> String {
+    significant(v, 3)
+}
+
+/// `digits` significant digits for 1e-3 ≤ |v| < 1e4 (trailing zeros dropped), otherwise
+/// two in scientific form.
+fn significant(v: f64, digits: i32) -> String {
     if v == 0.0 || !v.is_finite() {
         return fit_number(v, 6);
     }
     let a = v.abs();
     if (1e-3..1e4).contains(&a) {
-        let digits = (2 - a.log10().floor() as i32).clamp(0, 5) as usize;
-        let s = format!("{v:.digits$}");
+        let decimals = (digits - 1 - a.log10().floor() as i32).clamp(0, digits + 2) as usize;
+        let s = format!("{v:.decimals$}");
         if s.contains('.') {
             s.trim_end_matches('0').trim_end_matches('.').to_string()
         } else {
