@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use deltascope::engine::network::{LayerForward, Workspace};
-use deltascope::engine::{LayerKind, Model};
+use deltascope::engine::{LayerKind, Model, PathChoice};
 use divan::{Bencher, black_box};
 use ndarray::{Array1, Array3, Array4};
 
@@ -70,7 +70,7 @@ const CONV_LAYERS: [(&str, usize); 4] = [("digits", 0), ("digits", 1), ("large",
 #[divan::bench(args = CONV_LAYERS)]
 fn conv_forward(bencher: Bencher, (name, index): (&str, usize)) {
     let (conv, input) = convs(name).swap_remove(index);
-    let mut scratch = conv.scratch(input.dim());
+    let mut scratch = conv.scratch(input.dim(), PathChoice::BySize);
     let out = conv.forward(&input);
     let (mut z, mut a) = (out.z.clone(), out.a);
     bencher.bench_local(|| conv.forward_into(&input.view(), &mut scratch, &mut z, &mut a));
@@ -80,7 +80,7 @@ fn conv_forward(bencher: Bencher, (name, index): (&str, usize)) {
 #[divan::bench(args = CONV_LAYERS)]
 fn conv_backward(bencher: Bencher, (name, index): (&str, usize)) {
     let (conv, input) = convs(name).swap_remove(index);
-    let mut scratch = conv.scratch(input.dim());
+    let mut scratch = conv.scratch(input.dim(), PathChoice::BySize);
     let out = conv.forward(&input);
     let (mut z, mut a) = (out.z.clone(), out.a.clone());
     conv.forward_into(&input.view(), &mut scratch, &mut z, &mut a);

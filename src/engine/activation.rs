@@ -29,21 +29,9 @@ impl Activation {
     /// a = f(z)
     pub fn apply(self, z: f64) -> f64 {
         match self {
-            Activation::Relu => {
-                if z > 0.0 {
-                    z
-                } else {
-                    0.0
-                }
-            }
-            Activation::LeakyRelu => {
-                if z > 0.0 {
-                    z
-                } else {
-                    LEAKY_RELU_SLOPE * z
-                }
-            }
-            Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+            Activation::Relu => relu(z),
+            Activation::LeakyRelu => leaky_relu(z),
+            Activation::Sigmoid => sigmoid(z),
             Activation::Tanh => z.tanh(),
             Activation::Identity => z,
         }
@@ -53,23 +41,48 @@ impl Activation {
     /// (σ′ = a(1−a), tanh′ = 1−a²). ReLU′(0) = 0 and leaky ReLU′(0) = slope, as in PyTorch.
     pub fn derivative(self, z: f64, a: f64) -> f64 {
         match self {
-            Activation::Relu => {
-                if z > 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
-            Activation::LeakyRelu => {
-                if z > 0.0 {
-                    1.0
-                } else {
-                    LEAKY_RELU_SLOPE
-                }
-            }
+            Activation::Relu => relu_derivative(z),
+            Activation::LeakyRelu => leaky_relu_derivative(z),
             Activation::Sigmoid => a * (1.0 - a),
             Activation::Tanh => 1.0 - a * a,
             Activation::Identity => 1.0,
+        }
+    }
+
+    /// a = f(z), cell by cell: one loop per function, so each is compiled for its own f.
+    pub fn apply_all(self, z: &[f64], a: &mut [f64]) {
+        fn each(z: &[f64], a: &mut [f64], f: impl Fn(f64) -> f64) {
+            assert_eq!(z.len(), a.len());
+            for (a, &z) in a.iter_mut().zip(z) {
+                *a = f(z);
+            }
+        }
+        match self {
+            Activation::Relu => each(z, a, relu),
+            Activation::LeakyRelu => each(z, a, leaky_relu),
+            Activation::Sigmoid => each(z, a, sigmoid),
+            Activation::Tanh => each(z, a, f64::tanh),
+            Activation::Identity => a.copy_from_slice(z),
+        }
+    }
+
+    /// δz = δa ⊙ f′(z), cell by cell.
+    pub fn backward_all(self, z: &[f64], a: &[f64], delta_a: &[f64], delta_z: &mut [f64]) {
+        fn each(
+            z: &[f64],
+            a: &[f64],
+            delta_a: &[f64],
+            delta_z: &mut [f64],
+            derivative: impl Fn(f64, f64) -> f64,
+        ) {
+            assert!(z.len() == a.len() && a.len() == delta_a.len() && a.len() == delta_z.len());
+            for (((d, &z), &a), &da) in delta_z.iter_mut().zip(z).zip(a).zip(delta_a) {
+                *d = da * derivative(z, a);
+            }
+        }
+        match self {
+            Activation::Relu => each(z, a, delta_a, delta_z, |z, _| relu_derivative(z)),
+            f => each(z, a, delta_a, delta_z, |z, a| f.derivative(z, a)),
         }
     }
 
@@ -107,6 +120,30 @@ impl Activation {
     }
 }
 
+// Each function once, for `apply`, `apply_all` and their derivatives. Comparisons are
+// written so that NaN goes where PyTorch sends it: relu(NaN) = NaN and relu′(NaN) = 1
+// (PyTorch's backward passes δ unless the output is ≤ 0); leaky_relu′(NaN) = slope.
+
+fn relu(z: f64) -> f64 {
+    if z <= 0.0 { 0.0 } else { z }
+}
+
+fn relu_derivative(z: f64) -> f64 {
+    if z <= 0.0 { 0.0 } else { 1.0 }
+}
+
+fn leaky_relu(z: f64) -> f64 {
+    if z > 0.0 { z } else { LEAKY_RELU_SLOPE * z }
+}
+
+fn leaky_relu_derivative(z: f64) -> f64 {
+    if z > 0.0 { 1.0 } else { LEAKY_RELU_SLOPE }
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +154,56 @@ mod tests {
         assert_eq!(Activation::LeakyRelu.derivative(0.0, 0.0), LEAKY_RELU_SLOPE);
         assert!(Activation::Relu.is_kink(0.0));
         assert!(!Activation::Tanh.is_kink(0.0));
+    }
+
+    /// PyTorch float64, printed by torch.relu, F.leaky_relu, torch.sigmoid and torch.tanh
+    /// (and their autograd) on [NaN, 0, −1, 2, inf, −inf].
+    #[test]
+    fn non_finite_values_go_where_pytorch_sends_them() {
+        let z = [f64::NAN, 0.0, -1.0, 2.0, f64::INFINITY, f64::NEG_INFINITY];
+        let nan = f64::NAN;
+        let cases: [(Activation, [f64; 6], [f64; 6]); 4] = [
+            (
+                Activation::Relu,
+                [nan, 0.0, 0.0, 2.0, f64::INFINITY, 0.0],
+                [1.0, 0.0, 0.0, 1.0, 1.0, 0.0],
+            ),
+            (
+                Activation::LeakyRelu,
+                [nan, 0.0, -0.01, 2.0, f64::INFINITY, f64::NEG_INFINITY],
+                [0.01, 0.01, 0.01, 1.0, 1.0, 0.01],
+            ),
+            (
+                Activation::Sigmoid,
+                [nan, 0.5, 0.2689414213699951, 0.8807970779778823, 1.0, 0.0],
+                [
+                    nan,
+                    0.25,
+                    0.19661193324148185,
+                    0.10499358540350662,
+                    0.0,
+                    0.0,
+                ],
+            ),
+            (
+                Activation::Tanh,
+                [nan, 0.0, -0.7615941559557649, 0.9640275800758169, 1.0, -1.0],
+                [nan, 1.0, 0.41997434161402614, 0.07065082485316443, 0.0, 0.0],
+            ),
+        ];
+        let same = |x: f64, y: f64| (x.is_nan() && y.is_nan()) || (x - y).abs() <= 1e-15 || x == y;
+        for (f, a, da) in cases {
+            let mut all = [0.0; 6];
+            f.apply_all(&z, &mut all);
+            let mut back = [0.0; 6];
+            f.backward_all(&z, &all, &[1.0; 6], &mut back);
+            for i in 0..6 {
+                assert!(same(f.apply(z[i]), a[i]), "{f:?}({})", z[i]);
+                assert!(same(all[i], a[i]), "{f:?} apply_all at {}", z[i]);
+                assert!(same(f.derivative(z[i], all[i]), da[i]), "{f:?}′({})", z[i]);
+                assert!(same(back[i], da[i]), "{f:?} backward_all at {}", z[i]);
+            }
+        }
     }
 
     #[test]

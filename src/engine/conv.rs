@@ -11,7 +11,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array3, Array4, ArrayView2, ArrayView3, ArrayViewMut2, CowArray, Ix2};
 
 use super::activation::Activation;
-use super::kernels::{self, Chunk};
+use super::kernels::{self, Chunk, KernelPath, PathChoice};
 
 /// Output length of a sliding window along one axis, or None when no window fits.
 pub fn window_count(input: usize, padding: usize, window: usize, stride: usize) -> Option<usize> {
@@ -180,25 +180,22 @@ impl Conv {
             .expect("standard layout")
     }
 
-    /// Buffers for running this layer on inputs of shape `input_dim`, with the algorithm
-    /// chosen by shape: the AVX-512 kernels for layers of at least [`FAST_MIN_MACS`]
-    /// multiply-adds where the CPU has them, im2col and matrixmultiply otherwise.
-    pub fn scratch(&self, input_dim: (usize, usize, usize)) -> ConvScratch {
+    /// Multiply-adds of one forward product (K·C·kh·kw·Ho·Wo) on inputs of shape `input_dim`.
+    pub fn macs(&self, input_dim: (usize, usize, usize)) -> usize {
         let (c, h, w) = input_dim;
-        let macs = self.output_shape([c, h, w]).map_or(0, |[k, ho, wo]| {
+        self.output_shape([c, h, w]).map_or(0, |[k, ho, wo]| {
             k * ho * wo * c * self.weights.dim().2 * self.weights.dim().3
-        });
-        ConvScratch::new(self, input_dim, macs >= FAST_MIN_MACS)
+        })
     }
 
-    /// As [`Conv::scratch`], choosing the AVX-512 kernels (where the CPU has them) or not,
-    /// whatever the shape.
-    pub fn scratch_with(&self, input_dim: (usize, usize, usize), fast: bool) -> ConvScratch {
-        ConvScratch::new(self, input_dim, fast)
+    /// Buffers for running this layer on inputs of shape `input_dim`, on the path `choice`
+    /// gives a layer of its size.
+    pub fn scratch(&self, input_dim: (usize, usize, usize), choice: PathChoice) -> ConvScratch {
+        ConvScratch::new(self, input_dim, choice.path_for(self.macs(input_dim)))
     }
 
     pub fn forward(&self, input: &Array3<f64>) -> ConvForward {
-        let mut scratch = self.scratch(input.dim());
+        let mut scratch = self.scratch(input.dim(), PathChoice::BySize);
         let [k, ho, wo] = scratch.output_shape(self);
         let mut out = ConvForward {
             z: Array3::zeros((k, ho, wo)),
@@ -223,7 +220,7 @@ impl Conv {
         let (k_out, p) = (self.kernels(), s.cells());
         let zs = z.as_slice_mut().expect("standard layout");
         let bias = self.bias.as_standard_layout();
-        if s.fast {
+        if s.path == KernelPath::Avx512 {
             kernels::gather_gemm(
                 k_out,
                 &s.weights_t,
@@ -245,11 +242,8 @@ impl Conv {
             general_mat_mul(1.0, &self.weight_matrix(), &cols, 1.0, &mut zm);
         }
         let zs = z.as_slice().expect("standard layout");
-        activate(
-            self.activation,
-            zs,
-            a.as_slice_mut().expect("standard layout"),
-        );
+        self.activation
+            .apply_all(zs, a.as_slice_mut().expect("standard layout"));
     }
 
     pub fn backward(
@@ -258,7 +252,7 @@ impl Conv {
         fwd: &ConvForward,
         delta_a: &Array3<f64>,
     ) -> ConvBackward {
-        let mut scratch = self.scratch(input.dim());
+        let mut scratch = self.scratch(input.dim(), PathChoice::BySize);
         let input = input.as_standard_layout();
         scratch.prepare(self, input.as_slice().expect("standard layout"));
         let (k, c, kh, kw) = self.weights.dim();
@@ -306,8 +300,7 @@ impl Conv {
         let (k_out, p) = (self.kernels(), scratch.cells());
         let r = scratch.taps.len();
         let dz = delta_z.as_slice_mut().expect("standard layout");
-        activation_backward(
-            self.activation,
+        self.activation.backward_all(
             z.as_slice().expect("standard layout"),
             a.as_slice().expect("standard layout"),
             delta_a.as_slice().expect("standard layout"),
@@ -323,11 +316,12 @@ impl Conv {
         let w = w.as_slice().expect("standard layout");
         let s = &mut *scratch;
         let dx = delta_input.as_slice_mut().expect("standard layout");
-        if s.sparse_pays(dz) && s.prepare_channels_last(self, x, w) {
+        s.last_backward_sparse = s.sparse_pays(dz) && s.prepare_channels_last(self, x, w);
+        if s.last_backward_sparse {
             s.sparse_backward(self, dz, gw, dx);
             return;
         }
-        if s.fast {
+        if s.path == KernelPath::Avx512 {
             // ∂L/∂w = δz · colsᵀ: each weight meets every input cell its tap saw.
             kernels::dot_gemm(k_out, dz, p, s.source(x), &s.taps, &s.chunks, gw, r);
             // δ columns = Wᵀ·δz: per tap, what each output sends back.
@@ -356,11 +350,6 @@ impl Conv {
         self.col2im_into(&s.delta_cols, s.input_dim, s.out_hw, dx);
     }
 }
-
-/// Layers with fewer multiply-adds than this (K·C·kh·kw·Ho·Wo) run im2col and matrixmultiply:
-/// at that size the kernels gain little, and the small bundled scenarios keep the numbers
-/// they always had, to the last bit.
-pub const FAST_MIN_MACS: usize = 16_384;
 
 /// The sparse backward pass reads rows of at least this many numbers (kw·C).
 const SPARSE_MIN_ROW: usize = 16;
@@ -551,39 +540,6 @@ mod sparse_avx512 {
     }
 }
 
-/// a = f(z), cell by cell.
-pub fn activate(f: Activation, z: &[f64], a: &mut [f64]) {
-    match f {
-        Activation::Relu => {
-            for (a, &z) in a.iter_mut().zip(z) {
-                *a = if z > 0.0 { z } else { 0.0 };
-            }
-        }
-        Activation::Identity => a.copy_from_slice(z),
-        _ => {
-            for (a, &z) in a.iter_mut().zip(z) {
-                *a = f.apply(z);
-            }
-        }
-    }
-}
-
-/// δz = δa ⊙ f′(z), cell by cell.
-pub fn activation_backward(f: Activation, z: &[f64], a: &[f64], delta_a: &[f64], dz: &mut [f64]) {
-    match f {
-        Activation::Relu => {
-            for ((d, &z), &da) in dz.iter_mut().zip(z).zip(delta_a) {
-                *d = if z > 0.0 { da } else { da * 0.0 };
-            }
-        }
-        _ => {
-            for (((d, &z), &a), &da) in dz.iter_mut().zip(z).zip(a).zip(delta_a) {
-                *d = da * f.derivative(z, a);
-            }
-        }
-    }
-}
-
 /// The buffers and index tables of one conv layer for one input shape, allocated once and
 /// reused by every step, so that a step allocates nothing.
 ///
@@ -593,8 +549,10 @@ pub fn activation_backward(f: Activation, z: &[f64], a: &[f64], delta_a: &[f64],
 pub struct ConvScratch {
     input_dim: (usize, usize, usize),
     out_hw: [usize; 2],
-    fast: bool,
+    path: KernelPath,
     direct: bool,
+    /// Whether the last backward pass took the sparse route.
+    last_backward_sparse: bool,
     /// Direct path with padding: the zero-padded input [C][H+2ph][W+2pw].
     padded: Vec<f64>,
     /// Not direct: im2col columns [C·kh·kw][Ho·Wo] (cells in the padding stay 0).
@@ -623,7 +581,7 @@ pub struct ConvScratch {
 }
 
 impl ConvScratch {
-    fn new(conv: &Conv, input_dim: (usize, usize, usize), fast: bool) -> Self {
+    fn new(conv: &Conv, input_dim: (usize, usize, usize), path: KernelPath) -> Self {
         let (c, h, w) = input_dim;
         let [_, ho, wo] = conv
             .output_shape([c, h, w])
@@ -631,7 +589,7 @@ impl ConvScratch {
         let [kh, kw] = conv.kernel_size();
         let [ph, pw] = conv.padding;
         let (k, p, r) = (conv.kernels(), ho * wo, c * kh * kw);
-        let fast = fast && kernels::fast_kernels();
+        let fast = path == KernelPath::Avx512;
         let direct = fast && conv.stride == [1, 1];
         let (hp, wp) = (h + 2 * ph, w + 2 * pw);
         let (taps, chunks) = if direct {
@@ -663,8 +621,9 @@ impl ConvScratch {
             cells: Vec::with_capacity(if sparse { ho * wo } else { 0 }),
             input_dim,
             out_hw: [ho, wo],
-            fast,
+            path,
             direct,
+            last_backward_sparse: false,
             padded: vec![0.0; padded_len],
             cols: if direct { Vec::new() } else { vec![0.0; r * p] },
             weights_t: if fast { vec![0.0; r * k] } else { Vec::new() },
@@ -678,6 +637,17 @@ impl ConvScratch {
 
     fn cells(&self) -> usize {
         self.out_hw[0] * self.out_hw[1]
+    }
+
+    /// The path this layer's products take.
+    pub fn path(&self) -> KernelPath {
+        self.path
+    }
+
+    /// Whether the last backward pass visited only the non-zero cells of δz (the sparse
+    /// route, taken on the AVX-512 path when max pooling leaves δz sparse).
+    pub fn last_backward_sparse(&self) -> bool {
+        self.last_backward_sparse
     }
 
     fn output_shape(&self, conv: &Conv) -> [usize; 3] {
@@ -750,8 +720,8 @@ impl ConvScratch {
         self.grad_hwc.fill(0.0);
         self.delta_hwc.fill(0.0);
         #[cfg(target_arch = "x86_64")]
-        if self.fast {
-            // SAFETY: AVX-512F is present (fast_kernels).
+        if self.path == KernelPath::Avx512 {
+            // SAFETY: AVX-512F is present (the path is only chosen where it is supported).
             unsafe {
                 sparse_backward_avx512(
                     &geometry,
@@ -808,7 +778,7 @@ impl ConvScratch {
             c * h * w,
             "input of the shape the scratch was made for"
         );
-        if self.fast {
+        if self.path == KernelPath::Avx512 {
             let k = conv.kernels();
             let wm = conv.weights.as_standard_layout();
             let wm = wm.as_slice().expect("standard layout");
@@ -900,23 +870,25 @@ mod tests {
         assert_eq!(window_count(2, 0, 3, 1), None);
     }
 
-    /// The layer through the AVX-512 kernels whatever its size (where the CPU has them).
+    /// The layer on `path` whatever its size; the backward pass also says whether it took
+    /// the sparse route.
     impl Conv {
-        fn forward_fast(&self, input: &Array3<f64>) -> ConvForward {
-            let mut scratch = self.scratch_with(input.dim(), true);
+        fn forward_on(&self, input: &Array3<f64>, path: KernelPath) -> ConvForward {
+            let mut scratch = self.scratch(input.dim(), PathChoice::Force(path));
             let [k, ho, wo] = scratch.output_shape(self);
             let (mut z, mut a) = (Array3::zeros((k, ho, wo)), Array3::zeros((k, ho, wo)));
             self.forward_into(&input.view(), &mut scratch, &mut z, &mut a);
             ConvForward { z, a }
         }
 
-        fn backward_fast(
+        fn backward_on(
             &self,
             input: &Array3<f64>,
             fwd: &ConvForward,
             delta_a: &Array3<f64>,
-        ) -> ConvBackward {
-            let mut scratch = self.scratch_with(input.dim(), true);
+            path: KernelPath,
+        ) -> (ConvBackward, bool) {
+            let mut scratch = self.scratch(input.dim(), PathChoice::Force(path));
             scratch.prepare(self, input.as_slice().unwrap());
             let (k, c, kh, kw) = self.weights.dim();
             let mut out = ConvBackward {
@@ -936,7 +908,7 @@ mod tests {
                 &mut out.grad_bias,
                 &mut out.delta_input,
             );
-            out
+            (out, scratch.last_backward_sparse())
         }
     }
 
@@ -1054,9 +1026,15 @@ mod tests {
 
     /// Layers wide enough for the sparse backward pass (kw·C ≥ SPARSE_MIN_ROW), with δ as
     /// sparse as max pooling leaves it: the sparse pass must give the direct loops' numbers,
-    /// and must give way to the dense products when an input is not finite.
+    /// and must give way to the dense products when an input is not finite. Rows kw·C that
+    /// are multiples of 8 run the vector tiles, the others the scalar body.
     #[test]
     fn sparse_backward_equals_the_direct_loops() {
+        if !kernels::paths_under_test("sparse_backward_equals_the_direct_loops")
+            .contains(&KernelPath::Avx512)
+        {
+            return;
+        }
         let mut next = 11u64;
         let mut rand = move || {
             next = next
@@ -1090,8 +1068,12 @@ mod tests {
                         *d = 0.0
                     }
                 });
-                let fwd = layer.forward_fast(&input);
-                let fast = layer.backward_fast(&input, &fwd, &delta_a);
+                let fwd = layer.forward_on(&input, KernelPath::Avx512);
+                let (fast, sparse) = layer.backward_on(&input, &fwd, &delta_a, KernelPath::Avx512);
+                assert_eq!(
+                    sparse, !poison,
+                    "the sparse route runs exactly when all is finite"
+                );
                 let direct = layer.backward_direct(&input, &layer.forward_direct(&input), &delta_a);
                 let same = |a: &ndarray::ArrayViewD<f64>, b: &ndarray::ArrayViewD<f64>| {
                     a.shape() == b.shape()
@@ -1195,31 +1177,80 @@ mod tests {
         Ok(())
     }
 
-    proptest::proptest! {
-        #[test]
-        fn im2col_path_equals_the_direct_loops(
-            c in 1usize..4, k in 1usize..4, h in 1usize..9, w in 1usize..9,
-            kh in 1usize..4, kw in 1usize..4, sh in 1usize..3, sw in 1usize..3,
-            ph in 0usize..2, pw in 0usize..2, seed in 0u64..1000,
-        ) {
-            let Some((layer, input, delta_a)) = random_case(c, k, h, w, kh, kw, [sh, sw], [ph, pw], seed) else { return Ok(()) };
-            let fast = layer.forward(&input);
-            let back = layer.backward(&input, &fast, &delta_a);
-            equals_direct(&layer, &input, &delta_a, &fast, &back)?;
-        }
+    use proptest::strategy::Strategy;
 
-        // The same property through the AVX-512 kernels (the shapes above are below
-        // FAST_MIN_MACS, so `forward` and `backward` take im2col for them).
-        #[test]
-        fn kernel_path_equals_the_direct_loops(
-            c in 1usize..4, k in 1usize..4, h in 1usize..9, w in 1usize..9,
-            kh in 1usize..4, kw in 1usize..4, sh in 1usize..3, sw in 1usize..3,
-            ph in 0usize..2, pw in 0usize..2, seed in 0u64..1000,
-        ) {
-            let Some((layer, input, delta_a)) = random_case(c, k, h, w, kh, kw, [sh, sw], [ph, pw], seed) else { return Ok(()) };
-            let fast = layer.forward_fast(&input);
-            let back = layer.backward_fast(&input, &fast, &delta_a);
-            equals_direct(&layer, &input, &delta_a, &fast, &back)?;
+    /// Random geometries: channels, kernels, input size, kernel size, strides, paddings.
+    fn geometry() -> impl Strategy<
+        Value = (
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            [usize; 2],
+            [usize; 2],
+            u64,
+        ),
+    > {
+        (
+            (1usize..4, 1usize..4, 1usize..9, 1usize..9),
+            (
+                1usize..4,
+                1usize..4,
+                [1usize..3, 1usize..3],
+                [0usize..2, 0usize..2],
+            ),
+            0u64..1000,
+        )
+            .prop_map(|((c, k, h, w), (kh, kw, stride, padding), seed)| {
+                (c, k, h, w, kh, kw, stride, padding, seed)
+            })
+    }
+
+    /// Every path this CPU has, on random small geometries, against the direct loops. The
+    /// layers are below FAST_MIN_MACS, so only a forced path reaches the kernels.
+    #[test]
+    fn every_path_equals_the_direct_loops() {
+        use proptest::test_runner::TestRunner;
+        for path in kernels::paths_under_test("every_path_equals_the_direct_loops") {
+            TestRunner::default()
+                .run(
+                    &geometry(),
+                    |(c, k, h, w, kh, kw, stride, padding, seed)| {
+                        let Some((layer, input, delta_a)) =
+                            random_case(c, k, h, w, kh, kw, stride, padding, seed)
+                        else {
+                            return Ok(());
+                        };
+                        let scratch = layer.scratch(input.dim(), PathChoice::Force(path));
+                        proptest::prop_assert_eq!(scratch.path(), path);
+                        let fwd = layer.forward_on(&input, path);
+                        let (back, _) = layer.backward_on(&input, &fwd, &delta_a, path);
+                        equals_direct(&layer, &input, &delta_a, &fwd, &back)
+                    },
+                )
+                .unwrap_or_else(|e| panic!("the {} path: {e}", path.name()));
         }
+    }
+
+    /// What every command does: layers below FAST_MIN_MACS take the portable path, larger
+    /// ones the fastest this process has.
+    #[test]
+    fn the_path_is_chosen_by_size() {
+        let small = random_case(2, 2, 8, 8, 3, 3, [1, 1], [0, 0], 1).unwrap().0;
+        assert!(small.macs((2, 8, 8)) < kernels::FAST_MIN_MACS);
+        assert_eq!(
+            small.scratch((2, 8, 8), PathChoice::BySize).path(),
+            KernelPath::Portable
+        );
+        let large = random_case(8, 8, 16, 16, 3, 3, [1, 1], [1, 1], 1)
+            .unwrap()
+            .0;
+        assert!(large.macs((8, 16, 16)) >= kernels::FAST_MIN_MACS);
+        assert_eq!(
+            large.scratch((8, 16, 16), PathChoice::BySize).path(),
+            KernelPath::fastest()
+        );
     }
 }

@@ -8,8 +8,7 @@ use ndarray::linalg::general_mat_vec_mul;
 use ndarray::{Array1, Array2, ArrayView1, ArrayViewMut1};
 
 use super::activation::Activation;
-use super::conv::{FAST_MIN_MACS, activate, activation_backward};
-use super::kernels;
+use super::kernels::{self, KernelPath, PathChoice};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dense {
@@ -53,20 +52,20 @@ impl Dense {
             input.as_slice().expect("standard layout"),
             out.z.as_slice_mut().expect("standard layout"),
             out.a.as_slice_mut().expect("standard layout"),
+            self.path(PathChoice::BySize),
         );
         out
     }
 
-    /// Whether this layer is large enough for the AVX-512 products (see
-    /// [`super::conv::FAST_MIN_MACS`]); smaller ones use ndarray's, as they always did.
-    fn fast(&self) -> bool {
-        kernels::fast_kernels() && self.weights.len() >= FAST_MIN_MACS
+    /// The path `choice` gives this layer (its multiply-adds are outputs·inputs).
+    pub fn path(&self, choice: PathChoice) -> KernelPath {
+        choice.path_for(self.weights.len())
     }
 
     /// z = W·x + b and a = f(z) on slices.
-    pub fn forward_into(&self, input: &[f64], z: &mut [f64], a: &mut [f64]) {
+    pub fn forward_into(&self, input: &[f64], z: &mut [f64], a: &mut [f64], path: KernelPath) {
         let w = self.weights.as_standard_layout();
-        if self.fast() {
+        if path == KernelPath::Avx512 {
             let w = w.as_slice().expect("standard layout");
             let inputs = self.inputs();
             for ((z, row), &b) in z.iter_mut().zip(w.chunks_exact(inputs)).zip(&self.bias) {
@@ -79,7 +78,7 @@ impl Dense {
                 *z += b;
             }
         }
-        activate(self.activation, z, a);
+        self.activation.apply_all(z, a);
     }
 
     pub fn backward(
@@ -104,6 +103,7 @@ impl Dense {
             out.grad_weights.as_slice_mut().expect("standard layout"),
             out.grad_bias.as_slice_mut().expect("standard layout"),
             out.delta_input.as_slice_mut().expect("standard layout"),
+            self.path(PathChoice::BySize),
         );
         out
     }
@@ -120,8 +120,9 @@ impl Dense {
         grad_weights: &mut [f64],
         grad_bias: &mut [f64],
         delta_input: &mut [f64],
+        path: KernelPath,
     ) {
-        activation_backward(self.activation, z, a, delta_a, delta_z);
+        self.activation.backward_all(z, a, delta_a, delta_z);
         let inputs = self.inputs();
         for (row, &d) in grad_weights.chunks_exact_mut(inputs).zip(delta_z.iter()) {
             for (g, &x) in row.iter_mut().zip(input) {
@@ -130,7 +131,7 @@ impl Dense {
         }
         grad_bias.copy_from_slice(delta_z);
         let w = self.weights.as_standard_layout();
-        if self.fast() {
+        if path == KernelPath::Avx512 {
             delta_input.fill(0.0);
             let w = w.as_slice().expect("standard layout");
             for (row, &d) in w.chunks_exact(inputs).zip(delta_z.iter()) {

@@ -11,9 +11,10 @@
 //!   δz with the input that gives ∂L/∂w.
 //!
 //! Output cells come in [`Chunk`]s of up to 8 consecutive cells of one output row, so that one
-//! 512-bit register holds one chunk; the last chunk of a row is masked. On a CPU with AVX-512
-//! the products run in register tiles of up to 8×24 (gather) or 4×4 (dot) accumulators; on
-//! any other CPU the callers use ndarray's `general_mat_mul` (matrixmultiply) instead.
+//! 512-bit register holds one chunk; the last chunk of a row is masked. On the
+//! [`KernelPath::Avx512`] path the products run in register tiles of up to 8×24 (gather) or 4×4
+//! (dot) accumulators; on the [`KernelPath::Portable`] path (any CPU, and every layer below
+//! [`FAST_MIN_MACS`]) the callers use ndarray's `general_mat_mul` (matrixmultiply) instead.
 //!
 //! The order of the additions depends only on the shapes, never on the data or on the
 //! alignment of the buffers, so the same step computed twice gives the same bits.
@@ -45,14 +46,126 @@ pub fn row_chunks(rows: usize, cols: usize, src_row: usize, dst_row: usize) -> V
     out
 }
 
-/// Whether the AVX-512 kernels run here. Set `DELTASCOPE_PORTABLE=1` to use the portable path
-/// (matrixmultiply) even where they could, e.g. to compare the two.
-pub fn fast_kernels() -> bool {
-    static FAST: OnceLock<bool> = OnceLock::new();
-    *FAST.get_or_init(|| {
-        std::env::var_os("DELTASCOPE_PORTABLE").is_none_or(|v| v.is_empty() || v == "0")
-            && avx512_available()
-    })
+/// Layers with fewer multiply-adds than this (K·C·kh·kw·Ho·Wo for conv, outputs·inputs for
+/// dense) take the portable path even where a faster one exists: at that size the kernels gain
+/// little, and the small bundled scenarios keep the numbers they always had, to the last bit.
+pub const FAST_MIN_MACS: usize = 16_384;
+
+/// The code a conv or dense layer's products run on. Every path gives the same numbers to
+/// rounding; a given path gives the same bits every time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KernelPath {
+    /// im2col and ndarray's `general_mat_mul` (matrixmultiply): every CPU.
+    Portable,
+    /// The AVX-512 kernels of this module, and the sparse backward pass after max pooling.
+    Avx512,
+}
+
+impl KernelPath {
+    pub const ALL: [KernelPath; 2] = [KernelPath::Portable, KernelPath::Avx512];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelPath::Portable => "portable",
+            KernelPath::Avx512 => "avx512",
+        }
+    }
+
+    /// The CPU feature the path needs, for messages.
+    pub fn needs(self) -> &'static str {
+        match self {
+            KernelPath::Portable => "nothing",
+            KernelPath::Avx512 => "avx512f",
+        }
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn supported(self) -> bool {
+        match self {
+            KernelPath::Portable => true,
+            KernelPath::Avx512 => avx512_available(),
+        }
+    }
+
+    /// The fastest path this process takes for large layers: AVX-512 where the CPU has it,
+    /// unless `DELTASCOPE_PORTABLE=1` asks for the portable one (e.g. to compare the two).
+    pub fn fastest() -> KernelPath {
+        static FASTEST: OnceLock<KernelPath> = OnceLock::new();
+        *FASTEST.get_or_init(|| {
+            let portable =
+                std::env::var_os("DELTASCOPE_PORTABLE").is_some_and(|v| !v.is_empty() && v != "0");
+            if !portable && KernelPath::Avx512.supported() {
+                KernelPath::Avx512
+            } else {
+                KernelPath::Portable
+            }
+        })
+    }
+}
+
+/// How a network's layers pick their [`KernelPath`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PathChoice {
+    /// [`KernelPath::fastest`] for layers of at least [`FAST_MIN_MACS`] multiply-adds, the
+    /// portable path for smaller ones: what every command uses.
+    #[default]
+    BySize,
+    /// This path for every layer, whatever its size (tests and benchmarks). Panics when the
+    /// CPU cannot run it: ask [`KernelPath::supported`] first.
+    Force(KernelPath),
+}
+
+impl PathChoice {
+    /// The path of a layer of `macs` multiply-adds.
+    pub fn path_for(self, macs: usize) -> KernelPath {
+        match self {
+            PathChoice::BySize if macs >= FAST_MIN_MACS => KernelPath::fastest(),
+            PathChoice::BySize => KernelPath::Portable,
+            PathChoice::Force(path) => {
+                assert!(
+                    path.supported(),
+                    "the {} path needs {}, which this CPU lacks",
+                    path.name(),
+                    path.needs()
+                );
+                path
+            }
+        }
+    }
+}
+
+/// The paths a test named `test` can run here. Each path this CPU cannot run is reported on
+/// stderr (written past the test harness's capture, so `cargo test` shows it) rather than
+/// passed in silence; a path named in `DELTASCOPE_REQUIRE_PATHS` (comma-separated, or `all`)
+/// fails the test instead.
+pub fn paths_under_test(test: &str) -> Vec<KernelPath> {
+    use std::io::Write;
+    let required = std::env::var("DELTASCOPE_REQUIRE_PATHS").unwrap_or_default();
+    let required = |p: KernelPath| {
+        required
+            .split(',')
+            .any(|r| r.trim() == p.name() || r.trim() == "all")
+    };
+    let mut paths = Vec::new();
+    for path in KernelPath::ALL {
+        if path.supported() {
+            paths.push(path);
+            continue;
+        }
+        assert!(
+            !required(path),
+            "{test}: the {} path is required (DELTASCOPE_REQUIRE_PATHS) but this CPU lacks {}",
+            path.name(),
+            path.needs()
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: the {} path (this CPU lacks {})",
+            path.name(),
+            path.needs()
+        );
+    }
+    paths
 }
 
 fn avx512_available() -> bool {
@@ -77,7 +190,7 @@ fn max_reach(taps: &[usize], chunks: &[Chunk]) -> usize {
 }
 
 /// `out[m·ldo + chunk.dst + l] = init[m] + Σ_t a[t·lda + m] · src[taps[t] + chunk.src + l]`
-/// for m < rows, every chunk and lane l (init 0 when None). Needs [`fast_kernels`].
+/// for m < rows, every chunk and lane l (init 0 when None). Needs [`KernelPath::Avx512`].
 #[allow(clippy::too_many_arguments)]
 pub fn gather_gemm(
     rows: usize,
@@ -90,7 +203,7 @@ pub fn gather_gemm(
     out: &mut [f64],
     ldo: usize,
 ) {
-    assert!(fast_kernels(), "gather_gemm needs AVX-512");
+    assert!(KernelPath::Avx512.supported(), "gather_gemm needs AVX-512");
     if rows == 0 || chunks.is_empty() {
         return;
     }
@@ -105,17 +218,17 @@ pub fn gather_gemm(
     assert!(init.is_none_or(|b| b.len() >= rows));
     assert!(chunks.iter().all(|c| (1..=8).contains(&c.lanes)));
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX-512F is present (fast_kernels) and every index stays within the slices
+    // SAFETY: AVX-512F is present (asserted above) and every index stays within the slices
     // checked above.
     unsafe {
         avx512::gather_gemm(rows, a, lda, src, taps, chunks, init, out, ldo)
     }
     #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("fast_kernels is false off x86_64")
+    unreachable!("AVX-512 is not supported off x86_64")
 }
 
 /// `out[k·ldo + r] = Σ_chunk Σ_l a[k·lda + chunk.dst + l] · src[taps[r] + chunk.src + l]` for
-/// k < rows and r < taps.len(). Needs [`fast_kernels`].
+/// k < rows and r < taps.len(). Needs [`KernelPath::Avx512`].
 #[allow(clippy::too_many_arguments)]
 pub fn dot_gemm(
     rows: usize,
@@ -127,7 +240,7 @@ pub fn dot_gemm(
     out: &mut [f64],
     ldo: usize,
 ) {
-    assert!(fast_kernels(), "dot_gemm needs AVX-512");
+    assert!(KernelPath::Avx512.supported(), "dot_gemm needs AVX-512");
     if rows == 0 || taps.is_empty() {
         return;
     }
@@ -146,14 +259,14 @@ pub fn dot_gemm(
         avx512::dot_gemm(rows, a, lda, src, taps, chunks, out, ldo)
     }
     #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("fast_kernels is false off x86_64")
+    unreachable!("AVX-512 is not supported off x86_64")
 }
 
 /// Σ a[i]·b[i]. Eight partial sums, added in a fixed order.
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
     #[cfg(target_arch = "x86_64")]
-    if fast_kernels() {
+    if KernelPath::Avx512.supported() {
         // SAFETY: AVX-512F is present; the lengths are equal.
         return unsafe { avx512::dot(a, b) };
     }
@@ -475,7 +588,8 @@ mod tests {
 
     #[test]
     fn gather_and_dot_match_plain_loops_for_every_tile_remainder() {
-        if !fast_kernels() {
+        let test = "gather_and_dot_match_plain_loops_for_every_tile_remainder";
+        if !paths_under_test(test).contains(&KernelPath::Avx512) {
             return;
         }
         let mut seed = 7;

@@ -5,6 +5,7 @@ use ndarray::{Array, Array1, Array2, Array3, Array4, ArrayBase, ArrayD, IxDyn};
 
 use super::conv::{Conv, ConvForward, ConvScratch};
 use super::dense::{Dense, DenseForward};
+use super::kernels::{KernelPath, PathChoice};
 use super::loss::Loss;
 use super::pool::{Pool, PoolForward, PoolKind};
 use super::trace::{ConvTrace, DenseTrace, LayerTrace, PoolTrace, StepTrace};
@@ -130,7 +131,12 @@ impl Model {
     /// Buffers for every tensor of a step of this network, reused by [`Model::trace_into`] and
     /// [`Model::train_step_into`] so that a step allocates nothing.
     pub fn workspace(&self) -> Workspace {
-        Workspace::new(self)
+        Workspace::new(self, PathChoice::BySize)
+    }
+
+    /// The same, with every layer's [`KernelPath`] picked by `choice` (tests and benchmarks).
+    pub fn workspace_on(&self, choice: PathChoice) -> Workspace {
+        Workspace::new(self, choice)
     }
 
     /// The forward pass into `ws.trace`: every layer's input and outputs and the network's
@@ -168,8 +174,13 @@ impl Model {
                         t.argmax.as_mut().map(slice_mut),
                     );
                 }
-                (LayerKind::Dense(dense), LayerTrace::Dense(t), _) => {
-                    dense.forward_into(slice(&t.input), slice_mut(&mut t.z), slice_mut(&mut t.a));
+                (LayerKind::Dense(dense), LayerTrace::Dense(t), LayerScratch::Dense(path)) => {
+                    dense.forward_into(
+                        slice(&t.input),
+                        slice_mut(&mut t.z),
+                        slice_mut(&mut t.a),
+                        *path,
+                    );
                 }
                 _ => unreachable!("the workspace follows the layers"),
             }
@@ -229,7 +240,7 @@ impl Model {
                         slice_mut(&mut t.delta_input),
                     );
                 }
-                (LayerKind::Dense(dense), LayerTrace::Dense(t), _) => {
+                (LayerKind::Dense(dense), LayerTrace::Dense(t), LayerScratch::Dense(path)) => {
                     dense.backward_into(
                         slice(&t.input),
                         slice(&t.z),
@@ -239,6 +250,7 @@ impl Model {
                         slice_mut(&mut t.grad_weights),
                         slice_mut(&mut t.grad_bias),
                         slice_mut(&mut t.delta_input),
+                        *path,
                     );
                 }
                 _ => unreachable!("the workspace follows the layers"),
@@ -393,7 +405,16 @@ fn delta_input_of(t: &LayerTrace) -> &[f64] {
 #[derive(Clone, Debug)]
 enum LayerScratch {
     Conv(Box<ConvScratch>),
+    Dense(KernelPath),
     None,
+}
+
+/// How one conv or dense layer's products ran in the last step computed in a workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerRun {
+    pub path: KernelPath,
+    /// Conv layers: the backward pass visited only the non-zero cells of δz.
+    pub sparse_backward: bool,
 }
 
 /// Every buffer one training step needs: the trace it fills, and the layers' scratch space.
@@ -406,7 +427,26 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    fn new(model: &Model) -> Self {
+    /// Per layer, the path its products took (None for pools): what tests that name a path
+    /// check, so that they cannot pass on another one.
+    pub fn runs(&self) -> Vec<Option<LayerRun>> {
+        self.scratch
+            .iter()
+            .map(|s| match s {
+                LayerScratch::Conv(s) => Some(LayerRun {
+                    path: s.path(),
+                    sparse_backward: s.last_backward_sparse(),
+                }),
+                LayerScratch::Dense(path) => Some(LayerRun {
+                    path: *path,
+                    sparse_backward: false,
+                }),
+                LayerScratch::None => None,
+            })
+            .collect()
+    }
+
+    fn new(model: &Model, choice: PathChoice) -> Self {
         let mut shape: Vec<usize> = model.input.shape().to_vec();
         let mut layers = Vec::with_capacity(model.layers.len());
         let mut scratch = Vec::with_capacity(model.layers.len());
@@ -438,7 +478,7 @@ impl Workspace {
                             delta_input: Array3::zeros(dim),
                         }),
                         vec![k, ho, wo],
-                        LayerScratch::Conv(Box::new(conv.scratch(dim))),
+                        LayerScratch::Conv(Box::new(conv.scratch(dim, choice))),
                     )
                 }
                 LayerKind::Pool(pool) => {
@@ -477,7 +517,7 @@ impl Workspace {
                             delta_input: Array1::zeros(n),
                         }),
                         vec![o],
-                        LayerScratch::None,
+                        LayerScratch::Dense(dense.path(choice)),
                     )
                 }
             };
