@@ -11,7 +11,7 @@ use std::fmt;
 use ndarray::{ArrayViewD, Dimension};
 
 use crate::diff::Pass;
-use crate::engine::StepTrace;
+use crate::engine::{StepTrace, TensorName};
 
 /// Where a run first produced a value that is not a finite number.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,8 +20,8 @@ pub struct Anomaly {
     pub pass: Pass,
     /// The layer's name; `None` for the step's `loss` and `loss_grad`.
     pub layer: Option<String>,
-    /// The tensor's name as in the trace format: `z`, `delta_input`, `loss`, …
-    pub tensor: &'static str,
+    /// The tensor: `z`, `delta_input`, `loss`, …
+    pub tensor: TensorName,
     /// The cell's index within the tensor (empty for the loss, a single number).
     pub index: Vec<usize>,
     pub value: f64,
@@ -70,15 +70,6 @@ fn value_text(v: f64) -> String {
         "-inf".into()
     } else {
         v.to_string()
-    }
-}
-
-/// The pass that computes a tensor of a layer: δs and gradients are backward, the rest forward.
-fn pass_of(tensor: &str) -> Pass {
-    if tensor.starts_with("delta_") || tensor.starts_with("grad_") {
-        Pass::Backward
-    } else {
-        Pass::Forward
     }
 }
 
@@ -147,7 +138,7 @@ pub fn first_anomaly_in_step(trace: &StepTrace) -> Option<Anomaly> {
         layer
             .tensors()
             .into_iter()
-            .filter(|(tensor, _)| pass_of(tensor) == pass)
+            .filter(|(tensor, _)| Pass::of_layer_tensor(*tensor) == pass)
             .find_map(|(tensor, values)| {
                 first_non_finite(&values).map(|cell| found(pass, Some(name), tensor, cell))
             })
@@ -160,10 +151,15 @@ pub fn first_anomaly_in_step(trace: &StepTrace) -> Option<Anomaly> {
         return Some(a);
     }
     if !trace.loss.is_finite() {
-        return Some(found(Pass::Loss, None, "loss", (Vec::new(), trace.loss)));
+        return Some(found(
+            Pass::Loss,
+            None,
+            TensorName::Loss,
+            (Vec::new(), trace.loss),
+        ));
     }
     if let Some(cell) = first_non_finite(&trace.loss_grad.view()) {
-        return Some(found(Pass::Loss, None, "loss_grad", cell));
+        return Some(found(Pass::Loss, None, TensorName::LossGrad, cell));
     }
     trace
         .layers
@@ -263,7 +259,7 @@ mod tests {
                 a.tensor,
                 a.index.as_slice()
             ),
-            (7, Pass::Loss, None, "loss", &[][..])
+            (7, Pass::Loss, None, TensorName::Loss, &[][..])
         );
         assert_eq!(a.value, f64::INFINITY);
         assert_eq!(a.to_string(), "step 7, loss: loss = inf");
@@ -273,7 +269,7 @@ mod tests {
         let b = first_anomaly_in_step(&t[8]).unwrap();
         assert_eq!(
             (b.pass, b.layer.as_deref(), b.tensor),
-            (Pass::Forward, Some("dense1"), "z")
+            (Pass::Forward, Some("dense1"), TensorName::Z)
         );
         assert!(b.value.is_infinite(), "{b}");
         assert!(

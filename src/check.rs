@@ -28,7 +28,7 @@ use ndarray::{ArrayD, ArrayViewMutD};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
-use crate::engine::{Activation, LayerKind, LayerTrace, Model, PoolKind};
+use crate::engine::{Activation, LayerKind, LayerTrace, Model, PoolKind, TensorName};
 
 pub const DEFAULT_TOLERANCE: f64 = 1e-6;
 pub const DEFAULT_STEP: f64 = 1e-6;
@@ -309,9 +309,9 @@ fn tensor_mut<'a>(model: &'a mut Model, target: &Target) -> ArrayViewMutD<'a, f6
 
 fn analytic_gradient(trace: &[(String, LayerTrace)], target: &Target) -> ArrayD<f64> {
     let tensor = match target {
-        Target::Input => trace[0].1.tensor("delta_input"),
-        Target::Weights(l) => trace[*l].1.tensor("grad_weights"),
-        Target::Bias(l) => trace[*l].1.tensor("grad_bias"),
+        Target::Input => trace[0].1.tensor(TensorName::DeltaInput),
+        Target::Weights(l) => trace[*l].1.tensor(TensorName::GradWeights),
+        Target::Bias(l) => trace[*l].1.tensor(TensorName::GradBias),
     };
     tensor
         .expect("conv and dense layers have gradients")
@@ -320,11 +320,12 @@ fn analytic_gradient(trace: &[(String, LayerTrace)], target: &Target) -> ArrayD<
 
 /// Every tensor the check covers, with its label and layer.
 pub fn targets(model: &Model) -> Vec<(String, Target, usize)> {
-    let mut out = vec![("input".to_string(), Target::Input, 0)];
+    let mut out = vec![(TensorName::Input.to_string(), Target::Input, 0)];
     for (i, layer) in model.layers.iter().enumerate() {
         if matches!(layer.kind, LayerKind::Conv(_) | LayerKind::Dense(_)) {
-            out.push((format!("{}.weights", layer.name), Target::Weights(i), i));
-            out.push((format!("{}.bias", layer.name), Target::Bias(i), i));
+            let label = |t: TensorName| format!("{}.{t}", layer.name);
+            out.push((label(TensorName::Weights), Target::Weights(i), i));
+            out.push((label(TensorName::Bias), Target::Bias(i), i));
         }
     }
     out

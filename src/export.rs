@@ -5,7 +5,7 @@ use std::io::Write;
 
 use serde_json::{Map, Value, json};
 
-use crate::engine::{LayerTrace, StepTrace};
+use crate::engine::{LayerTrace, StepTrace, TensorName};
 use crate::tensor_json::{index_tensor_to_json, number_to_json, tensor_to_json};
 
 pub const TRACE_FORMAT: &str = "deltascope-trace";
@@ -19,13 +19,13 @@ pub fn layer_to_json(name: &str, layer: &LayerTrace) -> Value {
     }
     entry.insert("name".into(), Value::from(name));
     for (tensor, values) in layer.tensors() {
-        entry.insert(tensor.into(), tensor_to_json(&values));
+        entry.insert(tensor.as_str().into(), tensor_to_json(&values));
     }
     if let LayerTrace::Pool(p) = layer
         && let Some(argmax) = &p.argmax
     {
         entry.insert(
-            "argmax".into(),
+            TensorName::Argmax.as_str().into(),
             index_tensor_to_json(&argmax.view().into_dyn()),
         );
     }
@@ -35,8 +35,8 @@ pub fn layer_to_json(name: &str, layer: &LayerTrace) -> Value {
 pub fn step_to_json(step: &StepTrace) -> Value {
     json!({
         "step": step.step,
-        "loss": number_to_json(step.loss),
-        "loss_grad": tensor_to_json(&step.loss_grad.view()),
+        TensorName::Loss.as_str(): number_to_json(step.loss),
+        TensorName::LossGrad.as_str(): tensor_to_json(&step.loss_grad.view()),
         "layers": step.layers.iter().map(|(name, t)| layer_to_json(name, t)).collect::<Vec<_>>(),
     })
 }

@@ -20,7 +20,7 @@
 use std::path::{Path, PathBuf};
 
 use deltascope::app::{ColorMode, Config, State};
-use deltascope::engine::LayerKind;
+use deltascope::engine::{LayerKind, TensorName};
 use deltascope::replay::frame::{to_styled_listing, to_text};
 use deltascope::replay::script;
 use deltascope::replay::{self, FrameFormat, ReplayOptions};
@@ -120,7 +120,7 @@ fn walk_to(state: &State, event: Event) -> String {
 }
 
 /// `m` pressed until the cursor is on `tensor` of the selected layer.
-fn cursor_to_tensor(state: &State, tensor: &str) -> String {
+fn cursor_to_tensor(state: &State, tensor: TensorName) -> String {
     let maps = state.maps();
     let at = state.cursor().expect("a cursor").tensor_index;
     let to = maps
@@ -214,10 +214,10 @@ fn pool_mask_frame(
     );
     let at = state_after(scenario, &script);
     script.push_str("# the cursor onto the mask\n");
-    script.push_str(&cursor_to_tensor(&at, "mask"));
+    script.push_str(&cursor_to_tensor(&at, TensorName::Mask));
     let at = state_after(scenario, &script);
     let maps = at.maps();
-    let mask = &maps.tensors[maps.position("mask").unwrap()];
+    let mask = &maps.tensors[maps.position(TensorName::Mask).unwrap()];
     let (h, w) = mask.shape.map_dims();
     let (row, col) = (0..h)
         .flat_map(|r| (0..w).map(move |c| (r, c)))
@@ -234,7 +234,7 @@ fn pool_mask_frame(
         config,
     };
     let (buffer, state) = check(&shot);
-    assert_eq!(state.cursor().unwrap().cursor.tensor, "mask");
+    assert_eq!(state.cursor().unwrap().cursor.tensor, TensorName::Mask);
     let text = to_text(&buffer);
     assert!(text.contains(&format!("← backward {layer}")), "{text}");
     let label = match &scenario.model.layers[pool].kind {
@@ -264,7 +264,7 @@ fn conv_grad_frame(name: &str, scenario: &Scenario, size: (u16, u16), config: Co
     );
     let at = state_after(scenario, &script);
     script.push_str("# the cursor onto ∂w (grad_weights)\n");
-    script.push_str(&cursor_to_tensor(&at, "grad_weights"));
+    script.push_str(&cursor_to_tensor(&at, TensorName::GradWeights));
     script.push_str(&format!("snap {layer} kernel gradients\n"));
     let shot = Shot {
         name: format!("{name}__conv_grad_weights"),
@@ -274,7 +274,10 @@ fn conv_grad_frame(name: &str, scenario: &Scenario, size: (u16, u16), config: Co
         config,
     };
     let (buffer, state) = check(&shot);
-    assert_eq!(state.cursor().unwrap().cursor.tensor, "grad_weights");
+    assert_eq!(
+        state.cursor().unwrap().cursor.tensor,
+        TensorName::GradWeights
+    );
     let text = to_text(&buffer);
     assert!(text.contains(&format!("← backward {layer}")), "{text}");
     assert!(text.contains(&format!("{layer}.∂w[0,0,0,0]")), "{text}");
@@ -291,9 +294,9 @@ fn delta_input_frame(name: &str, scenario: &Scenario, size: (u16, u16), config: 
         walk_to(&fresh, Event::Backward(0))
     );
     let at = state_after(scenario, &script);
-    assert_eq!(at.cursor().unwrap().cursor.tensor, "delta_input");
+    assert_eq!(at.cursor().unwrap().cursor.tensor, TensorName::DeltaInput);
     let maps = at.maps();
-    let (h, w) = maps.tensors[maps.position("delta_input").unwrap()]
+    let (h, w) = maps.tensors[maps.position(TensorName::DeltaInput).unwrap()]
         .shape
         .map_dims();
     script.push_str("# a cell in the middle of δx (delta_input)\n");
@@ -310,7 +313,7 @@ fn delta_input_frame(name: &str, scenario: &Scenario, size: (u16, u16), config: 
     let cursor = state.cursor().unwrap().cursor;
     assert_eq!(
         (cursor.tensor, cursor.row, cursor.col),
-        ("delta_input", h / 2, w / 2)
+        (TensorName::DeltaInput, h / 2, w / 2)
     );
     let text = to_text(&buffer);
     assert!(

@@ -207,7 +207,7 @@ fn the_inspector_lists_rot180_terms_for_a_conv1_delta_input_cell() {
     let text = draw(&mut terminal, &state);
     let traced = state.timeline.step(0).unwrap().trace.layers[0]
         .1
-        .tensor("delta_input")
+        .tensor(deltascope::engine::TensorName::DeltaInput)
         .unwrap()[[0, 3, 2]];
     assert!(
         text.contains(&format!(

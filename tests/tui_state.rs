@@ -3,6 +3,7 @@
 
 use deltascope::app::state::Cursor;
 use deltascope::app::{ColorMode, Config, Focus, Overlay, State, handle_key};
+use deltascope::engine::TensorName;
 use deltascope::scenario::default_scenario;
 use deltascope::timeline::{Event, Node, Position};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -173,7 +174,7 @@ fn the_cursor_moves_within_its_map_when_the_maps_have_focus() {
     press(&mut s, KeyCode::Enter);
     assert_eq!(s.focus, Focus::Map);
     // conv1 at its forward event: the cursor starts on a (what the event computed).
-    assert_eq!(s.cursor().unwrap().cursor.tensor, "a");
+    assert_eq!(s.cursor().unwrap().cursor.tensor, TensorName::A);
     keys(&mut s, "jjl");
     press(&mut s, KeyCode::Down);
     press(&mut s, KeyCode::Right);
@@ -207,7 +208,7 @@ fn maps_and_channels_cycle() {
     assert_eq!(s.cursor().unwrap().cursor.map, (before.map + 1) % 2);
     keys(&mut s, "C");
     assert_eq!(s.cursor().unwrap().cursor.map, before.map);
-    let names: Vec<&str> = s.maps().tensors.iter().map(|t| t.name).collect();
+    let names: Vec<TensorName> = s.maps().tensors.iter().map(|t| t.name).collect();
     let i = names.iter().position(|n| *n == before.tensor).unwrap();
     keys(&mut s, "m");
     assert_eq!(
@@ -222,22 +223,22 @@ fn maps_and_channels_cycle() {
 fn delta_maps_are_not_reachable_before_the_backward_pass() {
     let mut s = state();
     s.cursor = Cursor {
-        tensor: "delta_z",
+        tensor: TensorName::DeltaZ,
         map: 0,
         row: 0,
         col: 0,
     };
     assert_ne!(
         s.cursor().unwrap().cursor.tensor,
-        "delta_z",
+        TensorName::DeltaZ,
         "hidden until computed"
     );
     assert!(s.explanation().is_some());
     keys(&mut s, "G");
     assert_eq!(s.selected, Node::Layer(0));
-    s.cursor.tensor = "delta_z";
+    s.cursor.tensor = TensorName::DeltaZ;
     let e = s.explanation().unwrap();
-    assert_eq!(e.cell.tensor, "delta_z");
+    assert_eq!(e.cell.tensor, TensorName::DeltaZ);
 }
 
 #[test]
@@ -247,7 +248,7 @@ fn the_inspector_explains_a_conv1_delta_input_cell_term_by_term() {
     keys(&mut s, &"n".repeat(2 * l));
     assert_eq!(s.event(), Event::Backward(0));
     assert_eq!(s.selected, Node::Layer(0));
-    assert_eq!(s.cursor().unwrap().cursor.tensor, "delta_input");
+    assert_eq!(s.cursor().unwrap().cursor.tensor, TensorName::DeltaInput);
     press(&mut s, KeyCode::Enter);
     keys(&mut s, "jjjll");
     let e = s.explanation().unwrap();
@@ -261,7 +262,7 @@ fn the_inspector_explains_a_conv1_delta_input_cell_term_by_term() {
     );
     let traced = s.timeline.step(0).unwrap().trace.layers[0]
         .1
-        .tensor("delta_input")
+        .tensor(TensorName::DeltaInput)
         .unwrap()[[0, 3, 2]];
     assert_eq!(e.value, traced);
     assert!((e.total() - traced).abs() < 1e-12);

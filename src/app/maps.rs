@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use ndarray::{Array3, ArrayD, ArrayViewD, IxDyn};
 
-use crate::engine::{LayerKind, LayerTrace, Loss};
+use crate::engine::{LayerKind, LayerTrace, Loss, TensorName as N};
 use crate::explain::{self, CellRef, Context, Explanation};
 use crate::timeline::{Node, Position, Timeline};
 
@@ -139,7 +139,7 @@ impl Shape {
 /// One tensor as shown in the main pane.
 #[derive(Clone, Debug)]
 pub struct MapTensor<'a> {
-    pub name: &'static str,
+    pub name: N,
     /// The symbol and the trace name, e.g. "δz delta_z".
     pub symbol: &'static str,
     pub phase: Phase,
@@ -159,7 +159,7 @@ pub struct MapTensor<'a> {
 
 /// Which tensor of which step. A key always names the same values: the timeline
 /// recomputes an evicted step bit for bit.
-type TensorKey = (usize, Node, &'static str);
+type TensorKey = (usize, Node, N);
 
 /// Pool masks kept at most (each as large as the pool's input).
 const CACHED_MASKS: usize = 4;
@@ -290,7 +290,7 @@ pub struct NodeMaps<'a> {
 }
 
 impl NodeMaps<'_> {
-    pub fn position(&self, name: &str) -> Option<usize> {
+    pub fn position(&self, name: N) -> Option<usize> {
         self.tensors.iter().position(|t| t.name == name)
     }
 }
@@ -310,7 +310,7 @@ pub fn context(timeline: &Timeline, pos: Position) -> Option<Context<'_>> {
 }
 
 fn tensor<'a>(
-    name: &'static str,
+    name: N,
     kind: &str,
     phase: Phase,
     per_map: &'static str,
@@ -329,7 +329,7 @@ fn tensor<'a>(
     }
 }
 
-fn view<'a>(t: &'a LayerTrace, name: &str) -> Values<'a> {
+fn view<'a>(t: &'a LayerTrace, name: N) -> Values<'a> {
     Values::Trace(
         t.tensor(name)
             .expect("the trace has every tensor of its layer"),
@@ -381,7 +381,7 @@ fn known_tensors<'a>(
             };
             if y_known {
                 out.tensors.push(tensor(
-                    "output",
+                    N::Output,
                     "loss",
                     Phase::Forward,
                     "",
@@ -402,17 +402,17 @@ fn known_tensors<'a>(
                 }
             };
             out.tensors
-                .push(tensor("target", "loss", Phase::Param, "", flat(&target)));
+                .push(tensor(N::Target, "loss", Phase::Param, "", flat(&target)));
             if loss_known {
                 out.tensors.push(tensor(
-                    "loss_grad",
+                    N::LossGrad,
                     "loss",
                     Phase::Backward,
                     "",
                     flat(&step.trace.loss_grad),
                 ));
                 out.tensors.push(tensor(
-                    "loss",
+                    N::Loss,
                     "loss",
                     Phase::Forward,
                     "",
@@ -433,38 +433,43 @@ fn known_tensors<'a>(
             let backward_event = timeline.event_index(crate::timeline::Event::Backward(l)) + 1;
             let forward_event = l + 1;
             if stage.input {
-                out.tensors
-                    .push(tensor("input", kind, Phase::Forward, "c", view(t, "input")));
+                out.tensors.push(tensor(
+                    N::Input,
+                    kind,
+                    Phase::Forward,
+                    "c",
+                    view(t, N::Input),
+                ));
             }
             let params = matches!(t, LayerTrace::Conv(_) | LayerTrace::Dense(_));
             if params {
                 out.tensors.push(tensor(
-                    "weights",
+                    N::Weights,
                     kind,
                     Phase::Param,
                     "k",
-                    view(t, "weights"),
+                    view(t, N::Weights),
                 ));
                 out.tensors
-                    .push(tensor("bias", kind, Phase::Param, "k", view(t, "bias")));
+                    .push(tensor(N::Bias, kind, Phase::Param, "k", view(t, N::Bias)));
             }
             if stage.forward {
                 match t {
                     LayerTrace::Pool(p) => {
                         out.tensors.push(tensor(
-                            "output",
+                            N::Output,
                             kind,
                             Phase::Forward,
                             "c",
-                            view(t, "output"),
+                            view(t, N::Output),
                         ));
                         if let LayerKind::Pool(pool) = &layer.kind {
                             let (mask, covered) = cache.mask(pos.step, l, || {
-                                let (mask, covered) = explain::pool_mask(pool, p);
+                                let (mask, covered) = pool.routing_mask(p);
                                 (Rc::new(mask.into_dyn()), Rc::new(covered))
                             });
                             let mut m =
-                                tensor("mask", kind, Phase::Forward, "c", Values::Derived(mask));
+                                tensor(N::Mask, kind, Phase::Forward, "c", Values::Derived(mask));
                             m.symbol = explain::mask_symbol(pool.kind);
                             m.covered = Some(covered);
                             out.tensors.push(m);
@@ -472,9 +477,9 @@ fn known_tensors<'a>(
                     }
                     _ => {
                         out.tensors
-                            .push(tensor("z", kind, Phase::Forward, "k", view(t, "z")));
+                            .push(tensor(N::Z, kind, Phase::Forward, "k", view(t, N::Z)));
                         out.tensors
-                            .push(tensor("a", kind, Phase::Forward, "k", view(t, "a")));
+                            .push(tensor(N::A, kind, Phase::Forward, "k", view(t, N::A)));
                     }
                 }
             } else {
@@ -483,7 +488,7 @@ fn known_tensors<'a>(
                     layer.name, layer.name
                 ));
             }
-            let delta_out = if params { "delta_a" } else { "delta_output" };
+            let delta_out = t.delta_output_name();
             if stage.delta_out {
                 out.tensors.push(tensor(
                     delta_out,
@@ -496,34 +501,34 @@ fn known_tensors<'a>(
             if stage.backward {
                 if params {
                     out.tensors.push(tensor(
-                        "delta_z",
+                        N::DeltaZ,
                         kind,
                         Phase::Backward,
                         "k",
-                        view(t, "delta_z"),
+                        view(t, N::DeltaZ),
                     ));
                 }
                 out.tensors.push(tensor(
-                    "delta_input",
+                    N::DeltaInput,
                     kind,
                     Phase::Backward,
                     "c",
-                    view(t, "delta_input"),
+                    view(t, N::DeltaInput),
                 ));
                 if params {
                     out.tensors.push(tensor(
-                        "grad_weights",
+                        N::GradWeights,
                         kind,
                         Phase::Backward,
                         "k",
-                        view(t, "grad_weights"),
+                        view(t, N::GradWeights),
                     ));
                     out.tensors.push(tensor(
-                        "grad_bias",
+                        N::GradBias,
                         kind,
                         Phase::Backward,
                         "k",
-                        view(t, "grad_bias"),
+                        view(t, N::GradBias),
                     ));
                 }
             } else {
@@ -540,14 +545,14 @@ fn known_tensors<'a>(
                     LayerKind::Pool(_) => unreachable!("pools have no parameters"),
                 };
                 out.tensors.push(tensor(
-                    "weights_next",
+                    N::WeightsNext,
                     kind,
                     Phase::Update,
                     "k",
                     Values::Trace(w),
                 ));
                 out.tensors.push(tensor(
-                    "bias_next",
+                    N::BiasNext,
                     kind,
                     Phase::Update,
                     "k",
@@ -635,7 +640,7 @@ mod tests {
             )
             .tensors
             .iter()
-            .map(|m| m.name)
+            .map(|m| m.name.as_str())
             .collect()
         };
         assert_eq!(names(0, 0), vec!["input", "weights", "bias", "z", "a"]);

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::check::CheckReport;
 use crate::diff::Comparison;
+use crate::engine::TensorName;
 use crate::explain::{self, CellRef, Explanation};
 use crate::scenario::Scenario;
 use crate::timeline::{Event, Node, Position, Timeline};
@@ -70,7 +71,7 @@ pub enum Overlay {
 /// The cell cursor: a cell of one map of one tensor of the selected node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cursor {
-    pub tensor: &'static str,
+    pub tensor: TensorName,
     /// The channel, kernel (or kernel·channel for weight grids).
     pub map: usize,
     pub row: usize,
@@ -80,7 +81,7 @@ pub struct Cursor {
 impl Default for Cursor {
     fn default() -> Self {
         Cursor {
-            tensor: "input",
+            tensor: TensorName::Input,
             map: 0,
             row: 0,
             col: 0,

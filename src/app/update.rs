@@ -3,6 +3,7 @@
 use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 
 use crate::check::{CheckOptions, gradient_check};
+use crate::engine::TensorName;
 use crate::timeline::{Event, Node, Position};
 
 use super::action::Action;
@@ -233,16 +234,16 @@ fn select(state: &mut State, node: Node) {
 }
 
 /// The tensor that best shows a node at the current event: what the event just computed.
-pub fn preferred_tensor(state: &State, node: Node) -> &'static str {
+pub fn preferred_tensor(state: &State, node: Node) -> TensorName {
     let backward = state.event().is_backward();
     match node {
         Node::Loss => {
             if state.event() == Event::Loss {
-                "loss"
+                TensorName::Loss
             } else if backward {
-                "loss_grad"
+                TensorName::LossGrad
             } else {
-                "output"
+                TensorName::Output
             }
         }
         Node::Layer(i) => {
@@ -252,15 +253,23 @@ pub fn preferred_tensor(state: &State, node: Node) -> &'static str {
                 crate::engine::LayerKind::Pool(_)
             );
             if stage.updated && !pool {
-                "weights_next"
+                TensorName::WeightsNext
             } else if backward && stage.backward {
-                "delta_input"
+                TensorName::DeltaInput
             } else if backward && stage.delta_out {
-                if pool { "delta_output" } else { "delta_a" }
+                if pool {
+                    TensorName::DeltaOutput
+                } else {
+                    TensorName::DeltaA
+                }
             } else if stage.forward {
-                if pool { "output" } else { "a" }
+                if pool {
+                    TensorName::Output
+                } else {
+                    TensorName::A
+                }
             } else {
-                "input"
+                TensorName::Input
             }
         }
     }

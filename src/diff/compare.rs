@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use super::{DiffReport, GivenTensor, TensorDiff, cell_mismatch, diff};
-use crate::engine::Model;
+use crate::engine::{Model, TensorName};
 use crate::error::FieldError;
 
 /// Where a tensor is: (step, layer or None for the step's loss, tensor name).
-type Key = (usize, Option<usize>, String);
+type Key = (usize, Option<usize>, TensorName);
 
 #[derive(Clone, Debug)]
 pub struct Comparison {
@@ -51,8 +51,13 @@ impl Comparison {
         self.report.tolerance
     }
 
-    pub fn yours(&self, step: usize, layer: Option<usize>, tensor: &str) -> Option<&ArrayD<f64>> {
-        self.yours.get(&(step, layer, tensor.to_string()))
+    pub fn yours(
+        &self,
+        step: usize,
+        layer: Option<usize>,
+        tensor: TensorName,
+    ) -> Option<&ArrayD<f64>> {
+        self.yours.get(&(step, layer, tensor))
     }
 
     /// The user's value of one cell, if they gave that tensor.
@@ -60,7 +65,7 @@ impl Comparison {
         &self,
         step: usize,
         layer: Option<usize>,
-        tensor: &str,
+        tensor: TensorName,
         index: &[usize],
     ) -> Option<f64> {
         self.yours(step, layer, tensor)?.get(IxDyn(index)).copied()
@@ -70,7 +75,7 @@ impl Comparison {
         &self,
         step: usize,
         layer: Option<usize>,
-        tensor: &str,
+        tensor: TensorName,
     ) -> Option<&TensorDiff> {
         self.report
             .tensors
@@ -84,13 +89,13 @@ impl Comparison {
         &self,
         step: usize,
         layer: Option<usize>,
-        known: impl Fn(&str) -> bool,
+        known: impl Fn(TensorName) -> bool,
     ) -> Option<LayerAgreement> {
         let tensors: Vec<&TensorDiff> = self
             .report
             .tensors
             .iter()
-            .filter(|t| t.step == step && t.layer == layer && known(&t.tensor))
+            .filter(|t| t.step == step && t.layer == layer && known(t.tensor))
             .collect();
         (!tensors.is_empty()).then(|| LayerAgreement {
             tensors: tensors.len(),
@@ -104,7 +109,7 @@ impl Comparison {
         &self,
         step: usize,
         layer: Option<usize>,
-        tensor: &str,
+        tensor: TensorName,
         reference: &ArrayViewD<'_, f64>,
     ) -> Option<(ArrayD<f64>, ArrayD<bool>)> {
         let yours = self.yours(step, layer, tensor)?;
@@ -131,20 +136,24 @@ mod tests {
     fn marks_the_cells_that_differ_and_summarises_layers() {
         let s = default_scenario();
         let trace = s.model.trace(0);
-        let reference = trace.layers[1].1.tensor("delta_input").unwrap().to_owned();
+        let reference = trace.layers[1]
+            .1
+            .tensor(TensorName::DeltaInput)
+            .unwrap()
+            .to_owned();
         let mut wrong = reference.clone();
         wrong[[0, 0, 1]] += 1.0;
         let given = vec![GivenTensor {
             step: 0,
             pass: Pass::Backward,
             layer: Some(1),
-            tensor: "delta_input".into(),
+            tensor: TensorName::DeltaInput,
             values: wrong,
             path: "steps[0].layers[1].delta_input".into(),
         }];
         let c = Comparison::new("mine.json", &s.name, &s.model, given, 1e-6).unwrap();
         let (yours, mask) = c
-            .aligned(0, Some(1), "delta_input", &reference.view())
+            .aligned(0, Some(1), TensorName::DeltaInput, &reference.view())
             .unwrap();
         assert_eq!(yours[[0, 0, 1]], reference[[0, 0, 1]] + 1.0);
         assert_eq!(mask.iter().filter(|&&m| m).count(), 1);
@@ -156,14 +165,17 @@ mod tests {
                 differing: 1
             })
         );
-        assert_eq!(c.agreement(0, Some(1), |t| t != "delta_input"), None);
+        assert_eq!(
+            c.agreement(0, Some(1), |t| t != TensorName::DeltaInput),
+            None
+        );
         assert_eq!(c.agreement(0, Some(0), |_| true), None);
         assert_eq!(
-            c.your_value(0, Some(1), "delta_input", &[0, 0, 1]),
+            c.your_value(0, Some(1), TensorName::DeltaInput, &[0, 0, 1]),
             Some(reference[[0, 0, 1]] + 1.0)
         );
         assert!(
-            c.aligned(0, Some(1), "delta_output", &reference.view())
+            c.aligned(0, Some(1), TensorName::DeltaOutput, &reference.view())
                 .is_none()
         );
         // The loss node shows ∂L/∂y flat: the user's shaped tensor is laid out alike.
@@ -173,7 +185,7 @@ mod tests {
             .collect::<ndarray::Array1<f64>>()
             .into_dyn();
         assert_eq!(
-            c.aligned(0, Some(1), "delta_input", &flat.view())
+            c.aligned(0, Some(1), TensorName::DeltaInput, &flat.view())
                 .unwrap()
                 .1
                 .iter()

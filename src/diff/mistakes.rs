@@ -4,8 +4,7 @@
 use ndarray::{Array3, ArrayD, Axis, s};
 
 use crate::engine::conv::ConvForward;
-use crate::engine::pool::PoolForward;
-use crate::engine::{Conv, LayerKind, LayerTrace, Loss, Pool, PoolKind};
+use crate::engine::{Conv, LayerKind, LayerTrace, Loss, Pool, PoolKind, TensorName as N};
 
 use super::cell_mismatch;
 
@@ -22,7 +21,7 @@ fn matches(yours: &ArrayD<f64>, candidate: &ArrayD<f64>, tolerance: f64) -> bool
 /// mistakes reproduces the user's numbers exactly.
 pub fn diagnose(
     layer: Option<(&LayerKind, &LayerTrace)>,
-    tensor: &str,
+    tensor: N,
     loss: &Loss,
     yours: &ArrayD<f64>,
     reference: &ArrayD<f64>,
@@ -57,14 +56,14 @@ fn near(a: f64, b: f64) -> bool {
 fn explain_scale(
     c: f64,
     layer: Option<(&LayerKind, &LayerTrace)>,
-    tensor: &str,
+    tensor: N,
     loss: &Loss,
     n: usize,
 ) -> String {
     let mut text = format!("yours = {c} × the reference everywhere");
     if let Some((LayerKind::Pool(pool), _)) = layer
         && pool.kind == PoolKind::Mean
-        && tensor == "delta_input"
+        && tensor == N::DeltaInput
     {
         let m = pool.window_area() as f64;
         if near(c, m) {
@@ -75,9 +74,7 @@ fn explain_scale(
         }
         return text;
     }
-    let downstream_of_loss =
-        tensor.starts_with("delta") || tensor.starts_with("grad") || tensor == "loss_grad";
-    if downstream_of_loss {
+    if tensor.is_backward() {
         match loss {
             Loss::Mse { .. } if near(c, n as f64) || near(c, 0.5 * n as f64) => {
                 text += ": a loss-reduction mix-up; mse is the mean over all outputs, so ∂L/∂y = 2(y − t)/n";
@@ -102,7 +99,7 @@ fn rot180(conv: &Conv) -> Conv {
 /// The known wrong versions of one tensor, each with what it means.
 fn wrong_computations(
     layer: Option<(&LayerKind, &LayerTrace)>,
-    tensor: &str,
+    tensor: N,
 ) -> Vec<(ArrayD<f64>, String)> {
     let mut out = Vec::new();
     match layer {
@@ -111,7 +108,7 @@ fn wrong_computations(
                 z: t.z.clone(),
                 a: t.a.clone(),
             };
-            if tensor == "delta_input" {
+            if tensor == N::DeltaInput {
                 let wrong = rot180(conv)
                     .backward(&t.input, &fwd, &t.delta_a)
                     .delta_input;
@@ -121,7 +118,7 @@ fn wrong_computations(
                 ));
                 out.extend(padding_shifts(conv, t));
             }
-            if tensor == "grad_weights" {
+            if tensor == N::GradWeights {
                 let rotated = t.grad_weights.slice(s![.., .., ..;-1, ..;-1]).to_owned();
                 out.push((
                     rotated.into_dyn(),
@@ -130,7 +127,7 @@ fn wrong_computations(
             }
         }
         Some((LayerKind::Pool(pool), LayerTrace::Pool(t))) => {
-            if tensor == "delta_input"
+            if tensor == N::DeltaInput
                 && (pool.stride[0] < pool.size[0] || pool.stride[1] < pool.size[1])
             {
                 out.push((
@@ -142,8 +139,8 @@ fn wrong_computations(
                 let (argmax, delta_input) = max_pool_last_max_wins(pool, t);
                 let explanation = "max-pool ties are routed to the last maximum; PyTorch (and this reference) send δ to the first maximum in row-major order";
                 match tensor {
-                    "delta_input" => out.push((delta_input.into_dyn(), explanation.into())),
-                    "argmax" => {
+                    N::DeltaInput => out.push((delta_input.into_dyn(), explanation.into())),
+                    N::Argmax => {
                         out.push((argmax.mapv(|i| i as f64).into_dyn(), explanation.into()))
                     }
                     _ => {}
@@ -202,14 +199,10 @@ fn pool_backward_without_accumulation(
     pool: &Pool,
     t: &crate::engine::trace::PoolTrace,
 ) -> Array3<f64> {
-    let fwd = PoolForward {
-        output: t.output.clone(),
-        argmax: t.argmax.clone(),
-    };
     let mut delta_input = Array3::zeros(t.input.raw_dim());
     for ((c, i, j), &d) in t.delta_output.indexed_iter() {
         for cell in pool.window(i, j) {
-            let weight = pool.routing_weight(&t.input, &fwd, c, i, j, cell);
+            let weight = pool.routing_weight(t, c, i, j, cell);
             if pool.kind != PoolKind::Max || weight != 0.0 {
                 delta_input[[c, cell[0], cell[1]]] = d * weight;
             }

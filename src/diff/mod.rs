@@ -12,7 +12,8 @@ pub use theirs::parse_theirs;
 use ndarray::ArrayD;
 
 use crate::check::{sci, unravel};
-use crate::engine::{LayerKind, LayerTrace, Model, StepTrace};
+use crate::engine::trace::{CONV_TENSORS, DENSE_TENSORS};
+use crate::engine::{LayerKind, LayerTrace, Model, StepTrace, TensorName as N};
 use crate::error::FieldError;
 
 pub const DEFAULT_TOLERANCE: f64 = 1e-6;
@@ -34,6 +35,16 @@ pub enum Pass {
 }
 
 impl Pass {
+    /// The pass that computes a tensor of a layer: δs and gradients are backward, the rest
+    /// forward.
+    pub fn of_layer_tensor(tensor: N) -> Pass {
+        if tensor.is_backward() {
+            Pass::Backward
+        } else {
+            Pass::Forward
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Pass::Forward => "forward",
@@ -50,7 +61,7 @@ pub struct GivenTensor {
     pub pass: Pass,
     /// Layer index, or None for the step's loss and loss_grad.
     pub layer: Option<usize>,
-    pub tensor: String,
+    pub tensor: N,
     pub values: ArrayD<f64>,
     /// JSON path in the user's file, for messages.
     pub path: String,
@@ -70,7 +81,7 @@ pub struct TensorDiff {
     pub layer: Option<usize>,
     /// "pool1.delta_input", or "loss_grad".
     pub label: String,
-    pub tensor: String,
+    pub tensor: N,
     pub shape: Vec<usize>,
     pub max_abs_error: f64,
     pub max_rel_error: f64,
@@ -100,57 +111,44 @@ impl DiffReport {
     }
 }
 
-/// The tensors of a conv or dense layer, with the pass that produces each, in the order
-/// it produces them.
-const WEIGHTED_LAYER_TENSORS: &[(&str, Pass)] = &[
-    ("input", Pass::Forward),
-    ("weights", Pass::Forward),
-    ("bias", Pass::Forward),
-    ("z", Pass::Forward),
-    ("a", Pass::Forward),
-    ("delta_a", Pass::Backward),
-    ("delta_z", Pass::Backward),
-    ("grad_weights", Pass::Backward),
-    ("grad_bias", Pass::Backward),
-    ("delta_input", Pass::Backward),
+/// The tensors of a pool layer in the order the computation produces them.
+const POOL_LAYER_TENSORS: [N; 5] = [
+    N::Input,
+    N::Output,
+    N::Argmax,
+    N::DeltaOutput,
+    N::DeltaInput,
 ];
 
-/// The same for a pool layer.
-const POOL_LAYER_TENSORS: &[(&str, Pass)] = &[
-    ("input", Pass::Forward),
-    ("output", Pass::Forward),
-    ("argmax", Pass::Forward),
-    ("delta_output", Pass::Backward),
-    ("delta_input", Pass::Backward),
-];
-
-/// Which pass produces each tensor of each layer type, in the order it produces them.
-fn tensor_order(kind: &LayerKind) -> &'static [(&'static str, Pass)] {
+/// The tensors of each layer type, in the order the computation produces them.
+fn tensor_order(kind: &LayerKind) -> &'static [N] {
     match kind {
-        LayerKind::Conv(_) | LayerKind::Dense(_) => WEIGHTED_LAYER_TENSORS,
-        LayerKind::Pool(_) => POOL_LAYER_TENSORS,
+        LayerKind::Conv(_) => &CONV_TENSORS,
+        LayerKind::Dense(_) => &DENSE_TENSORS,
+        LayerKind::Pool(_) => &POOL_LAYER_TENSORS,
     }
 }
 
 /// Whether some layer type has a tensor of this name.
-fn is_tensor_name(name: &str) -> bool {
-    WEIGHTED_LAYER_TENSORS
+fn is_layer_tensor(name: N) -> bool {
+    CONV_TENSORS
         .iter()
-        .chain(POOL_LAYER_TENSORS)
-        .any(|(t, _)| *t == name)
+        .chain(&DENSE_TENSORS)
+        .chain(&POOL_LAYER_TENSORS)
+        .any(|t| *t == name)
 }
 
 /// The reference value of a named tensor, as f64 (argmax indices included).
-fn reference_tensor(trace: &StepTrace, layer: Option<usize>, tensor: &str) -> Option<ArrayD<f64>> {
+fn reference_tensor(trace: &StepTrace, layer: Option<usize>, tensor: N) -> Option<ArrayD<f64>> {
     match layer {
         None => match tensor {
-            "loss" => Some(ArrayD::from_elem(ndarray::IxDyn(&[]), trace.loss)),
-            "loss_grad" => Some(trace.loss_grad.clone()),
+            N::Loss => Some(ArrayD::from_elem(ndarray::IxDyn(&[]), trace.loss)),
+            N::LossGrad => Some(trace.loss_grad.clone()),
             _ => None,
         },
         Some(l) => {
             let t = &trace.layers[l].1;
-            if tensor == "argmax" {
+            if tensor == N::Argmax {
                 let LayerTrace::Pool(p) = t else { return None };
                 return p.argmax.as_ref().map(|a| a.mapv(|i| i as f64).into_dyn());
             }
@@ -165,14 +163,14 @@ fn computation_order(model: &Model, g: &GivenTensor) -> (usize, Pass, usize, usi
     let layer_rank = match (g.pass, g.layer) {
         (Pass::Backward, Some(l)) => model.layers.len() - l,
         (_, Some(l)) => l,
-        (_, None) => usize::from(g.tensor == "loss_grad"),
+        (_, None) => usize::from(g.tensor == N::LossGrad),
     };
     let within = g
         .layer
         .map(|l| {
             tensor_order(&model.layers[l].kind)
                 .iter()
-                .position(|(t, _)| *t == g.tensor)
+                .position(|t| *t == g.tensor)
                 .unwrap_or(0)
         })
         .unwrap_or(0);
@@ -200,10 +198,10 @@ pub fn diff(
     let mut tensors = Vec::new();
     for g in given {
         let (params, trace) = &traces[g.step];
-        let reference = reference_tensor(trace, g.layer, &g.tensor)
+        let reference = reference_tensor(trace, g.layer, g.tensor)
             .expect("tensor names were checked while parsing");
         if g.values.shape() != reference.shape() {
-            let hint = padded_shape_hint(model, g.layer, &g.tensor, g.values.shape());
+            let hint = padded_shape_hint(model, g.layer, g.tensor, g.values.shape());
             return Err(FieldError::new(
                 &g.path,
                 format!(
@@ -215,14 +213,14 @@ pub fn diff(
         }
         let label = match g.layer {
             Some(l) => format!("{}.{}", model.layers[l].name, g.tensor),
-            None => g.tensor.clone(),
+            None => g.tensor.to_string(),
         };
         let mut d = TensorDiff {
             step: g.step,
             pass: g.pass,
             layer: g.layer,
             label,
-            tensor: g.tensor.clone(),
+            tensor: g.tensor,
             shape: reference.shape().to_vec(),
             max_abs_error: 0.0,
             max_rel_error: 0.0,
@@ -251,7 +249,7 @@ pub fn diff(
             }
         }
         if let Some(first) = &d.first {
-            d.why = why(params, trace, g.layer, &g.tensor, &d.shape, &first.index);
+            d.why = why(params, trace, g.layer, g.tensor, &d.shape, &first.index);
         }
         if d.mismatches > 0 {
             let layer = g
@@ -259,7 +257,7 @@ pub fn diff(
                 .map(|l| (&params.layers[l].kind, &trace.layers[l].1));
             d.diagnosis = mistakes::diagnose(
                 layer,
-                &g.tensor,
+                g.tensor,
                 &params.loss,
                 &g.values,
                 &reference,
@@ -280,32 +278,13 @@ fn why(
     model: &Model,
     trace: &StepTrace,
     layer: Option<usize>,
-    tensor: &str,
+    tensor: N,
     shape: &[usize],
     index: &[usize],
 ) -> Vec<String> {
     use crate::explain::{CellRef, Context, explain};
     use crate::timeline::Node;
-    const NAMES: [&str; 15] = [
-        "input",
-        "weights",
-        "bias",
-        "z",
-        "a",
-        "output",
-        "argmax",
-        "delta_a",
-        "delta_z",
-        "delta_output",
-        "grad_weights",
-        "grad_bias",
-        "delta_input",
-        "loss",
-        "loss_grad",
-    ];
-    let Some(name) = NAMES.iter().copied().find(|n| *n == tensor) else {
-        return Vec::new();
-    };
+    let name = tensor;
     let cell = match layer {
         Some(l) => CellRef::new(Node::Layer(l), name, index),
         // The loss node's tensors are flat.
@@ -328,8 +307,8 @@ fn why(
         .unwrap_or_default()
 }
 
-fn padded_shape_hint(model: &Model, layer: Option<usize>, tensor: &str, got: &[usize]) -> String {
-    if let (Some(l), "delta_input") = (layer, tensor)
+fn padded_shape_hint(model: &Model, layer: Option<usize>, tensor: N, got: &[usize]) -> String {
+    if let (Some(l), N::DeltaInput) = (layer, tensor)
         && let LayerKind::Conv(conv) = &model.layers[l].kind
         && conv.padding != [0, 0]
         && got.len() == 3
@@ -499,7 +478,7 @@ mod tests {
             pass: Pass::Backward,
             layer: Some(0),
             label: label.into(),
-            tensor: "delta_input".into(),
+            tensor: N::DeltaInput,
             shape: vec![2, 2],
             max_abs_error: if mismatches > 0 { 0.5 } else { 0.0 },
             max_rel_error: 0.0,

@@ -17,8 +17,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::{GivenTensor, Pass, is_tensor_name, tensor_order};
-use crate::engine::{LayerKind, Model, PoolKind};
+use super::{GivenTensor, Pass, is_layer_tensor, tensor_order};
+use crate::engine::{LayerKind, Model, PoolKind, TensorName as N};
 use crate::error::FieldError;
 use crate::scenario::limits::{MAX_NUMBERS_PER_TRACE, MAX_STEPS};
 use crate::scenario::tensor::{FileLimit, RawTensor, TensorSeed, read_document_with};
@@ -334,11 +334,11 @@ impl<'de> Part<'de> for Step<'_, '_> {
                     };
                     number = Some(self.claim(index)?);
                 }
-                "loss" | "loss_grad" => tensors.push(GivenTensor {
+                key @ ("loss" | "loss_grad") => tensors.push(GivenTensor {
                     step: 0,
                     pass: Pass::Loss,
                     layer: None,
-                    tensor: key.clone(),
+                    tensor: N::parse(key).expect("loss and loss_grad are tensor names"),
                     values: r.tensor(&mut map)?.into_array(),
                     path: at,
                 }),
@@ -490,18 +490,18 @@ impl Layer<'_, '_> {
         )
     }
 
-    /// Which pass produces tensor `key` of layer `index`, if that layer has it.
+    /// Tensor `key` of layer `index` and the pass that produces it, if that layer has it.
     fn tensor_pass<E: de::Error>(
         &self,
         index: usize,
         anonymous: bool,
         key: &str,
-    ) -> Result<Pass, E> {
+    ) -> Result<(N, Pass), E> {
         let at = self.at(key, index, anonymous);
         let kind = &self.r.model.layers[index].kind;
         let order = tensor_order(kind);
-        let Some(&(_, pass)) = order.iter().find(|(t, _)| *t == key) else {
-            let known: Vec<&str> = order.iter().map(|(t, _)| *t).collect();
+        let Some(&name) = order.iter().find(|t| t.as_str() == key) else {
+            let known: Vec<&str> = order.iter().map(|t| t.as_str()).collect();
             return Err(self.r.refuse(
                 at,
                 format!(
@@ -511,10 +511,10 @@ impl Layer<'_, '_> {
                 ),
             ));
         };
-        if key == "argmax" && !matches!(kind, LayerKind::Pool(p) if p.kind == PoolKind::Max) {
+        if name == N::Argmax && !matches!(kind, LayerKind::Pool(p) if p.kind == PoolKind::Max) {
             return Err(self.r.refuse(at, "only max pooling has argmax"));
         }
-        Ok(pass)
+        Ok((name, Pass::of_layer_tensor(name)))
     }
 }
 
@@ -561,7 +561,7 @@ impl<'de> Part<'de> for Layer<'_, '_> {
                 _ => {
                     let read = match named {
                         Some(index) => self.tensor_pass(index, false, &key).map(|_| true)?,
-                        None => is_tensor_name(&key),
+                        None => N::parse(&key).is_some_and(is_layer_tensor),
                     };
                     let values = if read {
                         Some(self.r.tensor(&mut map)?)
@@ -583,15 +583,15 @@ impl<'de> Part<'de> for Layer<'_, '_> {
             self.check_type(index, anonymous, t)?;
         }
         for (key, values) in entries {
-            let pass = self.tensor_pass(index, anonymous, &key)?;
-            // Every tensor of every layer type was read (`is_tensor_name`).
+            let (tensor, pass) = self.tensor_pass(index, anonymous, &key)?;
+            // Every tensor of every layer type was read (`is_layer_tensor`).
             let Some(values) = values else { continue };
             self.out.push(GivenTensor {
                 step: 0,
                 pass,
                 layer: Some(index),
                 path: self.at(&key, index, anonymous),
-                tensor: key,
+                tensor,
                 values: values.into_array(),
             });
         }

@@ -11,17 +11,8 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array3, Array4, ArrayView2, ArrayView3, ArrayViewMut2, CowArray, Ix2};
 
 use super::activation::Activation;
+use super::geometry::Window;
 use super::kernels::{self, Chunk, KernelPath, PathChoice};
-
-/// Output length of a sliding window along one axis, or None when no window fits.
-pub fn window_count(input: usize, padding: usize, window: usize, stride: usize) -> Option<usize> {
-    let padded = input + 2 * padding;
-    if window == 0 || stride == 0 || padded < window {
-        None
-    } else {
-        Some((padded - window) / stride + 1)
-    }
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conv {
@@ -63,26 +54,19 @@ impl Conv {
         [kh, kw]
     }
 
-    /// [K, Ho, Wo] for an input of [C, H, W], or None when the kernel does not fit.
-    pub fn output_shape(&self, input: [usize; 3]) -> Option<[usize; 3]> {
-        let [kh, kw] = self.kernel_size();
-        let ho = window_count(input[1], self.padding[0], kh, self.stride[0])?;
-        let wo = window_count(input[2], self.padding[1], kw, self.stride[1])?;
-        Some([self.kernels(), ho, wo])
+    /// Where the kernel lies on the input: its size, stride and padding.
+    pub fn window(&self) -> Window {
+        Window {
+            size: self.kernel_size(),
+            stride: self.stride,
+            padding: self.padding,
+        }
     }
 
-    /// The input cell under kernel tap (u, v) of output (i, j), or None where it falls in the padding.
-    pub fn input_cell(
-        &self,
-        input_hw: [usize; 2],
-        i: usize,
-        j: usize,
-        u: usize,
-        v: usize,
-    ) -> Option<[usize; 2]> {
-        let y = (i * self.stride[0] + u).checked_sub(self.padding[0])?;
-        let x = (j * self.stride[1] + v).checked_sub(self.padding[1])?;
-        (y < input_hw[0] && x < input_hw[1]).then_some([y, x])
+    /// [K, Ho, Wo] for an input of [C, H, W], or None when the kernel does not fit.
+    pub fn output_shape(&self, input: [usize; 3]) -> Option<[usize; 3]> {
+        let [ho, wo] = self.window().output_hw([input[1], input[2]])?;
+        Some([self.kernels(), ho, wo])
     }
 
     /// For kernel column v: the output columns j whose tap lands inside the input
@@ -863,13 +847,6 @@ mod tests {
         assert_eq!(back.delta_input, expected);
     }
 
-    #[test]
-    fn window_count_is_floor_mode() {
-        assert_eq!(window_count(7, 0, 2, 2), Some(3));
-        assert_eq!(window_count(5, 1, 3, 2), Some(3));
-        assert_eq!(window_count(2, 0, 3, 1), None);
-    }
-
     /// The layer on `path` whatever its size; the backward pass also says whether it took
     /// the sparse route.
     impl Conv {
@@ -929,7 +906,8 @@ mod tests {
                         for c in 0..c_in {
                             for u in 0..kh {
                                 for v in 0..kw {
-                                    if let Some([y, x]) = self.input_cell([h, w], i, j, u, v) {
+                                    let cell = self.window().input_cell([h, w], [i, j], [u, v]);
+                                    if let Some([y, x]) = cell {
                                         sum += self.weights[[k, c, u, v]] * input[[c, y, x]];
                                     }
                                 }
@@ -974,7 +952,8 @@ mod tests {
                             let mut sum = 0.0;
                             for i in 0..ho {
                                 for j in 0..wo {
-                                    if let Some([y, x]) = self.input_cell([h, w], i, j, u, v) {
+                                    let cell = self.window().input_cell([h, w], [i, j], [u, v]);
+                                    if let Some([y, x]) = cell {
                                         sum += delta_z[[k, i, j]] * input[[c, y, x]];
                                     }
                                 }

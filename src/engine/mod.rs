@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod conv;
 pub mod dense;
+pub mod geometry;
 pub mod init;
 pub mod kernels;
 pub mod loss;
@@ -18,4 +19,4 @@ pub use kernels::{KernelPath, PathChoice};
 pub use loss::Loss;
 pub use network::{Layer, LayerKind, LayerRun, Model};
 pub use pool::{Pool, PoolKind};
-pub use trace::{LayerTrace, StepTrace};
+pub use trace::{LayerTrace, StepTrace, TensorName};

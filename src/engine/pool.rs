@@ -9,7 +9,8 @@
 use ndarray::Array3;
 use serde::{Deserialize, Serialize};
 
-use super::conv::window_count;
+use super::geometry::Window;
+use super::trace::PoolTrace;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -51,18 +52,29 @@ impl Pool {
         self.size[0] * self.size[1]
     }
 
+    /// Where the windows lie: size and stride, no padding.
+    pub fn geometry(&self) -> Window {
+        Window {
+            size: self.size,
+            stride: self.stride,
+            padding: [0, 0],
+        }
+    }
+
     /// [C, Ho, Wo] for an input of [C, H, W], or None when the window does not fit.
     pub fn output_shape(&self, input: [usize; 3]) -> Option<[usize; 3]> {
-        let ho = window_count(input[1], 0, self.size[0], self.stride[0])?;
-        let wo = window_count(input[2], 0, self.size[1], self.stride[1])?;
+        let [ho, wo] = self.geometry().output_hw([input[1], input[2]])?;
         Some([input[0], ho, wo])
     }
 
     /// The input cells of window (i, j), in row-major order.
     pub fn window(&self, i: usize, j: usize) -> impl Iterator<Item = [usize; 2]> + use<> {
-        let (y0, x0) = (i * self.stride[0], j * self.stride[1]);
-        let [h, w] = self.size;
-        (0..h).flat_map(move |u| (0..w).map(move |v| [y0 + u, x0 + v]))
+        self.geometry().cells([i, j])
+    }
+
+    /// The share of a window's δ that mean pooling sends to each of its cells: 1/m.
+    pub fn mean_share(&self) -> f64 {
+        1.0 / self.window_area() as f64
     }
 
     pub fn forward(&self, input: &Array3<f64>) -> PoolForward {
@@ -123,9 +135,8 @@ impl Pool {
                             for u in 0..kh {
                                 let first = (y0 + u) * w + x0;
                                 for (v, &value) in plane[first..first + kw].iter().enumerate() {
-                                    // PyTorch: a later cell wins only if strictly greater, or NaN.
                                     // Written as selects, not branches: which cell wins is data.
-                                    let wins = value > best || value.is_nan();
+                                    let wins = takes_the_switch(value, best);
                                     best = if wins { value } else { best };
                                     best_at = if wins { first + v } else { best_at };
                                 }
@@ -161,38 +172,51 @@ impl Pool {
         }
     }
 
-    /// The weight with which δ of window (i, j) reaches input cell (y, x) of channel c:
-    /// 1 or 0 for max (the switch), 1/m for mean, x/‖x‖ for L2 (0 for a zero window).
+    /// The weight with which δ of window (i, j) reaches input cell `cell` of channel c:
+    /// 1 or 0 for max (the switch), 1/m for mean, x/‖x‖ for L2 (0 for a zero window). The
+    /// rule of [`Pool::backward_into`], one cell at a time, for explanations and diagnoses.
     pub fn routing_weight(
         &self,
-        input: &Array3<f64>,
-        fwd: &PoolForward,
+        t: &PoolTrace,
         c: usize,
         i: usize,
         j: usize,
         cell: [usize; 2],
     ) -> f64 {
-        let w = input.dim().2;
+        let w = t.input.dim().2;
         match self.kind {
             PoolKind::Max => {
-                let switch =
-                    fwd.argmax.as_ref().expect("max pooling keeps its switches")[[c, i, j]];
+                let switch = t.argmax.as_ref().expect("max pooling keeps its switches")[[c, i, j]];
                 if switch == cell[0] * w + cell[1] {
                     1.0
                 } else {
                     0.0
                 }
             }
-            PoolKind::Mean => 1.0 / self.window_area() as f64,
-            PoolKind::L2 => {
-                let norm = fwd.output[[c, i, j]];
-                if norm == 0.0 {
-                    0.0
-                } else {
-                    input[[c, cell[0], cell[1]]] / norm
+            PoolKind::Mean => self.mean_share(),
+            PoolKind::L2 => l2_share(t.input[[c, cell[0], cell[1]]], t.output[[c, i, j]]),
+        }
+    }
+
+    /// The routing weights summed over the windows that contain each input cell (max: how
+    /// many windows the cell wins; mean: count/m; L2: Σ x/‖x‖), and whether the cell lies in
+    /// any window at all (floor mode leaves border cells out).
+    pub fn routing_mask(&self, t: &PoolTrace) -> (Array3<f64>, Array3<bool>) {
+        let (ch, _, _) = t.input.dim();
+        let (_, ho, wo) = t.output.dim();
+        let mut mask = Array3::zeros(t.input.raw_dim());
+        let mut covered = Array3::from_elem(t.input.raw_dim(), false);
+        for c in 0..ch {
+            for i in 0..ho {
+                for j in 0..wo {
+                    for cell in self.window(i, j) {
+                        covered[[c, cell[0], cell[1]]] = true;
+                        mask[[c, cell[0], cell[1]]] += self.routing_weight(t, c, i, j, cell);
+                    }
                 }
             }
         }
+        (mask, covered)
     }
 
     pub fn backward(
@@ -238,7 +262,7 @@ impl Pool {
         assert_eq!(delta_input.len(), ch * h * w);
         assert_eq!(delta_output.len(), ch * ho * wo);
         delta_input.fill(0.0);
-        let inv_area = 1.0 / self.window_area() as f64;
+        let share = self.mean_share();
         for c in 0..ch {
             let plane = c * h * w;
             for i in 0..ho {
@@ -254,7 +278,7 @@ impl Pool {
                             for u in 0..kh {
                                 let at = plane + (i * sh + u) * w + j * sw;
                                 for cell in &mut delta_input[at..at + kw] {
-                                    *cell += d * inv_area;
+                                    *cell += d * share;
                                 }
                             }
                         }
@@ -265,7 +289,7 @@ impl Pool {
                                 for (cell, &x) in
                                     delta_input[at..at + kw].iter_mut().zip(&input[at..at + kw])
                                 {
-                                    *cell += d * if norm == 0.0 { 0.0 } else { x / norm };
+                                    *cell += d * l2_share(x, norm);
                                 }
                             }
                         }
@@ -274,6 +298,20 @@ impl Pool {
             }
         }
     }
+}
+
+/// Whether a cell of a max window, scanned in row-major order, takes the switch from the
+/// best so far: only if strictly greater, or NaN (PyTorch's rule: the first maximum wins
+/// ties, and NaN wins over any number).
+#[inline(always)]
+fn takes_the_switch(value: f64, best: f64) -> bool {
+    value > best || value.is_nan()
+}
+
+/// δ's share for a cell x of an L2 window of norm ‖x‖: x/‖x‖, and 0 for an all-zero window.
+#[inline(always)]
+fn l2_share(x: f64, norm: f64) -> f64 {
+    if norm == 0.0 { 0.0 } else { x / norm }
 }
 
 /// One output row of 2×2 max pooling with stride 2, the common case, without branches on the
@@ -287,12 +325,11 @@ fn max_pool_2x2_row(plane: &[f64], w: usize, y0: usize, out: &mut [f64], switche
         .zip(top.chunks_exact(2).zip(bottom.chunks_exact(2)))
         .enumerate()
     {
-        // Row-major order: top left, top right, bottom left, bottom right. A later cell wins
-        // only if strictly greater, or NaN (PyTorch).
+        // Row-major order: top left, top right, bottom left, bottom right.
         let mut best = t[0];
         let mut which = 0;
         for (k, &value) in [t[1], b[0], b[1]].iter().enumerate() {
-            let wins = value > best || value.is_nan();
+            let wins = takes_the_switch(value, best);
             best = if wins { value } else { best };
             which = if wins { k + 1 } else { which };
         }
@@ -341,6 +378,46 @@ mod tests {
             p.backward(&x, &f, &array![[[1.0, 2.0]]]),
             array![[[0.0, 3.0, 0.0], [0.0, 0.0, 0.0]]]
         );
+    }
+
+    /// PyTorch's rule in both max-pool loops (the 2×2 stride-2 one and the general one): a
+    /// later cell takes the switch only if strictly greater or NaN, so the first of equal
+    /// maxima wins, and NaN (the last one, if several) wins over any number.
+    #[test]
+    fn max_pool_switches_follow_pytorch_for_ties_and_nan() {
+        let nan = f64::NAN;
+        // Each row: a 2×2 window in row-major order, and the switch PyTorch picks.
+        let cases: [([f64; 4], usize); 6] = [
+            ([1.0, 3.0, 3.0, 2.0], 1),
+            ([5.0, 5.0, 5.0, 5.0], 0),
+            ([1.0, nan, 9.0, 2.0], 1),
+            ([nan, 9.0, 1.0, 2.0], 0),
+            ([1.0, nan, nan, 2.0], 2),
+            ([f64::NEG_INFINITY, -1e308, 0.0, f64::INFINITY], 3),
+        ];
+        for (values, switch) in cases {
+            let x = Array3::from_shape_vec((1, 2, 2), values.to_vec()).unwrap();
+            let big = Array3::from_shape_fn((1, 3, 3), |(_, y, xx)| {
+                if y < 2 && xx < 2 {
+                    values[y * 2 + xx]
+                } else {
+                    -1e300
+                }
+            });
+            for (pool, input, width) in [
+                (pool(PoolKind::Max, 2, 2), &x, 2),
+                // 2×2 with stride 1 takes the general loop; window (0, 0) is the same cells.
+                (pool(PoolKind::Max, 2, 1), &big, 3),
+            ] {
+                let f = pool.forward(input);
+                let at = f.argmax.as_ref().unwrap()[[0, 0, 0]];
+                let expected = (switch / 2) * width + switch % 2;
+                assert_eq!(at, expected, "{values:?} with stride {:?}", pool.stride);
+                let y = f.output[[0, 0, 0]];
+                let v = values[switch];
+                assert!(y == v || (y.is_nan() && v.is_nan()), "{values:?}: max {y}");
+            }
+        }
     }
 
     #[test]

@@ -52,21 +52,134 @@ pub enum LayerTrace {
     Dense(DenseTrace),
 }
 
-/// Names of the tensors of each layer type, in the order the export writes them.
-pub const CONV_TENSORS: [&str; 10] = [
-    "input",
-    "weights",
-    "bias",
-    "z",
-    "a",
-    "delta_a",
-    "delta_z",
-    "grad_weights",
-    "grad_bias",
-    "delta_input",
+/// The name of a tensor, as traces write it (`"delta_input"`): the tensors of conv, pool and
+/// dense layers, the loss node's, and the ones the debugger derives. Parsed from a user's
+/// file with [`TensorName::parse`], so an unknown name is refused at the edge; inside, a typo
+/// does not compile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TensorName {
+    Input,
+    Weights,
+    Bias,
+    Z,
+    A,
+    DeltaA,
+    DeltaZ,
+    GradWeights,
+    GradBias,
+    DeltaInput,
+    /// A pool's output; on the loss node, the network's output y.
+    Output,
+    DeltaOutput,
+    /// A max pool's switches (integers).
+    Argmax,
+    /// The loss node: L, ∂L/∂y and the target.
+    Loss,
+    LossGrad,
+    Target,
+    /// Derived by the debugger: a pool's routing weights summed per input cell, and the
+    /// parameters after the step's update.
+    Mask,
+    WeightsNext,
+    BiasNext,
+}
+
+impl TensorName {
+    /// Every name, each once.
+    pub const ALL: [TensorName; 19] = [
+        TensorName::Input,
+        TensorName::Weights,
+        TensorName::Bias,
+        TensorName::Z,
+        TensorName::A,
+        TensorName::DeltaA,
+        TensorName::DeltaZ,
+        TensorName::GradWeights,
+        TensorName::GradBias,
+        TensorName::DeltaInput,
+        TensorName::Output,
+        TensorName::DeltaOutput,
+        TensorName::Argmax,
+        TensorName::Loss,
+        TensorName::LossGrad,
+        TensorName::Target,
+        TensorName::Mask,
+        TensorName::WeightsNext,
+        TensorName::BiasNext,
+    ];
+
+    /// The name as traces and messages write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TensorName::Input => "input",
+            TensorName::Weights => "weights",
+            TensorName::Bias => "bias",
+            TensorName::Z => "z",
+            TensorName::A => "a",
+            TensorName::DeltaA => "delta_a",
+            TensorName::DeltaZ => "delta_z",
+            TensorName::GradWeights => "grad_weights",
+            TensorName::GradBias => "grad_bias",
+            TensorName::DeltaInput => "delta_input",
+            TensorName::Output => "output",
+            TensorName::DeltaOutput => "delta_output",
+            TensorName::Argmax => "argmax",
+            TensorName::Loss => "loss",
+            TensorName::LossGrad => "loss_grad",
+            TensorName::Target => "target",
+            TensorName::Mask => "mask",
+            TensorName::WeightsNext => "weights_next",
+            TensorName::BiasNext => "bias_next",
+        }
+    }
+
+    /// The name a file wrote, or None for a name no trace has.
+    pub fn parse(name: &str) -> Option<TensorName> {
+        TensorName::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// Whether the backward pass computes it (δ and gradients).
+    pub fn is_backward(self) -> bool {
+        matches!(
+            self,
+            TensorName::DeltaA
+                | TensorName::DeltaZ
+                | TensorName::GradWeights
+                | TensorName::GradBias
+                | TensorName::DeltaInput
+                | TensorName::DeltaOutput
+                | TensorName::LossGrad
+        )
+    }
+}
+
+impl std::fmt::Display for TensorName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The tensors of each layer type, in the order the export writes them (a max pool's
+/// argmax follows separately).
+pub const CONV_TENSORS: [TensorName; 10] = [
+    TensorName::Input,
+    TensorName::Weights,
+    TensorName::Bias,
+    TensorName::Z,
+    TensorName::A,
+    TensorName::DeltaA,
+    TensorName::DeltaZ,
+    TensorName::GradWeights,
+    TensorName::GradBias,
+    TensorName::DeltaInput,
 ];
-pub const DENSE_TENSORS: [&str; 10] = CONV_TENSORS;
-pub const POOL_TENSORS: [&str; 4] = ["input", "output", "delta_output", "delta_input"];
+pub const DENSE_TENSORS: [TensorName; 10] = CONV_TENSORS;
+pub const POOL_TENSORS: [TensorName; 4] = [
+    TensorName::Input,
+    TensorName::Output,
+    TensorName::DeltaOutput,
+    TensorName::DeltaInput,
+];
 
 impl LayerTrace {
     pub fn type_name(&self) -> &'static str {
@@ -78,46 +191,65 @@ impl LayerTrace {
     }
 
     /// Every f64 tensor of the layer, by name, in export order (argmax is separate).
-    pub fn tensors(&self) -> Vec<(&'static str, ArrayViewD<'_, f64>)> {
+    pub fn tensors(&self) -> Vec<(TensorName, ArrayViewD<'_, f64>)> {
+        let names: &[TensorName] = match self {
+            LayerTrace::Conv(_) => &CONV_TENSORS,
+            LayerTrace::Dense(_) => &DENSE_TENSORS,
+            LayerTrace::Pool(_) => &POOL_TENSORS,
+        };
+        names
+            .iter()
+            .map(|&n| (n, self.tensor(n).expect("a tensor of this layer type")))
+            .collect()
+    }
+
+    /// The layer's f64 tensor of that name, or None when this type of layer has none.
+    pub fn tensor(&self, name: TensorName) -> Option<ArrayViewD<'_, f64>> {
+        use TensorName as N;
+        let view = match (self, name) {
+            (LayerTrace::Conv(t), N::Input) => t.input.view().into_dyn(),
+            (LayerTrace::Conv(t), N::Weights) => t.weights.view().into_dyn(),
+            (LayerTrace::Conv(t), N::Bias) => t.bias.view().into_dyn(),
+            (LayerTrace::Conv(t), N::Z) => t.z.view().into_dyn(),
+            (LayerTrace::Conv(t), N::A) => t.a.view().into_dyn(),
+            (LayerTrace::Conv(t), N::DeltaA) => t.delta_a.view().into_dyn(),
+            (LayerTrace::Conv(t), N::DeltaZ) => t.delta_z.view().into_dyn(),
+            (LayerTrace::Conv(t), N::GradWeights) => t.grad_weights.view().into_dyn(),
+            (LayerTrace::Conv(t), N::GradBias) => t.grad_bias.view().into_dyn(),
+            (LayerTrace::Conv(t), N::DeltaInput) => t.delta_input.view().into_dyn(),
+            (LayerTrace::Dense(t), N::Input) => t.input.view().into_dyn(),
+            (LayerTrace::Dense(t), N::Weights) => t.weights.view().into_dyn(),
+            (LayerTrace::Dense(t), N::Bias) => t.bias.view().into_dyn(),
+            (LayerTrace::Dense(t), N::Z) => t.z.view().into_dyn(),
+            (LayerTrace::Dense(t), N::A) => t.a.view().into_dyn(),
+            (LayerTrace::Dense(t), N::DeltaA) => t.delta_a.view().into_dyn(),
+            (LayerTrace::Dense(t), N::DeltaZ) => t.delta_z.view().into_dyn(),
+            (LayerTrace::Dense(t), N::GradWeights) => t.grad_weights.view().into_dyn(),
+            (LayerTrace::Dense(t), N::GradBias) => t.grad_bias.view().into_dyn(),
+            (LayerTrace::Dense(t), N::DeltaInput) => t.delta_input.view().into_dyn(),
+            (LayerTrace::Pool(t), N::Input) => t.input.view().into_dyn(),
+            (LayerTrace::Pool(t), N::Output) => t.output.view().into_dyn(),
+            (LayerTrace::Pool(t), N::DeltaOutput) => t.delta_output.view().into_dyn(),
+            (LayerTrace::Pool(t), N::DeltaInput) => t.delta_input.view().into_dyn(),
+            _ => return None,
+        };
+        Some(view)
+    }
+
+    /// The name of the layer's output: `a`, or `output` for a pool.
+    pub fn output_name(&self) -> TensorName {
         match self {
-            LayerTrace::Conv(t) => vec![
-                ("input", t.input.view().into_dyn()),
-                ("weights", t.weights.view().into_dyn()),
-                ("bias", t.bias.view().into_dyn()),
-                ("z", t.z.view().into_dyn()),
-                ("a", t.a.view().into_dyn()),
-                ("delta_a", t.delta_a.view().into_dyn()),
-                ("delta_z", t.delta_z.view().into_dyn()),
-                ("grad_weights", t.grad_weights.view().into_dyn()),
-                ("grad_bias", t.grad_bias.view().into_dyn()),
-                ("delta_input", t.delta_input.view().into_dyn()),
-            ],
-            LayerTrace::Dense(t) => vec![
-                ("input", t.input.view().into_dyn()),
-                ("weights", t.weights.view().into_dyn()),
-                ("bias", t.bias.view().into_dyn()),
-                ("z", t.z.view().into_dyn()),
-                ("a", t.a.view().into_dyn()),
-                ("delta_a", t.delta_a.view().into_dyn()),
-                ("delta_z", t.delta_z.view().into_dyn()),
-                ("grad_weights", t.grad_weights.view().into_dyn()),
-                ("grad_bias", t.grad_bias.view().into_dyn()),
-                ("delta_input", t.delta_input.view().into_dyn()),
-            ],
-            LayerTrace::Pool(t) => vec![
-                ("input", t.input.view().into_dyn()),
-                ("output", t.output.view().into_dyn()),
-                ("delta_output", t.delta_output.view().into_dyn()),
-                ("delta_input", t.delta_input.view().into_dyn()),
-            ],
+            LayerTrace::Pool(_) => TensorName::Output,
+            _ => TensorName::A,
         }
     }
 
-    pub fn tensor(&self, name: &str) -> Option<ArrayViewD<'_, f64>> {
-        self.tensors()
-            .into_iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, t)| t)
+    /// The name of the δ the layer receives: `delta_a`, or `delta_output` for a pool.
+    pub fn delta_output_name(&self) -> TensorName {
+        match self {
+            LayerTrace::Pool(_) => TensorName::DeltaOutput,
+            _ => TensorName::DeltaA,
+        }
     }
 
     pub fn delta_input_dyn(&self) -> ArrayD<f64> {
@@ -139,4 +271,21 @@ pub struct StepTrace {
     pub loss_grad: ArrayD<f64>,
     /// (layer name, trace), in layer order.
     pub layers: Vec<(String, LayerTrace)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_reads_back_as_itself() {
+        for name in TensorName::ALL {
+            assert_eq!(TensorName::parse(name.as_str()), Some(name));
+        }
+        assert_eq!(TensorName::parse("delta_inputs"), None);
+        let mut strings: Vec<_> = TensorName::ALL.iter().map(|n| n.as_str()).collect();
+        strings.sort();
+        strings.dedup();
+        assert_eq!(strings.len(), TensorName::ALL.len());
+    }
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use ndarray::{Array1, Array2, Array3, Array4, ArrayD, Ix1, Ix2, Ix4};
 
-use crate::engine::conv::window_count;
+use crate::engine::geometry::window_count;
 use crate::engine::init::{Init, LayerRng};
 use crate::engine::{Activation, Conv, Dense, Layer, LayerKind, Loss, Model, Pool};
 use crate::error::FieldError;

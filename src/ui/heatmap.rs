@@ -569,7 +569,7 @@ mod tests {
 
     fn tensor() -> MapTensor<'static> {
         MapTensor {
-            name: "z",
+            name: crate::engine::TensorName::Z,
             symbol: "z",
             phase: Phase::Forward,
             shape: Shape::Maps { n: 1, h: 2, w: 2 },

@@ -10,7 +10,7 @@ use super::heatmap::compact;
 use super::theme::Theme;
 use crate::app::State;
 use crate::app::keymap::{BINDINGS, CONTEXTS, keys_label};
-use crate::check::TensorCheck;
+use crate::check::{Target, TensorCheck};
 use crate::engine::{LayerKind, PoolKind};
 use crate::explain::{exact, short};
 use crate::timeline::Node;
@@ -253,7 +253,10 @@ pub fn render_check(frame: &mut Frame, area: Rect, state: &State, theme: &Theme)
     let mine: Vec<&TensorCheck> = r
         .tensors
         .iter()
-        .filter(|t| Node::Layer(t.layer) == node && (t.label != "input" || node == Node::Layer(0)))
+        .filter(|t| {
+            Node::Layer(t.layer) == node
+                && (!matches!(t.target, Target::Input) || node == Node::Layer(0))
+        })
         .collect();
     if mine.is_empty() {
         let why = match node {

@@ -20,6 +20,7 @@ use super::heatmap::{self, Heatmap};
 use super::theme::Theme;
 use crate::app::maps::{MapTensor, Phase, Shape};
 use crate::app::state::Resolved;
+use crate::engine::TensorName;
 
 /// Columns between two maps or blocks.
 pub const GAP: u16 = 2;
@@ -56,7 +57,7 @@ impl Group {
 /// the δ maps, first, so that switch, δy and δx sit together.
 fn group_of(tensors: &[MapTensor<'_>], i: usize) -> Group {
     let t = &tensors[i];
-    if t.name == "mask" && tensors.iter().any(|t| t.phase == Phase::Backward) {
+    if t.name == TensorName::Mask && tensors.iter().any(|t| t.phase == Phase::Backward) {
         Group::Backward
     } else {
         Group::of(t.phase)
@@ -351,7 +352,7 @@ pub fn plan(
     w: u16,
     h: u16,
     cursor: Option<&Resolved>,
-    related: &[&str],
+    related: &[TensorName],
     mono: bool,
 ) -> Plan {
     if tensors.is_empty() || w == 0 || h == 0 {
@@ -576,7 +577,7 @@ pub fn render(
     tensors: &[MapTensor<'_>],
     plan: &Plan,
     cursor: Option<&Resolved>,
-    highlights: &HashMap<&'static str, HashSet<Vec<usize>>>,
+    highlights: &HashMap<TensorName, HashSet<Vec<usize>>>,
     theme: &Theme,
 ) {
     let bottom = area.y + area.height;
@@ -741,7 +742,7 @@ pub fn render(
                     format,
                     theme,
                     cursor: cursor_cell,
-                    highlights: highlights.get(t.name),
+                    highlights: highlights.get(&t.name),
                 }
                 .render(
                     Rect::new(mx, y, map_w.min(right.saturating_sub(mx)), 1),
@@ -809,10 +810,10 @@ mod tests {
     use crate::app::maps::Values;
     use ndarray::{ArrayD, IxDyn};
 
-    fn t(name: &'static str, phase: Phase, dims: &[usize]) -> MapTensor<'static> {
+    fn t(name: TensorName, phase: Phase, dims: &[usize]) -> MapTensor<'static> {
         MapTensor {
             name,
-            symbol: name,
+            symbol: crate::explain::symbol("conv", name),
             phase,
             shape: Shape::of(dims),
             per_map: "k",
@@ -823,7 +824,7 @@ mod tests {
         }
     }
 
-    fn at(tensor_index: usize, name: &'static str, map: usize) -> Resolved {
+    fn at(tensor_index: usize, name: TensorName, map: usize) -> Resolved {
         Resolved {
             tensor_index,
             cursor: crate::app::state::Cursor {
@@ -838,8 +839,8 @@ mod tests {
     #[test]
     fn small_layers_get_numbers_and_large_ones_shrink() {
         let small = vec![
-            t("z", Phase::Forward, &[2, 2, 2]),
-            t("δz", Phase::Backward, &[2, 2, 2]),
+            t(TensorName::Z, Phase::Forward, &[2, 2, 2]),
+            t(TensorName::DeltaZ, Phase::Backward, &[2, 2, 2]),
         ];
         let p = plan(&small, 90, 20, None, &[], false);
         assert!(
@@ -850,11 +851,11 @@ mod tests {
         );
         assert!(p.height <= 20);
         let big = vec![
-            t("x", Phase::Forward, &[1, 8, 8]),
-            t("z", Phase::Forward, &[2, 6, 6]),
-            t("a", Phase::Forward, &[2, 6, 6]),
-            t("δa", Phase::Backward, &[2, 6, 6]),
-            t("δz", Phase::Backward, &[2, 6, 6]),
+            t(TensorName::Input, Phase::Forward, &[1, 8, 8]),
+            t(TensorName::Z, Phase::Forward, &[2, 6, 6]),
+            t(TensorName::A, Phase::Forward, &[2, 6, 6]),
+            t(TensorName::DeltaA, Phase::Backward, &[2, 6, 6]),
+            t(TensorName::DeltaZ, Phase::Backward, &[2, 6, 6]),
         ];
         let p = plan(&big, 56, 12, None, &[], false);
         assert!(p.height <= 12, "{p:?}");
@@ -867,9 +868,9 @@ mod tests {
     #[test]
     fn the_cursor_block_is_in_view_with_its_title_and_what_is_left_out_is_named() {
         let many: Vec<MapTensor<'static>> = (0..6)
-            .map(|_| t("z", Phase::Forward, &[1, 10, 40]))
+            .map(|_| t(TensorName::Z, Phase::Forward, &[1, 10, 40]))
             .collect();
-        let p = plan(&many, 40, 12, Some(&at(5, "z", 0)), &[], false);
+        let p = plan(&many, 40, 12, Some(&at(5, TensorName::Z, 0)), &[], false);
         let b = p
             .blocks
             .iter()
@@ -887,7 +888,7 @@ mod tests {
         for b in &p.blocks {
             assert!(b.y < 12);
         }
-        let p = plan(&many, 40, 12, Some(&at(0, "z", 0)), &[], false);
+        let p = plan(&many, 40, 12, Some(&at(0, TensorName::Z, 0)), &[], false);
         let below = p
             .lines
             .iter()
@@ -899,11 +900,18 @@ mod tests {
     #[test]
     fn kernel_grids_are_rows_per_kernel_with_channels_across_and_page_by_kernel() {
         let grads = vec![
-            t("δz", Phase::Backward, &[8, 2, 2]),
-            t("∂w", Phase::Backward, &[8, 4, 3, 3]),
+            t(TensorName::DeltaZ, Phase::Backward, &[8, 2, 2]),
+            t(TensorName::GradWeights, Phase::Backward, &[8, 4, 3, 3]),
         ];
         // Room for every kernel.
-        let p = plan(&grads, 88, 30, Some(&at(1, "∂w", 0)), &[], false);
+        let p = plan(
+            &grads,
+            88,
+            30,
+            Some(&at(1, TensorName::GradWeights, 0)),
+            &[],
+            false,
+        );
         let b = p.blocks.iter().find(|b| b.tensor == 1).unwrap();
         assert!(matches!(
             b.arrangement,
@@ -915,7 +923,14 @@ mod tests {
         ));
         assert_eq!((b.first_map, b.shown), (0, 32));
         // Too little room: a page of kernels, the one holding the cursor (kernel 6, channel 1).
-        let p = plan(&grads, 88, 10, Some(&at(1, "∂w", 6 * 4 + 1)), &[], false);
+        let p = plan(
+            &grads,
+            88,
+            10,
+            Some(&at(1, TensorName::GradWeights, 6 * 4 + 1)),
+            &[],
+            false,
+        );
         let b = p.blocks.iter().find(|b| b.tensor == 1).unwrap();
         assert!(matches!(b.arrangement, Arrangement::Grid { .. }));
         assert_eq!(b.first_map % 4, 0, "pages hold whole kernels");
@@ -934,16 +949,16 @@ mod tests {
     fn labels_stay_when_room_is_short() {
         // conv1 at its backward event without colour, in the pane of an 80×24 terminal.
         let ts = vec![
-            t("x", Phase::Forward, &[1, 8, 8]),
-            t("w", Phase::Param, &[2, 1, 3, 3]),
-            t("b", Phase::Param, &[2]),
-            t("z", Phase::Forward, &[2, 6, 6]),
-            t("a", Phase::Forward, &[2, 6, 6]),
-            t("δa", Phase::Backward, &[2, 6, 6]),
-            t("δz", Phase::Backward, &[2, 6, 6]),
-            t("δx", Phase::Backward, &[1, 8, 8]),
-            t("∂w", Phase::Backward, &[2, 1, 3, 3]),
-            t("∂b", Phase::Backward, &[2]),
+            t(TensorName::Input, Phase::Forward, &[1, 8, 8]),
+            t(TensorName::Weights, Phase::Param, &[2, 1, 3, 3]),
+            t(TensorName::Bias, Phase::Param, &[2]),
+            t(TensorName::Z, Phase::Forward, &[2, 6, 6]),
+            t(TensorName::A, Phase::Forward, &[2, 6, 6]),
+            t(TensorName::DeltaA, Phase::Backward, &[2, 6, 6]),
+            t(TensorName::DeltaZ, Phase::Backward, &[2, 6, 6]),
+            t(TensorName::DeltaInput, Phase::Backward, &[1, 8, 8]),
+            t(TensorName::GradWeights, Phase::Backward, &[2, 1, 3, 3]),
+            t(TensorName::GradBias, Phase::Backward, &[2]),
         ];
         for mono in [false, true] {
             for (w, h) in [(56, 11), (88, 22)] {
@@ -951,8 +966,8 @@ mod tests {
                     &ts,
                     w,
                     h,
-                    Some(&at(7, "δx", 0)),
-                    &["delta_z", "weights"],
+                    Some(&at(7, TensorName::DeltaInput, 0)),
+                    &[TensorName::DeltaZ, TensorName::Weights],
                     mono,
                 );
                 for b in &p.blocks {

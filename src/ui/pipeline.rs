@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use super::theme::Theme;
 use crate::app::State;
 use crate::diff::Pass;
-use crate::engine::{LayerKind, LayerTrace};
+use crate::engine::{LayerKind, LayerTrace, TensorName};
 use crate::explain::short;
 use crate::timeline::{Event, Node};
 
@@ -52,15 +52,17 @@ pub fn layer_detail(kind: &LayerKind) -> String {
 /// are computed by the current event all agree, " ✗ yours 1/3" when some differ; nothing
 /// when there are none.
 fn agreement<'a>(state: &State, layer: Option<usize>, theme: &Theme) -> Option<Span<'a>> {
-    let known = |tensor: &str| match layer {
+    let known = |tensor: TensorName| match layer {
         None => state.timeline.loss_known(state.pos),
         Some(l) => {
             let stage = state.timeline.stage(state.pos, l);
             match tensor {
-                "weights" | "bias" => true,
-                "input" => stage.input,
-                "z" | "a" | "output" | "argmax" => stage.forward,
-                "delta_a" | "delta_output" => stage.delta_out,
+                TensorName::Weights | TensorName::Bias => true,
+                TensorName::Input => stage.input,
+                TensorName::Z | TensorName::A | TensorName::Output | TensorName::Argmax => {
+                    stage.forward
+                }
+                TensorName::DeltaA | TensorName::DeltaOutput => stage.delta_out,
                 _ => stage.backward,
             }
         }

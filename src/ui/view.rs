@@ -13,6 +13,7 @@ use crate::app::Action;
 use crate::app::keymap;
 use crate::app::maps::{self, Phase};
 use crate::app::state::{Focus, Overlay, State, resolve};
+use crate::engine::TensorName;
 use crate::explain::{self, CellRef, short};
 use crate::timeline::{Event, Node};
 
@@ -135,7 +136,7 @@ pub fn view(state: &State, frame: &mut Frame) {
             explain::explain(&maps::context(&state.timeline, state.pos)?, cell)
         })
     });
-    let mut highlights: HashMap<&'static str, HashSet<Vec<usize>>> = HashMap::new();
+    let mut highlights: HashMap<TensorName, HashSet<Vec<usize>>> = HashMap::new();
     if let Some(e) = &explanation {
         for s in e.sources().filter(|s| s.node == state.selected) {
             highlights
@@ -193,7 +194,7 @@ pub fn view(state: &State, frame: &mut Frame) {
             inner,
         );
     } else {
-        let related: Vec<&str> = highlights.keys().copied().collect();
+        let related: Vec<TensorName> = highlights.keys().copied().collect();
         let plan = maps_pane::plan(
             &node_maps.tensors,
             inner.width,
