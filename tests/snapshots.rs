@@ -27,7 +27,7 @@ use deltascope::replay::{self, FrameFormat, ReplayOptions};
 use deltascope::scenario::{self, Scenario, default_scenario};
 use deltascope::timeline::Event;
 use ratatui::buffer::Buffer;
-use ratatui::style::Color;
+use ratatui::style::{Color, Modifier};
 
 const ROOMY: (u16, u16) = (120, 40);
 const SMALL: (u16, u16) = (80, 24);
@@ -459,13 +459,40 @@ fn no_color_conv1_delta_input() {
     assert_no_colour("default", &buffer);
 }
 
-/// The listing sees a change of one colour or one digit anywhere in the frame.
+/// Where two listings differ: (line, column) of each differing character. The layers have
+/// one character per column, so in a layer line the column is the frame's column.
+fn differences(a: &str, b: &str) -> Vec<(usize, usize)> {
+    assert_eq!(a.lines().count(), b.lines().count(), "{a}\n{b}");
+    a.lines()
+        .zip(b.lines())
+        .enumerate()
+        .flat_map(|(y, (a, b))| {
+            let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+            (0..a.len().max(b.len()))
+                .filter(move |&x| a.get(x) != b.get(x))
+                .map(move |x| (y, x))
+        })
+        .collect()
+}
+
+/// The line number of a layer's first row in a listing (`ink:` or `paper:`).
+fn layer_top(listing: &str, layer: &str) -> usize {
+    1 + listing
+        .lines()
+        .position(|l| l.starts_with(&format!("--- {layer}")))
+        .unwrap_or_else(|| panic!("no {layer} layer in\n{listing}"))
+}
+
+/// The listing sees a change of one colour or one digit anywhere in the frame, and shows
+/// a recoloured cell where it is: nowhere but at that cell in the paper layer, and in the
+/// paper legend.
 #[test]
 fn a_changed_colour_or_number_changes_the_listing() {
     let (mut buffers, _) =
         snap_buffers(bundled("max_pool_switches"), "n*7\nsnap\n", ROOMY, colour());
     let buffer = buffers.pop().unwrap();
     let listing = to_styled_listing(&buffer);
+    let width = usize::from(buffer.area.width);
     // A heatmap cell: the first cell with an RGB background.
     let (i, cell) = buffer
         .content()
@@ -476,10 +503,21 @@ fn a_changed_colour_or_number_changes_the_listing() {
     let Color::Rgb(r, g, b) = cell.bg else {
         unreachable!()
     };
-    let mut recoloured = buffer.clone();
-    recoloured.content[i].bg = Color::Rgb(r ^ 1, g, b);
-    assert_eq!(to_text(&recoloured), to_text(&buffer));
-    assert_ne!(to_styled_listing(&recoloured), listing);
+    for bg in [Color::Rgb(r ^ 1, g, b), Color::Rgb(b, g, r)] {
+        let mut recoloured = buffer.clone();
+        recoloured.content[i].bg = bg;
+        assert_eq!(to_text(&recoloured), to_text(&buffer));
+        let changed = to_styled_listing(&recoloured);
+        assert_ne!(changed, listing);
+        let paper = layer_top(&listing, "paper:");
+        let legend = layer_top(&listing, "paper legend");
+        for (y, x) in differences(&listing, &changed) {
+            assert!(
+                (y, x) == (paper + i / width, i % width) || y >= legend,
+                "{bg:?}: line {y} column {x} changed:\n{changed}"
+            );
+        }
+    }
     // A digit of a number shown in a heatmap.
     let j = buffer
         .content()
@@ -489,6 +527,52 @@ fn a_changed_colour_or_number_changes_the_listing() {
     let mut renumbered = buffer.clone();
     renumbered.content[j].set_symbol("5");
     assert_ne!(to_styled_listing(&renumbered), listing);
+}
+
+/// The cell cursor moved by one heatmap cell changes the ink layer in exactly the cells it
+/// leaves and enters, and nothing else: not the paper under it, not a legend.
+#[test]
+fn a_moved_cursor_changes_the_ink_layer_in_exactly_its_cells() {
+    let (mut buffers, _) = snap_buffers(
+        bundled("max_pool_switches"),
+        "n*7\nEnter\nsnap\n",
+        ROOMY,
+        colour(),
+    );
+    let buffer = buffers.pop().unwrap();
+    let width = usize::from(buffer.area.width);
+    let ink = |c: &ratatui::buffer::Cell| (c.fg, c.modifier);
+    // The cursor: the cells of a heatmap drawn reversed.
+    let cursor: Vec<usize> = (0..buffer.content.len())
+        .filter(|&i| {
+            let c = &buffer.content[i];
+            matches!(c.bg, Color::Rgb(..)) && c.modifier.contains(Modifier::REVERSED)
+        })
+        .collect();
+    assert!(!cursor.is_empty(), "{}", to_text(&buffer));
+    // Move it onto the next cell to its right, as wide as it.
+    let target: Vec<usize> = cursor.iter().map(|&i| i + cursor.len()).collect();
+    assert!(
+        target.iter().all(|&i| {
+            let c = &buffer.content[i];
+            matches!(c.bg, Color::Rgb(..)) && !c.modifier.contains(Modifier::REVERSED)
+        }),
+        "the cursor is not followed by a plain heatmap cell"
+    );
+    let mut moved = buffer.clone();
+    for (&from, &to) in cursor.iter().zip(&target) {
+        let (a, b) = (ink(&buffer.content[from]), ink(&buffer.content[to]));
+        (moved.content[to].fg, moved.content[to].modifier) = a;
+        (moved.content[from].fg, moved.content[from].modifier) = b;
+    }
+    let (before, after) = (to_styled_listing(&buffer), to_styled_listing(&moved));
+    let top = layer_top(&before, "ink:");
+    let expected: Vec<(usize, usize)> = cursor
+        .iter()
+        .chain(&target)
+        .map(|&i| (top + i / width, i % width))
+        .collect();
+    assert_eq!(differences(&before, &after), expected, "{after}");
 }
 
 /// A one-in-a-thousand change of one input pixel changes the first frame's listing.
