@@ -2,11 +2,36 @@
 //!
 //! Every frame is driven the way `deltascope replay` drives it: a key script is parsed with
 //! `replay::script::parse`, its keys go through `app::handle_key`, and `ui::view` draws on a
-//! ratatui `TestBackend`. Each snapshot is `replay::frame::to_styled_listing` of the frame (the
-//! text, then every styled run), so a changed colour in a heatmap fails as surely as a changed
-//! number. Each frame's text is also checked against `replay::replay`'s own output for the
-//! same script, so the snapshots show exactly what `deltascope replay --only-snaps` prints.
-//! The script behind each snapshot is in its header (`description`).
+//! ratatui `TestBackend`. Each frame's text is also checked against `replay::replay`'s own
+//! output for the same script, so the snapshots show exactly what `deltascope replay
+//! --only-snaps` prints. The script behind each snapshot is in its header (`description`).
+//!
+//! # Reading a snapshot
+//!
+//! Each snapshot is `replay::frame::to_styled_listing` of the frame, in four parts:
+//!
+//! 1. The text of the frame, exactly as `deltascope replay` prints it.
+//! 2. `--- ink:` the foreground and modifiers, one symbol per column, row for row under the
+//!    text (put the two side by side, or diff them). Blank is the default style, so
+//!    unstyled text vanishes. Digits are REVERSED (the selected pipeline row, the cell
+//!    cursor), capitals BOLD, small letters the rest; a colour takes its own letter where it
+//!    can (`c`/`C` Cyan, `d`/`D` DarkGray, `t`/`T` the terminal's colour, `w` White, `y`/`Y`
+//!    Yellow), else the first free one: the ink legend says which is which.
+//! 3. `--- paper:` the background, one symbol per column. Heatmap colours (RGB) are binned
+//!    by strength, so the layer reads like the map: `·` grey (zero), `A`…`Z` from faint to
+//!    full red (positive), `a`…`z` from faint to full blue (negative). Other backgrounds
+//!    (the header's Cyan) get a symbol each, e.g. `#`. A frame with no background at all
+//!    says so in one line.
+//! 4. The legends. The paper legend gives each bin's exact colours (`#rrggbb`); when a bin
+//!    holds several, they are numbered and `cells` gives the number of each of the bin's
+//!    columns in reading order, a space between stretches (`K  1=#883f3e 2=#893f3e  cells
+//!    11 22`: the first stretch of `K` is colour 1, the second colour 2).
+//!
+//! The symbols depend on which inks and colours the frame holds, never on where they are.
+//! So a moved cursor changes the ink layer in exactly the cells it left and entered; a
+//! recoloured heatmap cell changes the paper layer at that cell (if it changes bins) and
+//! its bin's legend line; any change of any cell's fg, bg or modifier changes the listing.
+//! A colour changes while the text stays the same, so a text-only snapshot would miss it.
 //!
 //! Covered: for every bundled scenario (`scenarios/*.json`) at 120×40 the first frame, a pool
 //! layer's switch mask in the middle of the backward pass, a conv layer's kernel gradients and
@@ -15,7 +40,9 @@
 //!
 //! A changed snapshot fails `cargo test` (and CI, where insta never writes snapshots). After a
 //! deliberate change of the TUI: `cargo insta test`, then READ every new snapshot
-//! (`cargo insta review`) before accepting it.
+//! (`cargo insta review`) before accepting it: the text for cut or misplaced words, the ink
+//! layer for what is selected and bold, the paper layer for where heatmaps are and their
+//! signs.
 
 use std::path::{Path, PathBuf};
 
