@@ -2,11 +2,36 @@
 //!
 //! Every frame is driven the way `deltascope replay` drives it: a key script is parsed with
 //! `replay::script::parse`, its keys go through `app::handle_key`, and `ui::view` draws on a
-//! ratatui `TestBackend`. Each snapshot is `replay::frame::to_styled_listing` of the frame (the
-//! text, then every styled run), so a changed colour in a heatmap fails as surely as a changed
-//! number. Each frame's text is also checked against `replay::replay`'s own output for the
-//! same script, so the snapshots show exactly what `deltascope replay --only-snaps` prints.
-//! The script behind each snapshot is in its header (`description`).
+//! ratatui `TestBackend`. Each frame's text is also checked against `replay::replay`'s own
+//! output for the same script, so the snapshots show exactly what `deltascope replay
+//! --only-snaps` prints. The script behind each snapshot is in its header (`description`).
+//!
+//! # Reading a snapshot
+//!
+//! Each snapshot is `replay::frame::to_styled_listing` of the frame, in four parts:
+//!
+//! 1. The text of the frame, exactly as `deltascope replay` prints it.
+//! 2. `--- ink:` the foreground and modifiers, one symbol per column, row for row under the
+//!    text (put the two side by side, or diff them). Blank is the default style, so
+//!    unstyled text vanishes. Digits are REVERSED (the selected pipeline row, the cell
+//!    cursor), capitals BOLD, small letters the rest; a colour takes its own letter where it
+//!    can (`c`/`C` Cyan, `d`/`D` DarkGray, `t`/`T` the terminal's colour, `w` White, `y`/`Y`
+//!    Yellow), else the first free one: the ink legend says which is which.
+//! 3. `--- paper:` the background, one symbol per column. Heatmap colours (RGB) are binned
+//!    by strength, so the layer reads like the map: `·` grey (zero), `A`…`Z` from faint to
+//!    full red (positive), `a`…`z` from faint to full blue (negative). Other backgrounds
+//!    (the header's Cyan) get a symbol each, e.g. `#`. A frame with no background at all
+//!    says so in one line.
+//! 4. The legends. The paper legend gives each bin's exact colours (`#rrggbb`); when a bin
+//!    holds several, they are numbered and `cells` gives the number of each of the bin's
+//!    columns in reading order, a space between stretches (`K  1=#883f3e 2=#893f3e  cells
+//!    11 22`: the first stretch of `K` is colour 1, the second colour 2).
+//!
+//! The symbols depend on which inks and colours the frame holds, never on where they are.
+//! So a moved cursor changes the ink layer in exactly the cells it left and entered; a
+//! recoloured heatmap cell changes the paper layer at that cell (if it changes bins) and
+//! its bin's legend line; any change of any cell's fg, bg or modifier changes the listing.
+//! A colour changes while the text stays the same, so a text-only snapshot would miss it.
 //!
 //! Covered: for every bundled scenario (`scenarios/*.json`) at 120×40 the first frame, a pool
 //! layer's switch mask in the middle of the backward pass, a conv layer's kernel gradients and
@@ -15,7 +40,9 @@
 //!
 //! A changed snapshot fails `cargo test` (and CI, where insta never writes snapshots). After a
 //! deliberate change of the TUI: `cargo insta test`, then READ every new snapshot
-//! (`cargo insta review`) before accepting it.
+//! (`cargo insta review`) before accepting it: the text for cut or misplaced words, the ink
+//! layer for what is selected and bold, the paper layer for where heatmaps are and their
+//! signs.
 
 use std::path::{Path, PathBuf};
 
@@ -27,7 +54,7 @@ use deltascope::replay::{self, FrameFormat, ReplayOptions};
 use deltascope::scenario::{self, Scenario, default_scenario};
 use deltascope::timeline::Event;
 use ratatui::buffer::Buffer;
-use ratatui::style::Color;
+use ratatui::style::{Color, Modifier};
 
 const ROOMY: (u16, u16) = (120, 40);
 const SMALL: (u16, u16) = (80, 24);
@@ -462,13 +489,40 @@ fn no_color_conv1_delta_input() {
     assert_no_colour("default", &buffer);
 }
 
-/// The listing sees a change of one colour or one digit anywhere in the frame.
+/// Where two listings differ: (line, column) of each differing character. The layers have
+/// one character per column, so in a layer line the column is the frame's column.
+fn differences(a: &str, b: &str) -> Vec<(usize, usize)> {
+    assert_eq!(a.lines().count(), b.lines().count(), "{a}\n{b}");
+    a.lines()
+        .zip(b.lines())
+        .enumerate()
+        .flat_map(|(y, (a, b))| {
+            let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+            (0..a.len().max(b.len()))
+                .filter(move |&x| a.get(x) != b.get(x))
+                .map(move |x| (y, x))
+        })
+        .collect()
+}
+
+/// The line number of a layer's first row in a listing (`ink:` or `paper:`).
+fn layer_top(listing: &str, layer: &str) -> usize {
+    1 + listing
+        .lines()
+        .position(|l| l.starts_with(&format!("--- {layer}")))
+        .unwrap_or_else(|| panic!("no {layer} layer in\n{listing}"))
+}
+
+/// The listing sees a change of one colour or one digit anywhere in the frame, and shows
+/// a recoloured cell where it is: nowhere but at that cell in the paper layer, and in the
+/// paper legend.
 #[test]
 fn a_changed_colour_or_number_changes_the_listing() {
     let (mut buffers, _) =
         snap_buffers(bundled("max_pool_switches"), "n*7\nsnap\n", ROOMY, colour());
     let buffer = buffers.pop().unwrap();
     let listing = to_styled_listing(&buffer);
+    let width = usize::from(buffer.area.width);
     // A heatmap cell: the first cell with an RGB background.
     let (i, cell) = buffer
         .content()
@@ -479,10 +533,21 @@ fn a_changed_colour_or_number_changes_the_listing() {
     let Color::Rgb(r, g, b) = cell.bg else {
         unreachable!()
     };
-    let mut recoloured = buffer.clone();
-    recoloured.content[i].bg = Color::Rgb(r ^ 1, g, b);
-    assert_eq!(to_text(&recoloured), to_text(&buffer));
-    assert_ne!(to_styled_listing(&recoloured), listing);
+    for bg in [Color::Rgb(r ^ 1, g, b), Color::Rgb(b, g, r)] {
+        let mut recoloured = buffer.clone();
+        recoloured.content[i].bg = bg;
+        assert_eq!(to_text(&recoloured), to_text(&buffer));
+        let changed = to_styled_listing(&recoloured);
+        assert_ne!(changed, listing);
+        let paper = layer_top(&listing, "paper:");
+        let legend = layer_top(&listing, "paper legend");
+        for (y, x) in differences(&listing, &changed) {
+            assert!(
+                (y, x) == (paper + i / width, i % width) || y >= legend,
+                "{bg:?}: line {y} column {x} changed:\n{changed}"
+            );
+        }
+    }
     // A digit of a number shown in a heatmap.
     let j = buffer
         .content()
@@ -492,6 +557,52 @@ fn a_changed_colour_or_number_changes_the_listing() {
     let mut renumbered = buffer.clone();
     renumbered.content[j].set_symbol("5");
     assert_ne!(to_styled_listing(&renumbered), listing);
+}
+
+/// The cell cursor moved by one heatmap cell changes the ink layer in exactly the cells it
+/// leaves and enters, and nothing else: not the paper under it, not a legend.
+#[test]
+fn a_moved_cursor_changes_the_ink_layer_in_exactly_its_cells() {
+    let (mut buffers, _) = snap_buffers(
+        bundled("max_pool_switches"),
+        "n*7\nEnter\nsnap\n",
+        ROOMY,
+        colour(),
+    );
+    let buffer = buffers.pop().unwrap();
+    let width = usize::from(buffer.area.width);
+    let ink = |c: &ratatui::buffer::Cell| (c.fg, c.modifier);
+    // The cursor: the cells of a heatmap drawn reversed.
+    let cursor: Vec<usize> = (0..buffer.content.len())
+        .filter(|&i| {
+            let c = &buffer.content[i];
+            matches!(c.bg, Color::Rgb(..)) && c.modifier.contains(Modifier::REVERSED)
+        })
+        .collect();
+    assert!(!cursor.is_empty(), "{}", to_text(&buffer));
+    // Move it onto the next cell to its right, as wide as it.
+    let target: Vec<usize> = cursor.iter().map(|&i| i + cursor.len()).collect();
+    assert!(
+        target.iter().all(|&i| {
+            let c = &buffer.content[i];
+            matches!(c.bg, Color::Rgb(..)) && !c.modifier.contains(Modifier::REVERSED)
+        }),
+        "the cursor is not followed by a plain heatmap cell"
+    );
+    let mut moved = buffer.clone();
+    for (&from, &to) in cursor.iter().zip(&target) {
+        let (a, b) = (ink(&buffer.content[from]), ink(&buffer.content[to]));
+        (moved.content[to].fg, moved.content[to].modifier) = a;
+        (moved.content[from].fg, moved.content[from].modifier) = b;
+    }
+    let (before, after) = (to_styled_listing(&buffer), to_styled_listing(&moved));
+    let top = layer_top(&before, "ink:");
+    let expected: Vec<(usize, usize)> = cursor
+        .iter()
+        .chain(&target)
+        .map(|&i| (top + i / width, i % width))
+        .collect();
+    assert_eq!(differences(&before, &after), expected, "{after}");
 }
 
 /// A one-in-a-thousand change of one input pixel changes the first frame's listing.
