@@ -27,16 +27,26 @@ fn compare(ours: &Value, theirs: &Value, path: &str) -> Option<String> {
             b.shape()
         ));
     }
-    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    // The scale is taken over the finite cells only: an inf in the reference would otherwise
+    // make the allowed error infinite and let every other cell of the tensor pass.
+    let scale = b
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, |m, v| m.max(v.abs()));
     let allowed = TOLERANCE * scale.max(1e-6);
     let mut worst: Option<(f64, usize)> = None;
     for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
         if x.is_nan() && y.is_nan() || x == y {
             continue;
         }
-        let err = (x - y).abs();
-        let out_of_tolerance = err.is_nan() || err > allowed;
-        if out_of_tolerance && worst.is_none_or(|(w, _)| err > w || err.is_nan()) {
+        // A non-finite value on either side must be met by the same value on the other
+        // (handled above); anything else is a mismatch, whatever the tolerance.
+        let err = if x.is_finite() && y.is_finite() {
+            (x - y).abs()
+        } else {
+            f64::INFINITY
+        };
+        if err > allowed && worst.is_none_or(|(w, _)| err > w) {
             worst = Some((err, i));
         }
     }
@@ -136,4 +146,24 @@ fn engine_matches_pytorch_float64_on_every_fixture() {
         problems.len(),
         problems.join("\n")
     );
+}
+
+/// The comparator itself: a non-finite value must be met by the same value, and an inf in
+/// the reference must not widen the tolerance of the tensor's finite cells.
+#[test]
+fn the_comparator_needs_non_finite_values_to_match_exactly() {
+    use serde_json::json;
+    let same = |ours: Value, torch: Value| compare(&ours, &torch, "t").is_none();
+    assert!(same(
+        json!([1.0, "NaN", "inf", "-inf"]),
+        json!([1.0, "NaN", "inf", "-inf"])
+    ));
+    assert!(same(json!([1.0 + 1e-12, "inf"]), json!([1.0, "inf"])));
+    assert!(!same(json!([1.0, "inf"]), json!([1.0, 5.0])));
+    assert!(!same(json!([1.0, 5.0]), json!([1.0, "inf"])));
+    assert!(!same(json!(["-inf"]), json!(["inf"])));
+    assert!(!same(json!(["NaN"]), json!([0.0])));
+    assert!(!same(json!([0.0]), json!(["NaN"])));
+    // A finite cell off by 1 beside an inf: the scale is the finite cells' (1), not inf.
+    assert!(!same(json!([2.0, "inf"]), json!([1.0, "inf"])));
 }
