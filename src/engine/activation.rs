@@ -81,7 +81,14 @@ impl Activation {
             }
         }
         match self {
-            Activation::Relu => each(z, a, delta_a, delta_z, |z, _| relu_derivative(z)),
+            // PyTorch's relu backward is a select, not a product: δ passes where z > 0 (or
+            // NaN) and is exactly 0 elsewhere, also when δ is NaN or infinite (δ·0 = NaN).
+            Activation::Relu => {
+                assert!(z.len() == delta_a.len() && z.len() == delta_z.len());
+                for ((d, &z), &da) in delta_z.iter_mut().zip(z).zip(delta_a) {
+                    *d = if z <= 0.0 { 0.0 } else { da };
+                }
+            }
             f => each(z, a, delta_a, delta_z, |z, a| f.derivative(z, a)),
         }
     }
@@ -202,6 +209,41 @@ mod tests {
                 assert!(same(all[i], a[i]), "{f:?} apply_all at {}", z[i]);
                 assert!(same(f.derivative(z[i], all[i]), da[i]), "{f:?}′({})", z[i]);
                 assert!(same(back[i], da[i]), "{f:?} backward_all at {}", z[i]);
+            }
+        }
+    }
+
+    /// PyTorch float64: torch.relu and F.leaky_relu backward of δa = [NaN, inf, NaN, 2,
+    /// −inf, NaN] at z = [−1, 0, NaN, 3, inf, −inf]. ReLU selects (0 where z ≤ 0, whatever
+    /// δa is); leaky ReLU multiplies by the slope, so NaN and inf go through.
+    #[test]
+    fn a_non_finite_delta_stops_where_relu_is_flat_as_in_pytorch() {
+        let nan = f64::NAN;
+        let z = [-1.0, 0.0, nan, 3.0, f64::INFINITY, f64::NEG_INFINITY];
+        let delta_a = [nan, f64::INFINITY, nan, 2.0, f64::NEG_INFINITY, nan];
+        let cases = [
+            (
+                Activation::Relu,
+                [0.0, 0.0, nan, 2.0, f64::NEG_INFINITY, 0.0],
+            ),
+            (
+                Activation::LeakyRelu,
+                [nan, f64::INFINITY, nan, 2.0, f64::NEG_INFINITY, nan],
+            ),
+        ];
+        for (f, expected) in cases {
+            let mut a = [0.0; 6];
+            f.apply_all(&z, &mut a);
+            let mut delta_z = [0.0; 6];
+            f.backward_all(&z, &a, &delta_a, &mut delta_z);
+            for i in 0..6 {
+                let (got, want) = (delta_z[i], expected[i]);
+                assert!(
+                    got.is_nan() && want.is_nan() || got == want,
+                    "{f:?}: z = {}, δa = {}: δz = {got}, PyTorch {want}",
+                    z[i],
+                    delta_a[i]
+                );
             }
         }
     }
