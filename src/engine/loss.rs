@@ -46,8 +46,10 @@ impl Loss {
             Loss::HalfSse { target } => {
                 squared_differences(y, target, grad);
                 let sum = grad.sum();
+                // As PyTorch's autograd of 0.5·Σ(y−t)² computes it: 0.5·(2·(y−t)). The same as
+                // y − t for every finite 2·(y−t), and inf where 2·(y−t) overflows.
                 for ((g, &y), &t) in grad.iter_mut().zip(y.iter()).zip(target.iter()) {
-                    *g = y - t;
+                    *g = 0.5 * (2.0 * (y - t));
                 }
                 0.5 * sum
             }
@@ -102,6 +104,19 @@ mod tests {
         let (l, g) = Loss::HalfSse { target: t }.value_and_grad(&y);
         assert_eq!(l, 5.0);
         assert_eq!(g, array![1.0, 3.0].into_dyn());
+    }
+
+    /// PyTorch float64: 0.5·torch.sum((y − t)**2) and its autograd.
+    #[test]
+    fn half_sse_gradient_overflows_where_pytorch_does() {
+        let y = array![1.5e308, 3.0, -1e308, 7e307].into_dyn();
+        let t = array![0.0, 1.0, 0.0, -3e307].into_dyn();
+        let (l, g) = Loss::HalfSse { target: t }.value_and_grad(&y);
+        assert_eq!(l, f64::INFINITY);
+        assert_eq!(
+            g,
+            array![f64::INFINITY, 2.0, f64::NEG_INFINITY, f64::INFINITY].into_dyn()
+        );
     }
 
     #[test]
