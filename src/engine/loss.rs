@@ -75,12 +75,10 @@ fn squared_differences(y: &ArrayD<f64>, target: &ArrayD<f64>, out: &mut ArrayD<f
     }
 }
 
-/// log Σ exp(y), shifted by max(y) so that large logits do not overflow.
+/// log Σ exp(y), shifted by max(y) so that large logits do not overflow. An infinite max
+/// is not set apart: inf − inf = NaN makes the result NaN, as in PyTorch's log_softmax.
 pub fn log_sum_exp(y: &ArrayD<f64>) -> f64 {
     let max = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !max.is_finite() {
-        return max;
-    }
     max + y.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
 }
 
@@ -117,6 +115,38 @@ mod tests {
             g,
             array![f64::INFINITY, 2.0, f64::NEG_INFINITY, f64::INFINITY].into_dyn()
         );
+    }
+
+    /// PyTorch float64: F.cross_entropy on one row of logits, and its autograd.
+    #[test]
+    fn cross_entropy_with_infinite_logits_is_what_pytorch_gives() {
+        let ce = |logits: Vec<f64>, class| {
+            let y = ArrayD::from_shape_vec(IxDyn(&[logits.len()]), logits).unwrap();
+            Loss::CrossEntropy { class }.value_and_grad(&y)
+        };
+        let inf = f64::INFINITY;
+        // A +inf logit: log_softmax subtracts the max, inf − inf = NaN, and all is NaN.
+        for (logits, class) in [
+            (vec![inf, 0.0], 1),
+            (vec![inf, 0.0], 0),
+            (vec![inf, -inf, inf], 1),
+            (vec![-inf, -inf], 0),
+            (vec![f64::NAN, 0.0], 1),
+        ] {
+            let (l, g) = ce(logits.clone(), class);
+            assert!(l.is_nan(), "{logits:?}: loss {l}");
+            assert!(g.iter().all(|v| v.is_nan()), "{logits:?}: {g}");
+        }
+        // A −inf logit is harmless: its probability is 0.
+        let (l, g) = ce(vec![-inf, 0.0, 1.0], 2);
+        assert!((l - 0.31326168751822286).abs() < 1e-15);
+        let torch = [0.0, 0.2689414213699951, -0.2689414213699951];
+        assert!(g.iter().zip(torch).all(|(a, b)| (a - b).abs() < 1e-15));
+        assert_eq!(g[0], 0.0);
+        // Huge finite logits: the loss overflows, the gradient does not.
+        let (l, g) = ce(vec![1e308, -1e308], 1);
+        assert_eq!(l, inf);
+        assert_eq!(g, array![1.0, -1.0].into_dyn());
     }
 
     #[test]
