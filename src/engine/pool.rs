@@ -265,7 +265,8 @@ impl Pool {
                                 for (cell, &x) in
                                     delta_input[at..at + kw].iter_mut().zip(&input[at..at + kw])
                                 {
-                                    *cell += d * if norm == 0.0 { 0.0 } else { x / norm };
+                                    // 0 for a zero window whatever δ is (0·inf = NaN).
+                                    *cell += if norm == 0.0 { 0.0 } else { d * (x / norm) };
                                 }
                             }
                         }
@@ -351,6 +352,28 @@ mod tests {
         assert_eq!(f.output, array![[[5.0, 0.0]]]);
         let d = p.backward(&x, &f, &array![[[10.0, 7.0]]]);
         assert_eq!(d, array![[[6.0, 0.0, 0.0, 0.0], [8.0, 0.0, 0.0, 0.0]]]);
+    }
+
+    /// The reference (tools/torch_reference.py) passes exactly 0 to a zero window's cells,
+    /// also when its δ is inf or NaN; a window of norm inf passes δ·x/inf = 0 to finite
+    /// cells and NaN to an infinite one.
+    #[test]
+    fn a_zero_l2_window_passes_zero_even_for_a_non_finite_delta() {
+        let p = pool(PoolKind::L2, 2, 2);
+        let x = array![[
+            [0.0, 0.0, 0.0, 0.0, 3.0, f64::INFINITY],
+            [0.0, 0.0, 0.0, 0.0, 4.0, 1.0]
+        ]];
+        let f = p.forward(&x);
+        assert_eq!(f.output, array![[[0.0, 0.0, f64::INFINITY]]]);
+        let d = p.backward(&x, &f, &array![[[f64::INFINITY, f64::NAN, 2.0]]]);
+        let expected = [
+            [0.0, 0.0, 0.0, 0.0, 0.0, f64::NAN],
+            [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        ];
+        for (got, want) in d.iter().zip(expected.iter().flatten()) {
+            assert!(got == want || got.is_nan() && want.is_nan(), "{d}");
+        }
     }
 
     #[test]
