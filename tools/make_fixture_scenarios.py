@@ -774,6 +774,52 @@ def nonfinite_ce_minus_inf(seed=309):
         seed, x, layers, {"kind": "cross_entropy", "class": 2})
 
 
+@fixture
+def inner_inf_finite_loss(seed=310):
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 6, 6], 0.1, 1.0)
+    x[0][2][3] = -1e308
+    b = Builder(rng, x)
+    b.conv(1, 1, "relu", weights=[[[[1.5]]]], bias_values=[0.0])
+    b.pool("mean", 2)
+    return scenario(
+        "inner_inf_finite_loss",
+        "An inf inside the network while the loss stays finite (what the first-anomaly scan "
+        "must find): a 1x6x6 input whose cell (2,3) is -1e308 -> conv(1x1, w = 1.5, relu) -> "
+        "mean pool 2 -> half_sse against targets far above the output. At step 0 "
+        "z[0,2,3] = -1.5e308 is finite; the update raises w above 1.8, so at step 1 "
+        "z[0,2,3] = w*(-1e308) = -inf, relu gives 0 and relu'(-inf) = 0: conv1.z[0, 2, 3] "
+        "at step 1 is the run's only non-finite value, and the loss is finite at both steps.",
+        seed, x, b.layers, {"kind": "half_sse", "target": uniform(rng, [1, 3, 3], 5.0, 6.0)},
+        learning_rate=0.02, steps=2)
+
+
+# ---------------------------------------------------------------------------
+# more finite coverage
+# ---------------------------------------------------------------------------
+
+
+@fixture
+def mean_pool_2x3_relu_zero(seed=311):
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 8, 10], -1.0, 1.0)
+    for i in range(5):
+        for j in range(5):
+            x[0][i][j] = 0.0
+    b = Builder(rng, x)
+    b.conv(2, 3, "relu", bias_values=[0.0, 0.0])
+    b.pool("mean", [2, 3])
+    b.conv(2, 2, "tanh")
+    return scenario(
+        "mean_pool_2x3_relu_zero",
+        "A non-square mean pool, and relu at exactly 0: a 1x8x10 input whose top-left 5x5 "
+        "block is 0 -> conv(3x3,K=2,relu, zero bias): z is exactly 0 on the 3x3 outputs "
+        "that see only that block, where relu'(0) = 0 stops a non-zero delta_a -> mean pool "
+        "[2,3] (area 6 = kh*kw, not kh^2 = 4; columns 6 and 7 lie outside every window) -> "
+        "conv(2x2,K=2,tanh) -> mse.",
+        seed, x, b.layers, {"kind": "mse", "target": b.target(-0.5, 0.5)})
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out-dir", default=DEFAULT_OUT)
