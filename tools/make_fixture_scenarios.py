@@ -820,6 +820,103 @@ def mean_pool_2x3_relu_zero(seed=311):
         seed, x, b.layers, {"kind": "mse", "target": b.target(-0.5, 0.5)})
 
 
+# ---------------------------------------------------------------------------
+# layers at or above FAST_MIN_MACS (16,384 multiply-adds), which every command runs
+# on the fastest path of the CPU (AVX-512 where present): compared with PyTorch
+# like the others. Kept as small as the threshold allows.
+# ---------------------------------------------------------------------------
+
+
+@fixture
+def fast_conv_s1_padded(seed=401):
+    rng = random.Random(seed)
+    x = uniform(rng, [4, 6, 10], -1.0, 1.0)
+    b = Builder(rng, x).conv(8, 3, "tanh", padding=1).pool("mean", 2).conv(2, 2, "identity")
+    return scenario(
+        "fast_conv_s1_padded",
+        "A conv layer above FAST_MIN_MACS with stride 1 and padding 1 (the AVX-512 path "
+        "reads a zero-padded copy of the input directly, no im2col): 4x6x10 input -> "
+        "conv(3x3,K=8,pad 1,tanh) -> 8x6x10 (17,280 multiply-adds; rows of 10 cells are one "
+        "full and one masked vector) -> mean pool 2 -> conv(2x2,K=2,identity) -> mse. tanh "
+        "and the mean pool leave delta_z dense, so the backward pass runs the dense "
+        "products.",
+        seed, x, b.layers, {"kind": "mse", "target": b.target(-0.5, 0.5)})
+
+
+@fixture
+def fast_conv_s1_unpadded(seed=402):
+    rng = random.Random(seed)
+    x = uniform(rng, [3, 10, 12], -1.0, 1.0)
+    b = Builder(rng, x).conv(9, 3, "leaky_relu").pool("mean", 2).conv(2, 2, "sigmoid")
+    return scenario(
+        "fast_conv_s1_unpadded",
+        "A conv layer above FAST_MIN_MACS with stride 1 and no padding (the AVX-512 path "
+        "reads the input itself): 3x10x12 input -> conv(3x3,K=9,leaky_relu) -> 9x8x10 "
+        "(19,440 multiply-adds; 9 kernels are one full tile of 8 and one of 1) -> mean pool "
+        "2 -> conv(2x2,K=2,sigmoid) -> half_sse.",
+        seed, x, b.layers, {"kind": "half_sse", "target": b.target()})
+
+
+@fixture
+def fast_conv_stride2(seed=403):
+    rng = random.Random(seed)
+    x = uniform(rng, [4, 13, 13], -1.0, 1.0)
+    b = Builder(rng, x).conv(10, 3, "tanh", stride=2, padding=1).pool("mean", 2)
+    b.conv(2, 2, "identity")
+    return scenario(
+        "fast_conv_stride2",
+        "A conv layer above FAST_MIN_MACS with stride 2 (the AVX-512 path copies im2col "
+        "columns, then runs its kernels on them): 4x13x13 input -> conv(3x3,K=10,stride 2,"
+        "pad 1,tanh) -> 10x7x7 (17,640 multiply-adds; 49 cells end in a masked vector) -> "
+        "mean pool 2 -> conv(2x2,K=2,identity) -> mse.",
+        seed, x, b.layers, {"kind": "mse", "target": b.target(-0.5, 0.5)})
+
+
+@fixture
+def sparse_backward_tiles(seed=404):
+    rng = random.Random(seed)
+    x = uniform(rng, [8, 8, 8], -1.0, 1.0)
+    b = Builder(rng, x).conv(4, 3, "relu", padding=1).pool("max", 2).conv(2, 2, "tanh")
+    return scenario(
+        "sparse_backward_tiles",
+        "The sparse backward pass, vector tiles: 8x8x8 input -> conv(3x3,K=4,pad 1,relu) "
+        "(18,432 multiply-adds) -> max pool 2 -> conv(2x2,K=2,tanh) -> mse, 2 steps. The "
+        "max pool leaves at most one delta in four non-zero, so on the AVX-512 path conv1's "
+        "backward visits only the non-zero cells of delta_z; its rows of kw*C = 24 numbers "
+        "are whole 512-bit vectors (9 per receptive field), so the AVX-512 tiles run.",
+        seed, x, b.layers, {"kind": "mse", "target": b.target(-0.5, 0.5)},
+        learning_rate=0.1, steps=2)
+
+
+@fixture
+def sparse_backward_scalar(seed=405):
+    rng = random.Random(seed)
+    x = uniform(rng, [6, 10, 10], -1.0, 1.0)
+    b = Builder(rng, x).conv(5, 3, "relu").pool("max", 2).conv(2, 2, "tanh")
+    return scenario(
+        "sparse_backward_scalar",
+        "The sparse backward pass, scalar body: 6x10x10 input -> conv(3x3,K=5,relu) "
+        "(17,280 multiply-adds) -> max pool 2 -> conv(2x2,K=2,tanh) -> half_sse, 2 steps. "
+        "delta_z of conv1 is at most a quarter non-zero, so on the AVX-512 path its backward "
+        "is sparse; its rows of kw*C = 18 numbers are not whole vectors, so the scalar body "
+        "runs.",
+        seed, x, b.layers, {"kind": "half_sse", "target": b.target(-0.5, 0.5)},
+        learning_rate=0.1, steps=2)
+
+
+@fixture
+def fast_dense(seed=406):
+    rng = random.Random(seed)
+    x = uniform(rng, [2, 15, 15], -1.0, 1.0)
+    b = Builder(rng, x).dense(37, "tanh").dense(3)
+    return scenario(
+        "fast_dense",
+        "A dense layer above FAST_MIN_MACS: a 2x15x15 input flattened into dense(37,tanh) "
+        "(16,650 weights; rows of 450 inputs end in a partial vector) -> dense(3) -> "
+        "cross_entropy, class 1.",
+        seed, x, b.layers, {"kind": "cross_entropy", "class": 1})
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out-dir", default=DEFAULT_OUT)
