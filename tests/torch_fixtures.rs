@@ -286,6 +286,13 @@ fn assert_no_problems(problems: Vec<String>) {
 /// layers on `KernelPath::fastest()`, with the sparse backward pass where they name it).
 #[test]
 fn engine_matches_pytorch_float64_on_every_fixture() {
+    // The path of the large layers: AVX-512 wherever the CPU has it, unless the portable
+    // one is asked for.
+    let portable_asked =
+        std::env::var_os("DELTASCOPE_PORTABLE").is_some_and(|v| !v.is_empty() && v != "0");
+    if KernelPath::Avx512.supported() && !portable_asked {
+        assert_eq!(KernelPath::fastest(), KernelPath::Avx512);
+    }
     let mut problems = Vec::new();
     for (scenario_path, torch_path) in fixtures() {
         problems.extend(check_fixture(
