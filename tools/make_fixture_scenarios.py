@@ -846,14 +846,14 @@ def fast_conv_s1_padded(seed=401):
 @fixture
 def fast_conv_s1_unpadded(seed=402):
     rng = random.Random(seed)
-    x = uniform(rng, [3, 10, 12], -1.0, 1.0)
-    b = Builder(rng, x).conv(9, 3, "leaky_relu").pool("mean", 2).conv(2, 2, "sigmoid")
+    x = uniform(rng, [4, 11, 11], -1.0, 1.0)
+    b = Builder(rng, x).conv(4, 5, "leaky_relu").pool("mean", 2).conv(2, 2, "sigmoid")
     return scenario(
         "fast_conv_s1_unpadded",
         "A conv layer above FAST_MIN_MACS with stride 1 and no padding (the AVX-512 path "
-        "reads the input itself): 3x10x12 input -> conv(3x3,K=9,leaky_relu) -> 9x8x10 "
-        "(19,440 multiply-adds; 9 kernels are one full tile of 8 and one of 1) -> mean pool "
-        "2 -> conv(2x2,K=2,sigmoid) -> half_sse.",
+        "reads the input itself): 4x11x11 input -> conv(5x5,K=4,leaky_relu) -> 4x7x7 "
+        "(19,600 multiply-adds; rows of 7 cells are masked vectors, 100 taps per kernel) -> "
+        "mean pool 2 -> conv(2x2,K=2,sigmoid) -> half_sse.",
         seed, x, b.layers, {"kind": "half_sse", "target": b.target()})
 
 
