@@ -511,6 +511,412 @@ def named_layers(seed=122):
         seed, x, b.layers, {"kind": "cross_entropy", "class": 0})
 
 
+# ---------------------------------------------------------------------------
+# non-finite values, reached by overflow
+#
+# Scenario files hold finite numbers only, so these fixtures put 1e308 into the
+# input. Each overflowing product stands alone in its sum (the other weights on
+# that cell are 0, and 0 * 1e308 = 0): a fused multiply-add absorbs a product that
+# overflows into a partial sum that is already infinite (inf + (-1e309) = inf),
+# where a plain multiply and add gives inf - inf = NaN, so the engine (FMA) and
+# PyTorch (MKL) would differ on two such products of opposite signs in one sum.
+# The first conv layer makes clean +inf and -inf; the layers after it combine
+# actual infinities, where every order and every kernel give the IEEE result.
+# ---------------------------------------------------------------------------
+
+BIG = 1e308
+
+# conv(1x1, K=2, identity) over two input channels: kernel 0 = 10*x0 is +inf where
+# x0 = 1e308, kernel 1 = -10*x1 is -inf where x1 = 1e308.
+OVERFLOW_WEIGHTS = [[[[10.0]], [[0.0]]], [[[0.0]], [[-10.0]]]]
+# conv(1x1, K=2) after it: kernel 0 = a0 + a1, kernel 1 = -a0 - 0.5*a1. A huge cell in
+# input channel 0 alone gives +inf / -inf, in channel 1 alone -inf / +inf, and in both
+# channels inf - inf = NaN in both kernels.
+MIX_WEIGHTS = [[[[1.0]], [[1.0]]], [[[-1.0]], [[-0.5]]]]
+
+
+def big_cells(x, cells):
+    """Set x[c][i][j] = BIG for each (c, i, j)."""
+    for (c, i, j) in cells:
+        x[c][i][j] = BIG
+    return x
+
+
+def clash(plus=(), minus=(), both=()):
+    """Cells (c, i, j) for a two-channel input: `plus` huge in channel 0, `minus` in
+    channel 1, `both` in both channels (see OVERFLOW_WEIGHTS and MIX_WEIGHTS)."""
+    return ([(0, i, j) for (i, j) in plus] + [(1, i, j) for (i, j) in minus]
+            + [(c, i, j) for (i, j) in both for c in (0, 1)])
+
+
+def overflow_then(b, activation, bias_values):
+    """conv1 (OVERFLOW_WEIGHTS, identity) then conv2 (MIX_WEIGHTS, `activation`)."""
+    b.conv(2, 1, "identity", weights=OVERFLOW_WEIGHTS, bias_values=[0.0, 0.0])
+    b.conv(2, 1, activation, weights=MIX_WEIGHTS, bias_values=bias_values)
+    return b
+
+
+CLASH_TEXT = (
+    "conv1 (1x1, identity; kernel 0 = 10*x0, kernel 1 = -10*x1) turns cells of 1e308 into "
+    "+inf and -inf, each from one product; conv2 (1x1; kernel 0 = a0 + a1, kernel 1 = "
+    "-a0 - 0.5*a1) adds them, so its z is +inf, -inf, or inf - inf = NaN where both "
+    "input channels were huge")
+
+
+@fixture
+def nonfinite_relu(seed=301):
+    rng = random.Random(seed)
+    x = uniform(rng, [2, 8, 8], -1.0, 1.0)
+    # 2x2 windows of the max pool (rows 2i..2i+1, columns 2j..2j+1) over conv2's 8x8 maps:
+    # (0,0) NaN second, then +inf (k0) / 0 (k1);  (0,1) two NaNs: the later one wins;
+    # (1,0) two +inf in k1: the first wins;  (1,1) +inf in the last cell (k0);
+    # (2,0) NaN first and +inf after it: NaN stays;  (3,1) +inf last in k1.
+    big_cells(x, clash(plus=[(1, 0), (3, 3), (5, 1)], minus=[(2, 0), (3, 1), (7, 3)],
+                       both=[(0, 1), (0, 3), (1, 2), (4, 0)]))
+    b = overflow_then(Builder(rng, x), "relu", [0.05, -0.05])
+    b.pool("max", 2)
+    b.conv(2, 2, "relu", bias=(0.0, 0.1))
+    return scenario(
+        "nonfinite_relu",
+        "NaN and inf through relu and a 2x2 stride-2 max pool (the max_pool_2x2_row path), "
+        "reached by overflow: a 2x8x8 input; " + CLASH_TEXT + ". relu(NaN) = NaN, "
+        "relu(-inf) = 0, relu'(NaN) = 1 (PyTorch passes delta unless the output is <= 0, "
+        "and passes 0 there even for a NaN delta). The pool's windows hold a NaN after a "
+        "finite value, two NaNs (the later wins), a NaN before an inf (NaN stays), two "
+        "equal infs (the first wins) and an inf in the last cell. Then conv(2x2,K=2,relu) "
+        "-> mse, whose loss is NaN and whose loss_grad is NaN or inf only in those cells.",
+        seed, x, b.layers, {"kind": "mse", "target": b.target()})
+
+
+@fixture
+def nonfinite_leaky_relu(seed=302):
+    rng = random.Random(seed)
+    x = uniform(rng, [2, 10, 10], -1.0, 1.0)
+    big_cells(x, clash(plus=[(1, 1), (2, 5)], minus=[(3, 5), (8, 1)], both=[(6, 8)]))
+    b = Builder(rng, x)
+    b.conv(2, 1, "identity", weights=OVERFLOW_WEIGHTS, bias_values=[0.0, 0.0])
+    # 2x2 kernels with mixed signs: each inf reaches four outputs with the sign of its
+    # weight, and where a +inf and a -inf meet, NaN.
+    b.conv(2, 2, "leaky_relu",
+           weights=[[[[0.3, 0.2], [0.2, 0.3]], [[0.2, 0.3], [0.3, 0.2]]],
+                    [[[-0.2, 0.2], [0.2, -0.2]], [[0.2, -0.25], [-0.25, 0.2]]]],
+           bias_values=[0.1, -0.1])
+    b.pool("max", 3, 2)
+    b.conv(1, 2, "identity")
+    return scenario(
+        "nonfinite_leaky_relu",
+        "NaN and inf through leaky_relu and a general max pool (3x3 stride 2), reached by "
+        "overflow: a 2x10x10 input -> conv1 (1x1, identity; kernel 0 = 10*x0, kernel 1 = "
+        "-10*x1) turns cells of 1e308 into +inf and -inf -> conv2 (2x2, K=2, mixed signs, "
+        "leaky_relu): each inf reaches four z cells with the sign of its weight, and where "
+        "+inf and -inf meet, NaN. leaky_relu keeps -inf (slope 0.01) and NaN; "
+        "leaky_relu'(NaN) = 0.01 (PyTorch's backward takes the slope unless z > 0). In the "
+        "overlapping 3x3 windows NaN wins over everything, also over a later inf, and -inf "
+        "never wins. Then conv(2x2,K=1,identity) -> half_sse receiving NaN and inf.",
+        seed, x, b.layers, {"kind": "half_sse", "target": b.target(-0.5, 0.5)})
+
+
+@fixture
+def nonfinite_identity(seed=303):
+    rng = random.Random(seed)
+    x = uniform(rng, [2, 6, 9], -1.0, 1.0)
+    # mean pool [2,3] windows: rows 2i..2i+1, columns 3j..3j+2
+    # (0,0) +inf (k0) / -inf (k1);  (0,1) +inf and -inf in one window: NaN;
+    # (1,2) inf - inf = NaN in conv2 already;  (2,0) -inf (k0) / +inf (k1).
+    big_cells(x, clash(plus=[(0, 1), (1, 4)], minus=[(0, 5), (5, 2)], both=[(3, 7)]))
+    b = overflow_then(Builder(rng, x), "identity", [0.0, 0.1])
+    b.pool("mean", [2, 3])
+    b.dense(3, "relu")
+    return scenario(
+        "nonfinite_identity",
+        "inf and NaN through identity, a non-square mean pool and a dense layer: a 2x6x9 "
+        "input; " + CLASH_TEXT + "; identity keeps them -> mean pool [2,3] (area 6): a "
+        "window with +inf gives inf, one with +inf and -inf gives NaN, one with -inf gives "
+        "-inf -> dense(3,relu) whose inputs are inf, -inf and NaN -> mse.",
+        seed, x, b.layers, {"kind": "mse", "target": b.target()})
+
+
+@fixture
+def nonfinite_sigmoid(seed=304):
+    rng = random.Random(seed)
+    x = uniform(rng, [2, 7, 7], -1.0, 1.0)
+    # +inf / -inf inside the L2 pool's windows; NaN at (6,3) and (2,6), in the row and
+    # column that no 2x2 window covers (floor mode).
+    big_cells(x, clash(plus=[(1, 1)], minus=[(2, 4)], both=[(6, 3), (2, 6)]))
+    b = overflow_then(Builder(rng, x), "sigmoid", [0.05, -0.05])
+    b.pool("l2", 2)
+    b.dense(3)
+    return scenario(
+        "nonfinite_sigmoid",
+        "NaN and inf through sigmoid: a 2x7x7 input; " + CLASH_TEXT + ". sigmoid(+inf) = 1 "
+        "and sigmoid(-inf) = 0 with derivative 0, sigmoid(NaN) = NaN. The NaN cells lie in "
+        "row 6 and column 6, which the L2 pool 2 never covers, so the forward pass and the "
+        "loss (dense(3) -> cross_entropy, class 1) stay finite; but their delta_a of 0 "
+        "meets sigmoid'(NaN): delta_z = 0*NaN = NaN, as in PyTorch, and so do conv2's "
+        "grad_weights and grad_bias, and delta_input at those two cells.",
+        seed, x, b.layers, {"kind": "cross_entropy", "class": 1})
+
+
+@fixture
+def nonfinite_tanh(seed=305):
+    rng = random.Random(seed)
+    x = uniform(rng, [2, 7, 7], -1.0, 1.0)
+    big_cells(x, clash(plus=[(0, 0), (5, 5)], minus=[(1, 4)], both=[(3, 1)]))
+    b = overflow_then(Builder(rng, x), "tanh", [-0.05, 0.05])
+    b.pool("max", 2, 1)
+    b.conv(1, 2, "identity")
+    return scenario(
+        "nonfinite_tanh",
+        "NaN and inf through tanh: a 2x7x7 input; " + CLASH_TEXT + ". tanh(+-inf) = +-1 "
+        "with derivative 0, tanh(NaN) = NaN -> max pool 2 stride 1 (overlapping: the NaN "
+        "wins all four windows around it and their deltas accumulate on it) -> "
+        "conv(2x2,K=1,identity) -> half_sse.",
+        seed, x, b.layers, {"kind": "half_sse", "target": b.target(-0.5, 0.5)})
+
+
+@fixture
+def nonfinite_l2_pool(seed=306):
+    rng = random.Random(seed)
+    x = uniform(rng, [2, 8, 8], -1.0, 1.0)
+    big_cells(x, clash(plus=[(0, 0)], minus=[(5, 5)]))
+    # a cell of 1e200: 10*1e200 is finite, but its square overflows, so the window's
+    # norm is inf (the true norm is 1e201) in PyTorch's sum and in the engine's
+    x[0][6][6], x[1][6][6] = 1e200, 0.0
+    # window (0,1) of channel 0 all zero after relu: x0 < x1 so 10*x0 - 10*x1 < 0
+    for (i, j) in [(0, 2), (0, 3), (1, 2), (1, 3)]:
+        x[0][i][j], x[1][i][j] = -0.5, 0.5
+    b = Builder(rng, x)
+    # each output cell holds at most one product with a huge cell (see above)
+    b.conv(2, 1, "relu", weights=[[[[10.0]], [[-10.0]]], [[[-4.0]], [[3.0]]]],
+           bias_values=[0.0, 0.1])
+    b.pool("l2", 2)
+    b.conv(1, 2, "identity", weights=[[[[0.5, 0.7], [-0.3, 0.2]], [[0.4, -0.6], [0.3, 0.8]]]])
+    return scenario(
+        "nonfinite_l2_pool",
+        "inf into an L2 pool: a 2x8x8 input -> 1x1 conv (kernel 0 = 10*x0 - 10*x1, kernel 1 "
+        "= -4*x0 + 3*x1, relu) gives +inf where x0 = 1e308 (channel 0) or x1 = 1e308 "
+        "(channel 1), 1e201 where x0 = 1e200 (whose square overflows: norm inf, and "
+        "1e201/inf = 0 to that cell), and an all-zero window in channel 0 -> L2 pool 2: "
+        "norm inf, delta*x/norm = NaN for the inf cell and 0 for finite ones -> "
+        "conv(2x2,K=1,identity) -> mse: the loss_grad of the outputs over the inf windows is "
+        "inf, so the all-zero window next to one gets delta_output = inf, and passes exactly "
+        "0 to its inputs (the L2 pool's contract), not inf*0 = NaN.",
+        seed, x, b.layers, {"kind": "mse", "target": b.target()})
+
+
+def dense_on(rows, bias, activation=None):
+    """A dense layer with explicit weights (one row per output) and bias."""
+    l = {"type": "dense", "outputs": len(rows)}
+    if activation is not None:
+        l["activation"] = activation
+    l["weights"] = rows
+    l["bias"] = bias
+    return l
+
+
+@fixture
+def nonfinite_half_sse_overflow(seed=307):
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 2, 3], -1.0, 1.0)
+    x[0][0][0] = x[0][1][2] = BIG
+    rows = [
+        [1.5, 0.2, -0.3, 0.1, 0.4, 0.0],   # 1.5e308: finite, but (y - t)^2 overflows
+        [2.0, 0.3, 0.1, -0.2, 0.5, 0.0],   # 2e308 = inf
+        [0.0, 0.1, 0.2, 0.3, -0.4, -3.0],  # -3e308 = -inf
+        [0.0, -0.5, 0.4, 0.2, 0.3, 0.0],   # finite
+    ]
+    layers = [dense_on(rows, [0.1, -0.1, 0.2, 0.0])]
+    return scenario(
+        "nonfinite_half_sse_overflow",
+        "half_sse receiving inf, -inf and a huge finite output: dense(4, identity) on a 1x2x3 "
+        "input holding two cells of 1e308 gives y = [1.5e308, inf, -inf, finite]; the loss "
+        "0.5*sum((y-t)^2) is inf, and its gradient is what PyTorch's autograd of that "
+        "expression gives: 0.5*(2*(y-t)), which is inf for y - t = 1.5e308 (2*(y-t) "
+        "overflows), not y - t.",
+        seed, x, layers, {"kind": "half_sse", "target": [0.5, -0.5, 0.25, 0.1]})
+
+
+@fixture
+def nonfinite_ce_plus_inf(seed=308):
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 2, 2], 0.1, 1.0)
+    x[0][0][0] = BIG
+    layers = [
+        dense_on([[2.0, 0.1, -0.2, 0.3], [-0.5, 0.4, 0.3, 0.2], [0.3, -0.1, 0.2, 0.1]],
+                 [0.0, 0.1, -0.1], "relu"),
+        dense_on([[0.5, 0.2, 0.1], [-0.4, -0.3, 0.2], [0.6, 0.1, -0.2], [0.2, 0.3, 0.4]],
+                 [0.0, 0.1, 0.2, -0.1]),
+    ]
+    return scenario(
+        "nonfinite_ce_plus_inf",
+        "cross_entropy receiving +inf logits, and a dense layer with an inf input: a 1x2x2 "
+        "input holding 1e308 -> dense(3,relu) gives [inf, 0 (relu of -5e307), 3e307] -> "
+        "dense(4) whose input holds inf gives logits [inf, -inf, inf, inf] (the products "
+        "with 3e307 stay finite) -> cross_entropy, class 1. PyTorch's log_softmax subtracts the "
+        "maximum, inf - inf = NaN, so the loss and every gradient are NaN.",
+        seed, x, layers, {"kind": "cross_entropy", "class": 1})
+
+
+@fixture
+def nonfinite_ce_minus_inf(seed=309):
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 2, 2], -1.0, 1.0)
+    x[0][1][1] = BIG
+    layers = [dense_on([[0.3, -0.2, 0.1, -4.0], [0.5, 0.4, -0.3, 0.0],
+                        [-0.2, 0.6, 0.2, 0.0]], [0.1, 0.0, -0.1])]
+    return scenario(
+        "nonfinite_ce_minus_inf",
+        "cross_entropy with a -inf logit, which is harmless: dense(3) on a 1x2x2 input "
+        "holding 1e308 gives logits [-inf, finite, finite] (the weights of the other two "
+        "rows on that cell are 0, and 0*1e308 = 0); softmax gives the -inf logit 0, so the "
+        "loss (class 2) and every gradient are finite; grad_weights of row 0 is 0*x, 0 even "
+        "at 1e308.",
+        seed, x, layers, {"kind": "cross_entropy", "class": 2})
+
+
+@fixture
+def inner_inf_finite_loss(seed=310):
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 6, 6], 0.1, 1.0)
+    x[0][2][3] = -1e308
+    b = Builder(rng, x)
+    b.conv(1, 1, "relu", weights=[[[[1.5]]]], bias_values=[0.0])
+    b.pool("mean", 2)
+    return scenario(
+        "inner_inf_finite_loss",
+        "An inf inside the network while the loss stays finite (what the first-anomaly scan "
+        "must find): a 1x6x6 input whose cell (2,3) is -1e308 -> conv(1x1, w = 1.5, relu) -> "
+        "mean pool 2 -> half_sse against targets far above the output. At step 0 "
+        "z[0,2,3] = -1.5e308 is finite; the update raises w above 1.8, so at step 1 "
+        "z[0,2,3] = w*(-1e308) = -inf, relu gives 0 and relu'(-inf) = 0: conv1.z[0, 2, 3] "
+        "at step 1 is the run's only non-finite value, and the loss is finite at both steps.",
+        seed, x, b.layers, {"kind": "half_sse", "target": uniform(rng, [1, 3, 3], 5.0, 6.0)},
+        learning_rate=0.02, steps=2)
+
+
+# ---------------------------------------------------------------------------
+# more finite coverage
+# ---------------------------------------------------------------------------
+
+
+@fixture
+def mean_pool_2x3_relu_zero(seed=311):
+    rng = random.Random(seed)
+    x = uniform(rng, [1, 8, 10], -1.0, 1.0)
+    for i in range(5):
+        for j in range(5):
+            x[0][i][j] = 0.0
+    b = Builder(rng, x)
+    b.conv(2, 3, "relu", bias_values=[0.0, 0.0])
+    b.pool("mean", [2, 3])
+    b.conv(2, 2, "tanh")
+    return scenario(
+        "mean_pool_2x3_relu_zero",
+        "A non-square mean pool, and relu at exactly 0: a 1x8x10 input whose top-left 5x5 "
+        "block is 0 -> conv(3x3,K=2,relu, zero bias): z is exactly 0 on the 3x3 outputs "
+        "that see only that block, where relu'(0) = 0 stops a non-zero delta_a -> mean pool "
+        "[2,3] (area 6 = kh*kw, not kh^2 = 4; columns 6 and 7 lie outside every window) -> "
+        "conv(2x2,K=2,tanh) -> mse.",
+        seed, x, b.layers, {"kind": "mse", "target": b.target(-0.5, 0.5)})
+
+
+# ---------------------------------------------------------------------------
+# layers at or above FAST_MIN_MACS (16,384 multiply-adds), which every command runs
+# on the fastest path of the CPU (AVX-512 where present): compared with PyTorch
+# like the others. Kept as small as the threshold allows.
+# ---------------------------------------------------------------------------
+
+
+@fixture
+def fast_conv_s1_padded(seed=401):
+    rng = random.Random(seed)
+    x = uniform(rng, [4, 6, 10], -1.0, 1.0)
+    b = Builder(rng, x).conv(8, 3, "tanh", padding=1).pool("mean", 2).conv(2, 2, "identity")
+    return scenario(
+        "fast_conv_s1_padded",
+        "A conv layer above FAST_MIN_MACS with stride 1 and padding 1 (the AVX-512 path "
+        "reads a zero-padded copy of the input directly, no im2col): 4x6x10 input -> "
+        "conv(3x3,K=8,pad 1,tanh) -> 8x6x10 (17,280 multiply-adds; rows of 10 cells are one "
+        "full and one masked vector) -> mean pool 2 -> conv(2x2,K=2,identity) -> mse. tanh "
+        "and the mean pool leave delta_z dense, so the backward pass runs the dense "
+        "products.",
+        seed, x, b.layers, {"kind": "mse", "target": b.target(-0.5, 0.5)})
+
+
+@fixture
+def fast_conv_s1_unpadded(seed=402):
+    rng = random.Random(seed)
+    x = uniform(rng, [4, 11, 11], -1.0, 1.0)
+    b = Builder(rng, x).conv(4, 5, "leaky_relu").pool("mean", 2).conv(2, 2, "sigmoid")
+    return scenario(
+        "fast_conv_s1_unpadded",
+        "A conv layer above FAST_MIN_MACS with stride 1 and no padding (the AVX-512 path "
+        "reads the input itself): 4x11x11 input -> conv(5x5,K=4,leaky_relu) -> 4x7x7 "
+        "(19,600 multiply-adds; rows of 7 cells are masked vectors, 100 taps per kernel) -> "
+        "mean pool 2 -> conv(2x2,K=2,sigmoid) -> half_sse.",
+        seed, x, b.layers, {"kind": "half_sse", "target": b.target()})
+
+
+@fixture
+def fast_conv_stride2(seed=403):
+    rng = random.Random(seed)
+    x = uniform(rng, [4, 13, 13], -1.0, 1.0)
+    b = Builder(rng, x).conv(10, 3, "tanh", stride=2, padding=1).pool("mean", 2)
+    b.conv(2, 2, "identity")
+    return scenario(
+        "fast_conv_stride2",
+        "A conv layer above FAST_MIN_MACS with stride 2 (the AVX-512 path copies im2col "
+        "columns, then runs its kernels on them): 4x13x13 input -> conv(3x3,K=10,stride 2,"
+        "pad 1,tanh) -> 10x7x7 (17,640 multiply-adds; 49 cells end in a masked vector) -> "
+        "mean pool 2 -> conv(2x2,K=2,identity) -> mse.",
+        seed, x, b.layers, {"kind": "mse", "target": b.target(-0.5, 0.5)})
+
+
+@fixture
+def sparse_backward_tiles(seed=404):
+    rng = random.Random(seed)
+    x = uniform(rng, [8, 8, 8], -1.0, 1.0)
+    b = Builder(rng, x).conv(4, 3, "relu", padding=1).pool("max", 2).conv(2, 2, "tanh")
+    return scenario(
+        "sparse_backward_tiles",
+        "The sparse backward pass, vector tiles: 8x8x8 input -> conv(3x3,K=4,pad 1,relu) "
+        "(18,432 multiply-adds) -> max pool 2 -> conv(2x2,K=2,tanh) -> mse, 2 steps. The "
+        "max pool leaves at most one delta in four non-zero, so on the AVX-512 path conv1's "
+        "backward visits only the non-zero cells of delta_z; its rows of kw*C = 24 numbers "
+        "are whole 512-bit vectors (9 per receptive field), so the AVX-512 tiles run.",
+        seed, x, b.layers, {"kind": "mse", "target": b.target(-0.5, 0.5)},
+        learning_rate=0.1, steps=2)
+
+
+@fixture
+def sparse_backward_scalar(seed=405):
+    rng = random.Random(seed)
+    x = uniform(rng, [6, 10, 10], -1.0, 1.0)
+    b = Builder(rng, x).conv(5, 3, "relu").pool("max", 2).conv(2, 2, "tanh")
+    return scenario(
+        "sparse_backward_scalar",
+        "The sparse backward pass, scalar body: 6x10x10 input -> conv(3x3,K=5,relu) "
+        "(17,280 multiply-adds) -> max pool 2 -> conv(2x2,K=2,tanh) -> half_sse, 2 steps. "
+        "delta_z of conv1 is at most a quarter non-zero, so on the AVX-512 path its backward "
+        "is sparse; its rows of kw*C = 18 numbers are not whole vectors, so the scalar body "
+        "runs.",
+        seed, x, b.layers, {"kind": "half_sse", "target": b.target(-0.5, 0.5)},
+        learning_rate=0.1, steps=2)
+
+
+@fixture
+def fast_dense(seed=406):
+    rng = random.Random(seed)
+    x = uniform(rng, [2, 15, 15], -1.0, 1.0)
+    b = Builder(rng, x).dense(37, "tanh").dense(3)
+    return scenario(
+        "fast_dense",
+        "A dense layer above FAST_MIN_MACS: a 2x15x15 input flattened into dense(37,tanh) "
+        "(16,650 weights; rows of 450 inputs end in a partial vector) -> dense(3) -> "
+        "cross_entropy, class 1.",
+        seed, x, b.layers, {"kind": "cross_entropy", "class": 1})
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out-dir", default=DEFAULT_OUT)

@@ -66,23 +66,33 @@ impl Activation {
         }
     }
 
-    /// δz = δa ⊙ f′(z), cell by cell.
+    /// δz = δa · f′(z) for one cell, as PyTorch computes it: a product, except for ReLU,
+    /// whose backward is a select (δa where z > 0 or NaN, exactly 0 elsewhere, also when δa
+    /// is NaN or infinite, where the product would give NaN).
+    pub fn delta_z(self, z: f64, a: f64, delta_a: f64) -> f64 {
+        match self {
+            Activation::Relu => relu_delta(z, delta_a),
+            f => delta_a * f.derivative(z, a),
+        }
+    }
+
+    /// δz = δa ⊙ f′(z), cell by cell ([`Activation::delta_z`]).
     pub fn backward_all(self, z: &[f64], a: &[f64], delta_a: &[f64], delta_z: &mut [f64]) {
         fn each(
             z: &[f64],
             a: &[f64],
             delta_a: &[f64],
             delta_z: &mut [f64],
-            derivative: impl Fn(f64, f64) -> f64,
+            rule: impl Fn(f64, f64, f64) -> f64,
         ) {
             assert!(z.len() == a.len() && a.len() == delta_a.len() && a.len() == delta_z.len());
             for (((d, &z), &a), &da) in delta_z.iter_mut().zip(z).zip(a).zip(delta_a) {
-                *d = da * derivative(z, a);
+                *d = rule(z, a, da);
             }
         }
         match self {
-            Activation::Relu => each(z, a, delta_a, delta_z, |z, _| relu_derivative(z)),
-            f => each(z, a, delta_a, delta_z, |z, a| f.derivative(z, a)),
+            Activation::Relu => each(z, a, delta_a, delta_z, |z, _, da| relu_delta(z, da)),
+            f => each(z, a, delta_a, delta_z, |z, a, da| da * f.derivative(z, a)),
         }
     }
 
@@ -130,6 +140,10 @@ fn relu(z: f64) -> f64 {
 
 fn relu_derivative(z: f64) -> f64 {
     if z <= 0.0 { 0.0 } else { 1.0 }
+}
+
+fn relu_delta(z: f64, delta_a: f64) -> f64 {
+    if z <= 0.0 { 0.0 } else { delta_a }
 }
 
 fn leaky_relu(z: f64) -> f64 {
@@ -202,6 +216,41 @@ mod tests {
                 assert!(same(all[i], a[i]), "{f:?} apply_all at {}", z[i]);
                 assert!(same(f.derivative(z[i], all[i]), da[i]), "{f:?}′({})", z[i]);
                 assert!(same(back[i], da[i]), "{f:?} backward_all at {}", z[i]);
+            }
+        }
+    }
+
+    /// PyTorch float64: torch.relu and F.leaky_relu backward of δa = [NaN, inf, NaN, 2,
+    /// −inf, NaN] at z = [−1, 0, NaN, 3, inf, −inf]. ReLU selects (0 where z ≤ 0, whatever
+    /// δa is); leaky ReLU multiplies by the slope, so NaN and inf go through.
+    #[test]
+    fn a_non_finite_delta_stops_where_relu_is_flat_as_in_pytorch() {
+        let nan = f64::NAN;
+        let z = [-1.0, 0.0, nan, 3.0, f64::INFINITY, f64::NEG_INFINITY];
+        let delta_a = [nan, f64::INFINITY, nan, 2.0, f64::NEG_INFINITY, nan];
+        let cases = [
+            (
+                Activation::Relu,
+                [0.0, 0.0, nan, 2.0, f64::NEG_INFINITY, 0.0],
+            ),
+            (
+                Activation::LeakyRelu,
+                [nan, f64::INFINITY, nan, 2.0, f64::NEG_INFINITY, nan],
+            ),
+        ];
+        for (f, expected) in cases {
+            let mut a = [0.0; 6];
+            f.apply_all(&z, &mut a);
+            let mut delta_z = [0.0; 6];
+            f.backward_all(&z, &a, &delta_a, &mut delta_z);
+            for i in 0..6 {
+                let (got, want) = (delta_z[i], expected[i]);
+                assert!(
+                    got.is_nan() && want.is_nan() || got == want,
+                    "{f:?}: z = {}, δa = {}: δz = {got}, PyTorch {want}",
+                    z[i],
+                    delta_a[i]
+                );
             }
         }
     }

@@ -194,7 +194,31 @@ impl Pool {
                 }
             }
             PoolKind::Mean => self.mean_share(),
-            PoolKind::L2 => l2_share(t.input[[c, cell[0], cell[1]]], t.output[[c, i, j]]),
+            PoolKind::L2 => l2_routed(1.0, t.input[[c, cell[0], cell[1]]], t.output[[c, i, j]]),
+        }
+    }
+
+    /// The δ that window (i, j) of channel c sends to input cell `cell` in the backward pass
+    /// (before the windows that contain the cell are summed): δy·switch, δy/m, or δy·x/‖x‖.
+    pub fn routed_delta(
+        &self,
+        t: &PoolTrace,
+        c: usize,
+        i: usize,
+        j: usize,
+        cell: [usize; 2],
+    ) -> f64 {
+        let d = t.delta_output[[c, i, j]];
+        match self.kind {
+            PoolKind::Max => {
+                if self.routing_weight(t, c, i, j, cell) == 1.0 {
+                    d
+                } else {
+                    0.0
+                }
+            }
+            PoolKind::Mean => d * self.mean_share(),
+            PoolKind::L2 => l2_routed(d, t.input[[c, cell[0], cell[1]]], t.output[[c, i, j]]),
         }
     }
 
@@ -289,7 +313,7 @@ impl Pool {
                                 for (cell, &x) in
                                     delta_input[at..at + kw].iter_mut().zip(&input[at..at + kw])
                                 {
-                                    *cell += d * l2_share(x, norm);
+                                    *cell += l2_routed(d, x, norm);
                                 }
                             }
                         }
@@ -308,10 +332,11 @@ fn takes_the_switch(value: f64, best: f64) -> bool {
     value > best || value.is_nan()
 }
 
-/// δ's share for a cell x of an L2 window of norm ‖x‖: x/‖x‖, and 0 for an all-zero window.
+/// The δ an L2 window of norm ‖x‖ sends to its cell x: δ·(x/‖x‖), and exactly 0 for an
+/// all-zero window whatever δ is (no gradient: 0·inf would be NaN).
 #[inline(always)]
-fn l2_share(x: f64, norm: f64) -> f64 {
-    if norm == 0.0 { 0.0 } else { x / norm }
+fn l2_routed(d: f64, x: f64, norm: f64) -> f64 {
+    if norm == 0.0 { 0.0 } else { d * (x / norm) }
 }
 
 /// One output row of 2×2 max pooling with stride 2, the common case, without branches on the
@@ -428,6 +453,28 @@ mod tests {
         assert_eq!(f.output, array![[[5.0, 0.0]]]);
         let d = p.backward(&x, &f, &array![[[10.0, 7.0]]]);
         assert_eq!(d, array![[[6.0, 0.0, 0.0, 0.0], [8.0, 0.0, 0.0, 0.0]]]);
+    }
+
+    /// The reference (tools/torch_reference.py) passes exactly 0 to a zero window's cells,
+    /// also when its δ is inf or NaN; a window of norm inf passes δ·x/inf = 0 to finite
+    /// cells and NaN to an infinite one.
+    #[test]
+    fn a_zero_l2_window_passes_zero_even_for_a_non_finite_delta() {
+        let p = pool(PoolKind::L2, 2, 2);
+        let x = array![[
+            [0.0, 0.0, 0.0, 0.0, 3.0, f64::INFINITY],
+            [0.0, 0.0, 0.0, 0.0, 4.0, 1.0]
+        ]];
+        let f = p.forward(&x);
+        assert_eq!(f.output, array![[[0.0, 0.0, f64::INFINITY]]]);
+        let d = p.backward(&x, &f, &array![[[f64::INFINITY, f64::NAN, 2.0]]]);
+        let expected = [
+            [0.0, 0.0, 0.0, 0.0, 0.0, f64::NAN],
+            [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        ];
+        for (got, want) in d.iter().zip(expected.iter().flatten()) {
+            assert!(got == want || got.is_nan() && want.is_nan(), "{d}");
+        }
     }
 
     #[test]

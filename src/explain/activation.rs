@@ -51,7 +51,7 @@ pub(super) fn explain_delta_z(
             (Some(CellRef::new(cell.node, N::DeltaA, ix)), "", da),
             (Some(CellRef::new(cell.node, N::Z, ix)), "f′(z)", d),
         ],
-        da * d,
+        act.delta_z(z, a, da),
         true,
         Some(format!("z = {}", short(z))),
     );

@@ -161,7 +161,7 @@ pub(super) fn explain_pool(
                                     (Some(at(N::DeltaOutput, &[c, i, j])), "", d),
                                     (None, if won { "1" } else { "0" }, r),
                                 ],
-                                if won { d } else { 0.0 },
+                                pool.routed_delta(t, c, i, j, [y, x]),
                                 won,
                                 Some(if won {
                                     format!("{win}: switch")
@@ -189,7 +189,7 @@ pub(super) fn explain_pool(
                                     (Some(at(N::DeltaOutput, &[c, i, j])), "", d),
                                     (None, "1/m", r),
                                 ],
-                                d * r,
+                                pool.routed_delta(t, c, i, j, [y, x]),
                                 true,
                                 Some(win),
                             );
@@ -214,7 +214,7 @@ pub(super) fn explain_pool(
                             b.custom(
                                 format!("δy{} · {sym}", idx(&[c, i, j])),
                                 format!("{} × {num}", short(d)),
-                                d * r,
+                                pool.routed_delta(t, c, i, j, [y, x]),
                                 sources,
                                 Some(win),
                             );

@@ -393,3 +393,54 @@ fn mean_pool_formulas_say_what_m_is() {
         e.formula
     );
 }
+
+/// Where NaN and inf flow (the overflow fixtures compared with PyTorch), the δ terms the
+/// inspector lists still combine to the traced value: δz through ReLU's select, δ routed
+/// by every pool kind (an all-zero L2 window passes exactly 0, whatever δ is).
+#[test]
+fn delta_terms_match_the_traced_value_where_values_are_not_finite() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/scenarios/");
+    let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan()) || close(a, b);
+    let mut non_finite = 0;
+    for name in [
+        "nonfinite_relu",
+        "nonfinite_leaky_relu",
+        "nonfinite_identity",
+        "nonfinite_sigmoid",
+        "nonfinite_tanh",
+        "nonfinite_l2_pool",
+    ] {
+        let path = format!("{dir}{name}.json");
+        let model = crate::scenario::load(std::path::Path::new(&path))
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .model;
+        let trace = model.trace(0);
+        let ctx = Context {
+            model: &model,
+            trace: &trace,
+            updated: None,
+            backward_from: 0,
+        };
+        for (l, layer) in model.layers.iter().enumerate() {
+            let tensor = match layer.kind {
+                LayerKind::Pool(_) => N::DeltaInput,
+                _ => N::DeltaZ,
+            };
+            let node = Node::Layer(l);
+            let shape = tensor_shape(&ctx, node, tensor).unwrap();
+            for flat in 0..shape.iter().product() {
+                let cell = CellRef::new(node, tensor, &unravel(&shape, flat));
+                let e = explain(&ctx, &cell).unwrap();
+                non_finite += usize::from(!e.value.is_finite());
+                assert!(
+                    same(e.total(), e.value),
+                    "{name}: {}: terms give {}, traced {}",
+                    e.title,
+                    e.total(),
+                    e.value
+                );
+            }
+        }
+    }
+    assert!(non_finite > 0, "the fixtures hold non-finite δ");
+}
