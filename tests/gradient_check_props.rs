@@ -8,13 +8,17 @@
 //! each layer receives, so every case is a valid scenario and is checked: none is skipped.
 //! `the_generator_covers_every_feature` keeps it that way.
 //!
+//! Last, the sample the check takes of a large tensor: the largest gradients and cells
+//! spread over the whole tensor, the same every run.
+//!
 //! The gradient check alone cannot see a mistake made the same way in the forward and the
 //! backward pass (a mean-pool divisor of kh² in both, say), nor the choice of f′ at a kink
 //! (ReLU′(0) = 0 in PyTorch), since cells on a kink are set aside: the recomputations cover
 //! those.
 
 use deltascope::check::{
-    CheckOptions, CheckReport, REL_ERROR_FLOOR, Target, gradient_check, sampled_cells,
+    CheckOptions, CheckReport, DEFAULT_SAMPLE, REL_ERROR_FLOOR, SAMPLE_ALL_UP_TO, SAMPLE_LARGEST,
+    Target, gradient_check, sampled_cells,
 };
 use deltascope::engine::{LayerTrace, StepTrace};
 use deltascope::scenario::{self, Scenario};
@@ -713,4 +717,68 @@ fn the_generator_covers_every_feature() {
     }
     let live = seen["every weight tensor has live gradients"];
     assert!(4 * live >= 3 * N, "live gradients in {live} of {N} cases");
+}
+
+/// Set in a child process that prints its sample (see the test below).
+const PRINT_SAMPLE: &str = "DELTASCOPE_TEST_PRINT_SAMPLE";
+
+/// A tensor of more than SAMPLE_ALL_UP_TO cells is checked in DEFAULT_SAMPLE of them: the
+/// SAMPLE_LARGEST of largest |gradient| wherever they are, and the rest drawn at random from
+/// the whole tensor (not its first cells), the same in every run.
+#[test]
+fn a_large_tensor_is_sampled_over_all_its_cells_the_same_every_run() {
+    let n = 4096;
+    // Small gradients everywhere; the largest, half of them negative, spread from the end.
+    let mut g: Vec<f64> = (0..n).map(|i| ((i * 7919) % 1000) as f64 * 1e-6).collect();
+    let largest: Vec<usize> = (0..SAMPLE_LARGEST).map(|m| n - 1 - 127 * m).collect();
+    for (m, &i) in largest.iter().enumerate() {
+        let size = 1.0 + m as f64;
+        g[i] = if m % 2 == 0 { size } else { -size };
+    }
+    let sample = sampled_cells(&g, Some(DEFAULT_SAMPLE), 3);
+    if std::env::var_os(PRINT_SAMPLE).is_some() {
+        println!("sample {sample:?}");
+        return;
+    }
+    assert_eq!(sample.len(), DEFAULT_SAMPLE);
+    assert!(
+        sample.windows(2).all(|w| w[0] < w[1]),
+        "increasing, no repeats"
+    );
+    assert!(sample.iter().all(|&i| i < n));
+    for i in &largest {
+        assert!(
+            sample.contains(i),
+            "cell {i} (gradient {}) is left out",
+            g[*i]
+        );
+    }
+    // The others fall in every eighth of the tensor (28 expected in each).
+    let mut eighths = [0usize; 8];
+    for i in sample.iter().filter(|i| !largest.contains(i)) {
+        eighths[i * 8 / n] += 1;
+    }
+    assert!(eighths.iter().all(|&c| c >= 10), "{eighths:?}");
+    // The same every run: again here, and in another process.
+    assert_eq!(sampled_cells(&g, Some(DEFAULT_SAMPLE), 3), sample);
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_large_tensor_is_sampled_over_all_its_cells_the_same_every_run",
+            "--nocapture",
+        ])
+        .env(PRINT_SAMPLE, "1")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        printed.contains(&format!("sample {sample:?}")),
+        "another process drew another sample:\n{printed}"
+    );
+    // Each tensor has its own draw; a small tensor is checked in every cell.
+    assert_ne!(sampled_cells(&g, Some(DEFAULT_SAMPLE), 4), sample);
+    assert_eq!(
+        sampled_cells(&g[..SAMPLE_ALL_UP_TO], Some(DEFAULT_SAMPLE), 3),
+        (0..SAMPLE_ALL_UP_TO).collect::<Vec<_>>()
+    );
 }
