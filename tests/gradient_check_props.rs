@@ -8,13 +8,13 @@
 //! each layer receives, so every case is a valid scenario and is checked: none is skipped.
 //! `the_generator_covers_every_feature` keeps it that way.
 //!
-//! Last, the sample the check takes of a large tensor: the largest gradients and cells
-//! spread over the whole tensor, the same every run.
-//!
 //! The gradient check alone cannot see a mistake made the same way in the forward and the
 //! backward pass (a mean-pool divisor of kh² in both, say), nor the choice of f′ at a kink
 //! (ReLU′(0) = 0 in PyTorch), since cells on a kink are set aside: the recomputations cover
 //! those.
+//!
+//! Last, the sample the check takes of a large tensor: the largest gradients and cells
+//! spread over the whole tensor, the same every run.
 
 use deltascope::check::{
     CheckOptions, CheckReport, DEFAULT_SAMPLE, REL_ERROR_FLOOR, SAMPLE_ALL_UP_TO, SAMPLE_LARGEST,
