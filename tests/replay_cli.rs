@@ -549,3 +549,39 @@ fn a_line_holding_only_a_hash_is_a_comment() {
     let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
     assert_eq!(texts, ["n"]);
 }
+
+/// `Shift+g` in a script is the key a terminal sends for it, `G`: the end of the last step.
+/// `g` is another key (the start), so a parser that dropped the Shift would go elsewhere.
+#[test]
+fn shift_g_is_capital_g_the_end_not_g() {
+    use deltascope::replay::script::parse_key;
+    let key = |k: &str| parse_key(k).unwrap();
+    // crossterm's KeyEvent equality folds 'g' + Shift into 'G', as the key table does.
+    assert_eq!(key("Shift+g"), key("G"));
+    assert_eq!(key("shift+G"), key("G"));
+    assert_ne!(key("Shift+g"), key("g"));
+    let tmp = tempfile::tempdir().unwrap();
+    // From step 1, event 4 of the default scenario (3 steps of 10 events).
+    let snap = |keys: &str| {
+        let script = write_script(tmp.path(), &format!("]\nn*3\n{keys}\nsnap\n"));
+        let out = stdout(&[
+            "replay",
+            "--script",
+            script.to_str().unwrap(),
+            "--only-snaps",
+            "--color",
+            "mono",
+        ]);
+        let shown = frames(&out);
+        assert_eq!(shown.len(), 1, "{out}");
+        shown[0].1.clone()
+    };
+    let (shift_g, capital_g, g) = (snap("Shift+g"), snap("G"), snap("g"));
+    let title = |body: &str| body.lines().next().unwrap_or_default().to_string();
+    assert!(
+        title(&shift_g).contains("step 2 (0–2) · event 10/10"),
+        "{shift_g}"
+    );
+    assert_eq!(shift_g, capital_g);
+    assert!(title(&g).contains("step 0 (0–2) · event 1/10"), "{g}");
+}

@@ -2,6 +2,8 @@
 //! ratatui's TestBackend, at a roomy (120×40), a small (80×24), the smallest (60×16), a large
 //! and a too-small (20×5) size, in colour and without; and a few things every frame must show.
 
+mod common;
+
 use std::path::Path;
 
 use deltascope::app::{Action, ColorMode, Config, Focus, State, update};
@@ -98,32 +100,70 @@ fn every_frame_of_the_default_scenario_renders_at_every_size() {
     }
 }
 
+/// Every bundled scenario loads (one that does not fails the test) and draws: its first
+/// frame names it, says how many steps it has and lists every layer with its output shape;
+/// `End` reaches its last step; and a walk through every event of a step draws.
 #[test]
 fn every_bundled_scenario_renders() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut count = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "json") {
-            // Scenarios being written concurrently may not load yet; those are skipped.
-            let Ok(s) = scenario::load(&path) else {
-                continue;
-            };
-            // Keep the suite quick: big networks are walked by hand, not here.
-            if State::new(s.clone(), Config::default())
-                .timeline
-                .numbers_per_step()
-                > 200_000
-            {
-                continue;
+    for path in common::bundled_files() {
+        let s = scenario::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let name = &s.name;
+        let last = s.steps - 1;
+        let range = if last == 0 {
+            "0".to_string()
+        } else {
+            format!("0–{last}")
+        };
+        let shapes = common::output_shapes(&s.model);
+        for (w, h) in [(120, 40), (80, 24)] {
+            let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+            let mut state = State::new(s.clone(), Config::default());
+            let text = draw(&mut terminal, &state);
+            let header = text.lines().next().unwrap();
+            assert!(
+                header.contains(&format!(" {name} "))
+                    && header.contains(&format!("step 0 ({range})")),
+                "{name} at {w}×{h}: {header}"
+            );
+            let pipeline = boxed(&text, "pipeline");
+            for (layer, shape) in s.model.layers.iter().zip(&shapes) {
+                let dims = shape
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join("×");
+                // "→ conv1 4×8×8": the name and the shape lead the layer's row.
+                let row = |l: &String| {
+                    let mut words = l.trim_start_matches(['→', ' ']).split_whitespace();
+                    (words.next() == Some(&layer.name)) && (words.next() == Some(&dims))
+                };
+                assert!(
+                    pipeline.iter().any(row),
+                    "{name} at {w}×{h}: the pipeline lacks `{} {dims}`:\n{text}",
+                    layer.name
+                );
             }
-            for size in [(120, 40), (80, 24)] {
-                walk_with(s.clone(), ColorMode::Indexed, size, false);
-            }
-            count += 1;
+            update(&mut state, Action::End);
+            let text = draw(&mut terminal, &state);
+            let header = text.lines().next().unwrap();
+            assert!(
+                header.contains(&format!("step {last} ({range})")),
+                "{name} at {w}×{h} after End: {header}"
+            );
+        }
+        // Keep the suite quick: big networks are walked by hand, not here.
+        if State::new(s.clone(), Config::default())
+            .timeline
+            .numbers_per_step()
+            > 200_000
+        {
+            eprintln!("{name}: not walked (too big for the suite)");
+            continue;
+        }
+        for size in [(120, 40), (80, 24)] {
+            walk_with(s.clone(), ColorMode::Indexed, size, false);
         }
     }
-    assert!(count > 0);
 }
 
 #[test]
