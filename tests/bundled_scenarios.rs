@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 
 use deltascope::check::{CheckOptions, gradient_check};
-use deltascope::engine::{LayerKind, LayerTrace, Model, StepTrace};
+use deltascope::engine::{LayerKind, LayerTrace, Model, StepTrace, TensorName};
 use deltascope::scenario;
 use deltascope::timeline::Timeline;
 
@@ -46,7 +46,10 @@ fn parameters(model: &Model) -> Vec<f64> {
 fn traced(trace: &StepTrace) -> (Vec<f64>, Vec<f64>) {
     let (mut used, mut grads) = (Vec::new(), Vec::new());
     for (_, t) in &trace.layers {
-        for (p, g) in [("weights", "grad_weights"), ("bias", "grad_bias")] {
+        for (p, g) in [
+            (TensorName::Weights, TensorName::GradWeights),
+            (TensorName::Bias, TensorName::GradBias),
+        ] {
             if let (Some(p), Some(g)) = (t.tensor(p), t.tensor(g)) {
                 assert_eq!(p.shape(), g.shape());
                 used.extend(p.iter());
@@ -70,7 +73,10 @@ fn assert_shapes(at: &str, model: &Model, trace: &StepTrace) {
     assert_eq!(traced, names, "{at}");
     let mut input = model.input.shape().to_vec();
     for ((name, t), output) in trace.layers.iter().zip(&shapes) {
-        let shape = |tensor: &str| t.tensor(tensor).unwrap().shape().to_vec();
+        let shape = |tensor: &str| {
+            let name = TensorName::parse(tensor).expect("a tensor name");
+            t.tensor(name).unwrap().shape().to_vec()
+        };
         let flat = |s: &[usize]| vec![s.iter().product::<usize>()];
         let want_input = match t {
             LayerTrace::Dense(_) => flat(&input),

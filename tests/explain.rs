@@ -1,6 +1,7 @@
 //! `deltascope::explain`, the sum behind a cell, checked against what the test computes on
 //! its own.
 
+use deltascope::engine::TensorName;
 use deltascope::explain::{CellRef, Context, explain};
 use deltascope::scenario;
 use deltascope::timeline::Node;
@@ -26,7 +27,7 @@ const STRIDED_PADDED: &str = r#"{
 
 /// The note for z[k, i, j] of layer `l`.
 fn receptive_field_note(ctx: &Context<'_>, l: usize, cell: [usize; 3]) -> String {
-    let e = explain(ctx, &CellRef::new(Node::Layer(l), "z", &cell))
+    let e = explain(ctx, &CellRef::new(Node::Layer(l), TensorName::Z, &cell))
         .unwrap_or_else(|| panic!("layer {l} z{cell:?} is explained"));
     let notes: Vec<&String> = e
         .notes
@@ -43,7 +44,9 @@ fn rows_and_columns_that_matter(
     model: &deltascope::engine::Model,
     [k, i, j]: [usize; 3],
 ) -> (Vec<usize>, Vec<usize>) {
-    let z = |m: &deltascope::engine::Model| m.trace(0).layers[0].1.tensor("z").unwrap()[[k, i, j]];
+    let z = |m: &deltascope::engine::Model| {
+        m.trace(0).layers[0].1.tensor(TensorName::Z).unwrap()[[k, i, j]]
+    };
     let base = z(model);
     let (_, h, w) = model.input.dim();
     let (mut rows, mut columns) = (Vec::new(), Vec::new());
@@ -86,7 +89,7 @@ fn the_receptive_field_of_a_conv_cell_is_its_window_in_the_padded_input() {
     ];
     for (l, [kh, kw], [sh, sw], [ph, pw], [kernels, ho, wo]) in layers {
         assert_eq!(
-            trace.layers[l].1.tensor("z").unwrap().shape(),
+            trace.layers[l].1.tensor(TensorName::Z).unwrap().shape(),
             [kernels, ho, wo]
         );
         for k in 0..kernels {

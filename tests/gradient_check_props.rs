@@ -20,7 +20,7 @@ use deltascope::check::{
     CheckOptions, CheckReport, DEFAULT_SAMPLE, REL_ERROR_FLOOR, SAMPLE_ALL_UP_TO, SAMPLE_LARGEST,
     Target, gradient_check, sampled_cells,
 };
-use deltascope::engine::{LayerTrace, StepTrace};
+use deltascope::engine::{LayerTrace, StepTrace, TensorName};
 use deltascope::scenario::{self, Scenario};
 use ndarray::{Array1, Array3, ArrayD, Axis, Dimension};
 use proptest::prelude::*;
@@ -530,9 +530,9 @@ fn judged(report: &CheckReport, trace: &StepTrace) -> (usize, usize) {
     let mut live = 0;
     for (index, t) in report.tensors.iter().enumerate() {
         let gradient = match t.target {
-            Target::Input => trace.layers[0].1.tensor("delta_input"),
-            Target::Weights(l) => trace.layers[l].1.tensor("grad_weights"),
-            Target::Bias(l) => trace.layers[l].1.tensor("grad_bias"),
+            Target::Input => trace.layers[0].1.tensor(TensorName::DeltaInput),
+            Target::Weights(l) => trace.layers[l].1.tensor(TensorName::GradWeights),
+            Target::Bias(l) => trace.layers[l].1.tensor(TensorName::GradBias),
         }
         .expect("conv and dense layers have gradients");
         let gradient: Vec<f64> = gradient.iter().copied().collect();
@@ -646,7 +646,7 @@ fn the_generator_covers_every_feature() {
                     if padding[0] != padding[1] {
                         features.insert("conv padding ph ≠ pw".into());
                     }
-                    let z = layer.tensor("z").unwrap();
+                    let z = layer.tensor(TensorName::Z).unwrap();
                     if matches!(*activation, "relu" | "leaky_relu") && z.iter().any(|&z| z == 0.0) {
                         features.insert("conv z = 0 on a ReLU kink".into());
                     }
@@ -680,7 +680,7 @@ fn the_generator_covers_every_feature() {
         // Every weight tensor has a gradient large enough for a mistake to show.
         let live = trace.layers.iter().all(|(_, layer)| {
             layer
-                .tensor("grad_weights")
+                .tensor(TensorName::GradWeights)
                 .is_none_or(|g| g.iter().any(|g| g.abs() >= REL_ERROR_FLOOR))
         });
         if live {
