@@ -333,32 +333,11 @@ fn print_stdout(text: &str) -> Result<(), OutputError> {
     }
 }
 
-/// Test hook for tests/terminal_restore.rs, not for users: with the environment variable
-/// DELTASCOPE_TEST_PANIC_IN_TUI set, a thread waits until the debugger has put the terminal
-/// in raw mode and drawn, then panics and ends the process with status 101, as a panic in
-/// the debugger would. The panic goes through the panic hook the debugger installs, which
-/// alone must restore the terminal (the debugger's own clean-up never runs).
-fn arm_test_panic() {
-    if std::env::var_os("DELTASCOPE_TEST_PANIC_IN_TUI").is_none() {
-        return;
-    }
-    std::thread::spawn(|| {
-        use std::time::Duration;
-        while !ratatui::crossterm::terminal::is_raw_mode_enabled().unwrap_or(false) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        let _ = std::panic::catch_unwind(|| panic!("DELTASCOPE_TEST_PANIC_IN_TUI: a test panic"));
-        std::process::exit(101);
-    });
-}
-
 fn interactive(
     file: Option<&Path>,
     compare: Option<&Path>,
     tolerance: f64,
 ) -> Result<u8, UserError> {
-    arm_test_panic();
     let scenario = load(file)?;
     let comparison = compare
         .map(|path| comparison(path, &scenario, tolerance))
