@@ -13,36 +13,38 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Read a UTF-8 text file of at most `max_bytes`, with a message that names the problem.
-pub fn read_text(path: &Path, max_bytes: u64) -> Result<String, String> {
-    let meta = fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+use crate::error::{OutputError, ReadError};
+
+/// Read a UTF-8 text file of at most `max_bytes`; the error says what is wrong, the
+/// caller names the file.
+pub fn read_text(path: &Path, max_bytes: u64) -> Result<String, ReadError> {
+    let meta = fs::metadata(path).map_err(ReadError::Io)?;
     if meta.is_dir() {
-        return Err("is a directory, not a file".into());
+        return Err(ReadError::Directory);
     }
     if meta.len() > max_bytes {
-        return Err(format!(
-            "file of {} bytes exceeds the limit of {max_bytes} bytes",
-            meta.len()
-        ));
+        return Err(ReadError::FileTooLarge {
+            size: meta.len(),
+            limit: max_bytes,
+        });
     }
     // The size can change between the check and the read (a growing file, a FIFO):
     // read at most one byte more than allowed.
-    let file = fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let file = fs::File::open(path).map_err(ReadError::Io)?;
     read_limited(file, max_bytes)
 }
 
 /// Read standard input (or any reader) as UTF-8 text of at most `max_bytes`.
-pub fn read_limited(reader: impl Read, max_bytes: u64) -> Result<String, String> {
+pub fn read_limited(reader: impl Read, max_bytes: u64) -> Result<String, ReadError> {
     let mut bytes = Vec::new();
     reader
         .take(max_bytes.saturating_add(1))
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(ReadError::Io)?;
     if bytes.len() as u64 > max_bytes {
-        return Err(format!("more than the limit of {max_bytes} bytes"));
+        return Err(ReadError::TooLarge { limit: max_bytes });
     }
-    String::from_utf8(bytes)
-        .map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+    String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8(e.utf8_error()))
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -52,12 +54,11 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-fn refuse_inputs(path: &Path, inputs: &[&Path]) -> Result<(), String> {
+fn refuse_inputs(path: &Path, inputs: &[&Path]) -> Result<(), OutputError> {
     if inputs.iter().any(|input| same_file(path, input)) {
-        return Err(format!(
-            "{}: refusing to overwrite an input of this command",
-            path.display()
-        ));
+        return Err(OutputError::WouldOverwriteInput {
+            path: path.to_path_buf(),
+        });
     }
     Ok(())
 }
@@ -176,14 +177,16 @@ mod on_interrupt {
 
 impl Temporary {
     /// `.NAME.tmp-PID` in the folder of `path`.
-    fn beside(path: &Path) -> Result<Temporary, String> {
+    fn beside(path: &Path) -> Result<Temporary, OutputError> {
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
         let file_name = path
             .file_name()
-            .ok_or_else(|| format!("{}: not a file name", path.display()))?
+            .ok_or_else(|| OutputError::NotAFileName {
+                path: path.to_path_buf(),
+            })?
             .to_string_lossy()
             .into_owned();
         let path = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
@@ -219,7 +222,7 @@ pub fn write_atomic(
     path: &Path,
     inputs: &[&Path],
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<(), String> {
+) -> Result<(), OutputError> {
     refuse_inputs(path, inputs)?;
     let tmp = Temporary::beside(path)?;
     on_interrupt::watch(&tmp.path);
@@ -235,7 +238,10 @@ pub fn write_atomic(
         drop(file);
         tmp.rename_to(path)
     })();
-    result.map_err(|e| format!("{}: cannot write: {e}", path.display()))
+    result.map_err(|source| OutputError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Create the new folder `dir` through a temporary folder beside it, which `fill` writes
@@ -247,12 +253,11 @@ pub fn write_atomic(
 pub fn write_atomic_dir(
     dir: &Path,
     fill: impl FnOnce(&Path) -> std::io::Result<()>,
-) -> Result<(), String> {
+) -> Result<(), OutputError> {
     if fs::symlink_metadata(dir).is_ok() {
-        return Err(format!(
-            "{}: already exists; give a new folder",
-            dir.display()
-        ));
+        return Err(OutputError::FolderExists {
+            path: dir.to_path_buf(),
+        });
     }
     // Declared before the temporary, so dropped after it: the folder goes first.
     let _filling = on_interrupt::filling();
@@ -263,7 +268,10 @@ pub fn write_atomic_dir(
         stop_if_interrupted()?;
         tmp.rename_to(dir)
     })();
-    result.map_err(|e| format!("{}: cannot write: {e}", dir.display()))
+    result.map_err(|source| OutputError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// Inside [`write_atomic_dir`]'s `fill`: an error once a signal has asked the process to
@@ -297,12 +305,18 @@ mod tests {
         let input = dir.path().join("s.json");
         fs::write(&input, "{}").unwrap();
         let err = write_atomic(&input, &[&input], |w| w.write_all(b"x")).unwrap_err();
-        assert!(err.contains("refusing to overwrite"));
+        assert!(
+            matches!(&err, OutputError::WouldOverwriteInput { path } if *path == input),
+            "{err:?}"
+        );
         assert_eq!(fs::read_to_string(&input).unwrap(), "{}");
 
         let out = dir.path().join("out.json");
         let err = write_atomic(&out, &[], |_| Err(std::io::Error::other("boom"))).unwrap_err();
-        assert!(err.contains("boom"));
+        assert_eq!(
+            err.to_string(),
+            format!("{}: cannot write: boom", out.display())
+        );
         assert_eq!(entries(dir.path()), ["s.json"], "only the input remains");
     }
 
@@ -333,25 +347,30 @@ mod tests {
             Err(std::io::Error::other("disk full"))
         })
         .unwrap_err();
-        assert!(err.contains("disk full"), "{err}");
+        assert!(
+            matches!(&err, OutputError::Write { source, .. } if source.to_string() == "disk full"),
+            "{err:?}"
+        );
         assert!(entries(dir.path()).is_empty());
         write_atomic_dir(&frames, |tmp| fs::write(tmp.join("frame-0000.txt"), "a")).unwrap();
         assert_eq!(entries(&frames), ["frame-0000.txt"]);
         let err = write_atomic_dir(&frames, |_| Ok(())).unwrap_err();
-        assert!(err.contains("already exists"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!("{}: already exists; give a new folder", frames.display())
+        );
     }
 
     #[test]
     fn reading_stops_past_the_limit() {
         assert_eq!(read_limited(&b"abc"[..], 3).unwrap(), "abc");
         assert_eq!(
-            read_limited(&b"abcd"[..], 3).unwrap_err(),
+            read_limited(&b"abcd"[..], 3).unwrap_err().to_string(),
             "more than the limit of 3 bytes"
         );
-        assert!(
-            read_limited(&b"a\xffb"[..], 3)
-                .unwrap_err()
-                .contains("UTF-8")
+        assert_eq!(
+            read_limited(&b"a\xffb"[..], 3).unwrap_err().to_string(),
+            "not UTF-8 text (byte 1)"
         );
     }
 }

@@ -7,8 +7,10 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use deltascope::check::{CheckOptions, DEFAULT_STEP, DEFAULT_TOLERANCE, gradient_check};
 use deltascope::diff::Comparison;
 use deltascope::engine::StepTrace;
+use deltascope::error::{CommandHint, InputError, Origin, OutputError, TraceError, UserError};
 use deltascope::export::write_trace;
-use deltascope::files::write_atomic;
+use deltascope::files::{read_limited, read_text, write_atomic};
+use deltascope::scenario::limits::MAX_FILE_BYTES;
 use deltascope::scenario::{self, Scenario};
 
 /// A terminal debugger for backpropagation through small convolutional networks.
@@ -122,10 +124,9 @@ fn main() -> ExitCode {
             // `deltascope exprot s.json`: clap would complain about `s.json`, not `exprot`.
             let args: Vec<OsString> = std::env::args_os().skip(1).collect();
             if e.use_stderr()
-                && let Some(message) = first_word(&args).and_then(not_a_command_or_file)
+                && let Some(error) = first_word(&args).and_then(not_a_command_or_file)
             {
-                eprintln!("deltascope: {message}");
-                return ExitCode::from(EXIT_BAD_INPUT);
+                return report(error.into());
             }
             e.exit()
         }
@@ -133,10 +134,9 @@ fn main() -> ExitCode {
     // `deltascope exprot`: a missing file named like a command, not a file path.
     if let (None, Some(file)) = (&cli.command, &cli.file)
         && looks_like_a_command(file.as_os_str())
-        && let Some(message) = not_a_command_or_file(file.as_os_str())
+        && let Some(error) = not_a_command_or_file(file.as_os_str())
     {
-        eprintln!("deltascope: {message}");
-        return ExitCode::from(EXIT_BAD_INPUT);
+        return report(error.into());
     }
     let result = match cli.command {
         Some(Command::Export {
@@ -166,11 +166,14 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(message) => {
-            eprintln!("deltascope: {message}");
-            ExitCode::from(EXIT_BAD_INPUT)
-        }
+        Err(error) => report(error),
     }
+}
+
+/// Every error a user can meet ends here: one line on standard error, exit status 2.
+fn report(error: UserError) -> ExitCode {
+    eprintln!("deltascope: {error}");
+    ExitCode::from(EXIT_BAD_INPUT)
 }
 
 /// The first argument that is not an option or an option's value: where a command or the
@@ -212,9 +215,9 @@ fn looks_like_a_command(word: &OsStr) -> bool {
     })
 }
 
-/// The message for a first word that is neither a command nor an existing file, naming
+/// The error for a first word that is neither a command nor an existing file, naming
 /// the nearest command when there is one; None for a command or a file.
-fn not_a_command_or_file(word: &OsStr) -> Option<String> {
+fn not_a_command_or_file(word: &OsStr) -> Option<InputError> {
     let names: Vec<String> = Cli::command()
         .get_subcommands()
         .map(|c| c.get_name().to_string())
@@ -224,12 +227,13 @@ fn not_a_command_or_file(word: &OsStr) -> Option<String> {
     if is_command || std::fs::symlink_metadata(word).is_ok() {
         return None;
     }
-    Some(match nearest_command(&text, &names) {
-        Some(name) => format!("{text}: no such command or file (did you mean `{name}`?)"),
-        None => format!(
-            "{text}: no such command or file (the commands: {})",
-            names.join(", ")
-        ),
+    let hint = match nearest_command(&text, &names) {
+        Some(name) => CommandHint::Nearest(name.to_string()),
+        None => CommandHint::Commands(names),
+    };
+    Some(InputError::NoSuchCommand {
+        word: text.into_owned(),
+        hint,
     })
 }
 
@@ -275,11 +279,19 @@ fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
-fn load(file: Option<&Path>) -> Result<Scenario, String> {
-    match file {
-        Some(path) => scenario::load(path).map_err(|e| format!("{}: {e}", path.display())),
-        None => Ok(scenario::default_scenario()),
-    }
+/// Read and validate a scenario file; the built-in default scenario without one.
+fn load(file: Option<&Path>) -> Result<Scenario, InputError> {
+    let Some(path) = file else {
+        return Ok(scenario::default_scenario());
+    };
+    let text = read_text(path, MAX_FILE_BYTES).map_err(|source| InputError::Read {
+        origin: Origin::File(path.to_path_buf()),
+        source,
+    })?;
+    scenario::parse(&text).map_err(|source| InputError::Scenario {
+        file: path.to_path_buf(),
+        source,
+    })
 }
 
 fn run_steps(scenario: &Scenario) -> impl Iterator<Item = StepTrace> + '_ {
@@ -287,13 +299,14 @@ fn run_steps(scenario: &Scenario) -> impl Iterator<Item = StepTrace> + '_ {
     (0..scenario.steps).map(move |step| model.train_step(step))
 }
 
-fn export(file: &Path, output: Option<&Path>, first_anomaly: bool) -> Result<u8, String> {
+fn export(file: &Path, output: Option<&Path>, first_anomaly: bool) -> Result<u8, UserError> {
     let scenario = load(Some(file))?;
     if first_anomaly {
         let found =
             run_steps(&scenario).find_map(|t| deltascope::anomaly::first_anomaly_in_step(&t));
         let line = deltascope::anomaly::report_line(&scenario.name, found.as_ref(), scenario.steps);
-        return print_stdout(&format!("{line}\n")).map(|()| 0);
+        print_stdout(&format!("{line}\n"))?;
+        return Ok(0);
     }
     let steps = run_steps(&scenario);
     match output {
@@ -304,7 +317,7 @@ fn export(file: &Path, output: Option<&Path>, first_anomaly: bool) -> Result<u8,
             match write_trace(&mut lock, &scenario.name, steps) {
                 // A reader such as `head` that stops early is not an error.
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-                other => other.map_err(|e| format!("cannot write to standard output: {e}"))?,
+                other => other.map_err(OutputError::StandardOutput)?,
             }
         }
     }
@@ -312,38 +325,19 @@ fn export(file: &Path, output: Option<&Path>, first_anomaly: bool) -> Result<u8,
 }
 
 /// Write to standard output; a reader that stops early (`head`) is not an error.
-fn print_stdout(text: &str) -> Result<(), String> {
+fn print_stdout(text: &str) -> Result<(), OutputError> {
     use std::io::Write;
     match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(format!("cannot write to standard output: {e}"))
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(OutputError::StandardOutput(e)),
         _ => Ok(()),
     }
 }
 
-/// Test hook for tests/terminal_restore.rs, not for users: with the environment variable
-/// DELTASCOPE_TEST_PANIC_IN_TUI set, a thread waits until the debugger has put the terminal
-/// in raw mode and drawn, then panics and ends the process with status 101, as a panic in
-/// the debugger would. The panic goes through the panic hook the debugger installs, which
-/// alone must restore the terminal (the debugger's own clean-up never runs).
-fn arm_test_panic() {
-    if std::env::var_os("DELTASCOPE_TEST_PANIC_IN_TUI").is_none() {
-        return;
-    }
-    std::thread::spawn(|| {
-        use std::time::Duration;
-        while !ratatui::crossterm::terminal::is_raw_mode_enabled().unwrap_or(false) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        let _ = std::panic::catch_unwind(|| panic!("DELTASCOPE_TEST_PANIC_IN_TUI: a test panic"));
-        std::process::exit(101);
-    });
-}
-
-fn interactive(file: Option<&Path>, compare: Option<&Path>, tolerance: f64) -> Result<u8, String> {
-    arm_test_panic();
+fn interactive(
+    file: Option<&Path>,
+    compare: Option<&Path>,
+    tolerance: f64,
+) -> Result<u8, UserError> {
     let scenario = load(file)?;
     let comparison = compare
         .map(|path| comparison(path, &scenario, tolerance))
@@ -353,13 +347,22 @@ fn interactive(file: Option<&Path>, compare: Option<&Path>, tolerance: f64) -> R
 }
 
 /// Read the user's trace and compare it with the scenario's reference.
-fn comparison(theirs: &Path, scenario: &Scenario, tolerance: f64) -> Result<Comparison, String> {
+fn comparison(
+    theirs: &Path,
+    scenario: &Scenario,
+    tolerance: f64,
+) -> Result<Comparison, TraceError> {
     if tolerance.is_nan() || tolerance < 0.0 {
-        return Err(format!("the tolerance must be ≥ 0, got {tolerance}"));
+        return Err(TraceError::Tolerance(tolerance));
     }
-    let in_file = |e: deltascope::error::FieldError| format!("{}: {e}", theirs.display());
-    let text = deltascope::files::read_text(theirs, deltascope::scenario::limits::MAX_FILE_BYTES)
-        .map_err(|e| format!("{}: {e}", theirs.display()))?;
+    let in_file = |source| TraceError::Field {
+        file: theirs.to_path_buf(),
+        source,
+    };
+    let text = read_text(theirs, MAX_FILE_BYTES).map_err(|source| TraceError::Read {
+        file: theirs.to_path_buf(),
+        source,
+    })?;
     let given =
         deltascope::diff::parse_theirs(&text, &scenario.model, scenario.steps).map_err(in_file)?;
     Comparison::new(
@@ -372,12 +375,10 @@ fn comparison(theirs: &Path, scenario: &Scenario, tolerance: f64) -> Result<Comp
     .map_err(in_file)
 }
 
-fn check(file: Option<&Path>, tolerance: f64, step: f64, all: bool) -> Result<u8, String> {
+fn check(file: Option<&Path>, tolerance: f64, step: f64, all: bool) -> Result<u8, UserError> {
     let valid = tolerance >= 0.0 && step > 0.0 && step.is_finite();
     if !valid {
-        return Err(format!(
-            "--tolerance must be ≥ 0 and --step > 0, got {tolerance} and {step}"
-        ));
+        return Err(InputError::CheckOptions { tolerance, step }.into());
     }
     let scenario = load(file)?;
     let options = CheckOptions {
@@ -390,7 +391,7 @@ fn check(file: Option<&Path>, tolerance: f64, step: f64, all: bool) -> Result<u8
     Ok(if report.passed() { 0 } else { EXIT_FAILED })
 }
 
-fn diff(file: &Path, theirs: &Path, tolerance: f64, all: bool) -> Result<u8, String> {
+fn diff(file: &Path, theirs: &Path, tolerance: f64, all: bool) -> Result<u8, UserError> {
     let scenario = load(Some(file))?;
     let report = comparison(theirs, &scenario, tolerance)?.report;
     let text = if all {
@@ -402,7 +403,7 @@ fn diff(file: &Path, theirs: &Path, tolerance: f64, all: bool) -> Result<u8, Str
     Ok(if report.agrees() { 0 } else { EXIT_FAILED })
 }
 
-fn color_mode(name: Option<&str>) -> Result<deltascope::app::ColorMode, String> {
+fn color_mode(name: Option<&str>) -> Result<deltascope::app::ColorMode, InputError> {
     use deltascope::app::ColorMode;
     Ok(match name {
         None if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) => ColorMode::Mono,
@@ -410,18 +411,14 @@ fn color_mode(name: Option<&str>) -> Result<deltascope::app::ColorMode, String> 
         Some("256") => ColorMode::Indexed,
         Some("16") => ColorMode::Ansi16,
         Some("mono") => ColorMode::Mono,
-        Some(other) => {
-            return Err(format!(
-                "--color: expected truecolor, 256, 16 or mono, got `{other}`"
-            ));
-        }
+        Some(other) => return Err(InputError::Color(other.to_string())),
     })
 }
 
-fn replay(args: &ReplayArgs) -> Result<u8, String> {
+fn replay(args: &ReplayArgs) -> Result<u8, UserError> {
     use deltascope::replay::{self, FrameFormat, ReplayOptions, script};
     let script_path = args.script.as_path();
-    let size = script::parse_size(&args.size).map_err(|e| format!("--size: {e}"))?;
+    let size = script::parse_size(&args.size).map_err(InputError::Size)?;
     let config = deltascope::app::Config {
         color: color_mode(args.color.as_deref())?,
     };
@@ -434,17 +431,19 @@ fn replay(args: &ReplayArgs) -> Result<u8, String> {
         )?)),
         None => None,
     };
-    let (name, text) = if script_path == Path::new("-") {
-        let text = deltascope::files::read_limited(std::io::stdin(), script::MAX_SCRIPT_BYTES)
-            .map_err(|e| format!("standard input: {e}"))?;
-        ("standard input".to_string(), text)
+    let (origin, text) = if script_path == Path::new("-") {
+        let text = read_limited(std::io::stdin(), script::MAX_SCRIPT_BYTES);
+        (Origin::StandardInput, text)
     } else {
-        let text = deltascope::files::read_text(script_path, script::MAX_SCRIPT_BYTES)
-            .map_err(|e| format!("{}: {e}", script_path.display()))?;
-        (script_path.display().to_string(), text)
+        let text = read_text(script_path, script::MAX_SCRIPT_BYTES);
+        (Origin::File(script_path.to_path_buf()), text)
     };
+    let text = text.map_err(|source| InputError::Read {
+        origin: origin.clone(),
+        source,
+    })?;
     // The whole script is checked before the first frame is drawn.
-    let lines = script::parse(&text).map_err(|e| format!("{name}: {e}"))?;
+    let lines = script::parse(&text).map_err(|source| InputError::Script { origin, source })?;
     let options = ReplayOptions {
         size,
         format: if args.ansi {
@@ -467,18 +466,18 @@ fn replay(args: &ReplayArgs) -> Result<u8, String> {
             match written {
                 // A reader such as `head` that stops early ends the replay, not an error.
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-                other => other.map_err(|e| format!("cannot write to standard output: {e}"))?,
+                other => other.map_err(OutputError::StandardOutput)?,
             }
         }
     }
     Ok(0)
 }
 
-fn bench(file: Option<&Path>, steps: usize, size: &str) -> Result<u8, String> {
-    let size = deltascope::replay::script::parse_size(size).map_err(|e| format!("--size: {e}"))?;
+fn bench(file: Option<&Path>, steps: usize, size: &str) -> Result<u8, UserError> {
+    let size = deltascope::replay::script::parse_size(size).map_err(InputError::Size)?;
     let max = deltascope::timeline::MAX_STEPS;
     if !(1..=max).contains(&steps) {
-        return Err(format!("--steps must be between 1 and {max}, got {steps}"));
+        return Err(InputError::BenchSteps { steps, max }.into());
     }
     let scenario = load(file)?;
     let options = deltascope::bench::BenchOptions { steps, size };

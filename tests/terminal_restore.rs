@@ -1,8 +1,13 @@
 //! The debugger gives the terminal back as it found it: raw mode off (the line discipline
 //! cooked again, ICANON and ECHO set), the cursor shown and the alternate screen left,
-//! whether the user quits or the program panics. Proven on the built binary running in a
-//! pseudo-terminal: its output must end by leaving the alternate screen and showing the
-//! cursor, and the pseudo-terminal's termios must be cooked again once it has exited.
+//! whether the user quits or the program panics. Proven in a pseudo-terminal: its output
+//! must end by leaving the alternate screen and showing the cursor, and its termios must be
+//! cooked again once the program has exited.
+//!
+//! Quitting is tried on the built binary. A panic is tried on this test binary, started
+//! again as [`the_debugger_panicking`]: it runs the debugger through the library entry
+//! point the binary uses, `deltascope::app::run_interactive`, and panics inside it, so the
+//! binary itself has no hook for tests.
 #![cfg(target_os = "linux")]
 
 use std::io::Write;
@@ -65,19 +70,20 @@ fn cooked(t: &libc::termios) -> bool {
     t.c_lflag & libc::ICANON != 0 && t.c_lflag & libc::ECHO != 0
 }
 
-/// Start the debugger on the default scenario with the pseudo-terminal as its controlling
-/// terminal and its standard input, output and error.
-fn spawn(pty: &Pty, env: &[(&str, &str)]) -> Child {
+/// Set in the environment of this test binary when it is started again to run
+/// [`the_debugger_panicking`].
+const PANIC_IN_TUI: &str = "DELTASCOPE_TEST_PANIC_IN_TUI";
+
+/// Start `command` (the debugger on the default scenario) with the pseudo-terminal as its
+/// controlling terminal and its standard input, output and error.
+fn spawn(pty: &Pty, mut command: Command) -> Child {
     let stdio = || Stdio::from(pty.slave.try_clone().expect("dup the pty"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_deltascope"));
     command
         .stdin(stdio())
         .stdout(stdio())
         .stderr(stdio())
         .env("TERM", "xterm-256color")
-        .env_remove("NO_COLOR")
-        .env_remove("DELTASCOPE_TEST_PANIC_IN_TUI")
-        .envs(env.iter().copied());
+        .env_remove("NO_COLOR");
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         command.pre_exec(|| {
@@ -181,9 +187,45 @@ fn assert_cursor_shown(out: &[u8]) {
     }
 }
 
-/// Run the debugger until the test hook's panic ends it; return its output.
+/// Not a test of its own: with [`PANIC_IN_TUI`] set, the program that
+/// [`panic_inside_the_debugger`] runs in a pseudo-terminal (without it, nothing). It opens
+/// the debugger on the default scenario as the binary does, through
+/// `deltascope::app::run_interactive`; a thread waits until the debugger has put the
+/// terminal in raw mode and drawn, then panics and ends the process with status 101, as a
+/// panic in the debugger would. The panic goes through the panic hook the debugger
+/// installs, which alone must restore the terminal: `run_interactive` never returns, so
+/// the debugger's own clean-up never runs.
+#[test]
+fn the_debugger_panicking() {
+    if std::env::var_os(PANIC_IN_TUI).is_none() {
+        return;
+    }
+    std::thread::spawn(|| {
+        while !ratatui::crossterm::terminal::is_raw_mode_enabled().unwrap_or(false) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = std::panic::catch_unwind(|| panic!("DELTASCOPE_TEST_PANIC_IN_TUI: a test panic"));
+        std::process::exit(101);
+    });
+    let scenario = deltascope::scenario::default_scenario();
+    let ended = deltascope::app::run_interactive(scenario, None);
+    panic!("the debugger ended before the test panic: {ended:?}");
+}
+
+/// Run the debugger until the test panic ends it; return its output.
 fn panic_inside_the_debugger(pty: &Pty) -> Vec<u8> {
-    let mut child = spawn(pty, &[("DELTASCOPE_TEST_PANIC_IN_TUI", "1")]);
+    let mut this_test_binary = Command::new(std::env::current_exe().expect("the test binary"));
+    // Only that test, on this thread, its panic message not captured: the pty shows it.
+    this_test_binary
+        .args([
+            "the_debugger_panicking",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(PANIC_IN_TUI, "1");
+    let mut child = spawn(pty, this_test_binary);
     let mut out = Vec::new();
     wait_for_the_debugger(pty, &mut out);
     let status = wait_for_exit(&mut child, pty, &mut out);
@@ -200,7 +242,7 @@ fn panic_inside_the_debugger(pty: &Pty) -> Vec<u8> {
 fn quitting_restores_the_terminal() {
     let pty = open_pty(100, 30);
     assert!(cooked(&termios(&pty)), "a new pty starts cooked");
-    let mut child = spawn(&pty, &[]);
+    let mut child = spawn(&pty, Command::new(env!("CARGO_BIN_EXE_deltascope")));
     let mut out = Vec::new();
     wait_for_the_debugger(&pty, &mut out);
     let mut master = std::fs::File::from(pty.master.try_clone().unwrap());

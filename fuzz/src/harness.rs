@@ -429,9 +429,9 @@ pub fn script_bytes(data: &[u8]) {
                 (1..=count).contains(&e.line),
                 "line {} of {count}: {}",
                 e.line,
-                e.message
+                e.problem
             );
-            assert!(!e.message.trim().is_empty());
+            assert!(!e.problem.to_string().trim().is_empty());
             return;
         }
         Ok(lines) => lines,

@@ -13,22 +13,21 @@ use std::io::IsTerminal;
 use ratatui::crossterm::event::{self, Event};
 
 use crate::diff::Comparison;
+use crate::error::TerminalError;
 use crate::scenario::Scenario;
 
 pub use action::Action;
 pub use state::{ColorMode, Config, Focus, Overlay, State};
 pub use update::{handle_key, update};
 
-/// The message given when the debugger is not attached to a terminal.
-pub const NOT_A_TERMINAL: &str = "the interactive debugger needs a terminal on standard input and output. \
-Without one, use `deltascope export FILE` to write every tensor of every step as JSON, \
-or `deltascope replay FILE --script KEYS` to drive the debugger with a key script";
-
 /// Run the TUI on a scenario until the user quits.
 /// With `compare`, the user's own numbers are shown beside the reference.
-pub fn run_interactive(scenario: Scenario, compare: Option<Comparison>) -> Result<(), String> {
+pub fn run_interactive(
+    scenario: Scenario,
+    compare: Option<Comparison>,
+) -> Result<(), TerminalError> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-        return Err(NOT_A_TERMINAL.into());
+        return Err(TerminalError::NotATerminal);
     }
     let config = Config {
         color: ColorMode::from_env(),
@@ -42,7 +41,7 @@ pub fn run_interactive(scenario: Scenario, compare: Option<Comparison>) -> Resul
         Ok(t) => t,
         Err(e) => {
             ratatui::restore();
-            return Err(format!("cannot set up the terminal: {e}"));
+            return Err(TerminalError::Setup(e));
         }
     };
     // ratatui's hook leaves raw mode and the alternate screen but not the hidden cursor
@@ -54,7 +53,7 @@ pub fn run_interactive(scenario: Scenario, compare: Option<Comparison>) -> Resul
     }));
     let result = run_loop(&mut terminal, &mut state);
     ratatui::restore();
-    result.map_err(|e| format!("terminal error: {e}"))
+    result.map_err(TerminalError::Io)
 }
 
 fn run_loop(terminal: &mut ratatui::DefaultTerminal, state: &mut State) -> std::io::Result<()> {

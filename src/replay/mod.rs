@@ -19,6 +19,7 @@ use ratatui::buffer::Buffer;
 
 use crate::app::{Config, State, handle_key};
 use crate::diff::Comparison;
+use crate::error::OutputError;
 use crate::scenario::Scenario;
 use script::{Command, Line};
 
@@ -198,7 +199,7 @@ pub fn write_frames(
     scenario: Scenario,
     script: &[Line],
     options: &ReplayOptions,
-) -> Result<(), String> {
+) -> Result<(), OutputError> {
     let extension = match options.format {
         FrameFormat::Text => "txt",
         FrameFormat::Ansi => "ans",

@@ -37,17 +37,54 @@ pub struct Line {
     pub command: Command,
 }
 
-/// An error with the script line it is about.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An error with the script line it is about; the caller names the script.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {problem}")]
 pub struct ScriptError {
+    /// 1-based line number in the script.
     pub line: usize,
-    pub message: String,
+    #[source]
+    pub problem: LineError,
 }
 
-impl std::fmt::Display for ScriptError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
+/// What is wrong with a line of a script.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    #[error("the script has more than the limit of {limit} lines of keys, snaps and resizes")]
+    TooManyLines { limit: usize },
+    #[error("the script presses more than the limit of {limit} keys")]
+    TooManyKeys { limit: usize },
+    /// `count` as written: it may not fit a number.
+    #[error("repeat count {count} must be between 1 and {max}")]
+    Repeat { count: String, max: usize },
+    #[error(transparent)]
+    Size(#[from] SizeError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+/// A terminal size that is not `WIDTHxHEIGHT` with both sides from 1 to `max`: a
+/// `resize` line, or `--size`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("expected a size WIDTHxHEIGHT between 1x1 and {max}x{max}, got `{text}`")]
+pub struct SizeError {
+    pub text: String,
+    pub max: u16,
+}
+
+/// A key that is not a single character, a named key or F1…F24.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown key `{text}`: write a single character, or one of {}, F1…F24, with Ctrl+, Alt+ or Shift+ before it",
+    key_names()
+)]
+pub struct KeyError {
+    pub text: String,
+}
+
+fn key_names() -> String {
+    let names: Vec<&str> = NAMED_KEYS.iter().map(|(n, _)| *n).collect();
+    names.join(", ")
 }
 
 const NAMED_KEYS: &[(&str, KeyCode)] = &[
@@ -82,23 +119,23 @@ pub fn parse(text: &str) -> Result<Vec<Line>, ScriptError> {
         if lines.len() == MAX_SCRIPT_COMMANDS {
             return Err(ScriptError {
                 line: number,
-                message: format!(
-                    "the script has more than the limit of {MAX_SCRIPT_COMMANDS} lines of keys, snaps and resizes"
-                ),
+                problem: LineError::TooManyLines {
+                    limit: MAX_SCRIPT_COMMANDS,
+                },
             });
         }
-        let command = parse_line(text).map_err(|message| ScriptError {
+        let command = parse_line(text).map_err(|problem| ScriptError {
             line: number,
-            message,
+            problem,
         })?;
         if let Command::Key { repeat, .. } = command {
             keys = keys.saturating_add(repeat);
             if keys > MAX_SCRIPT_KEYS {
                 return Err(ScriptError {
                     line: number,
-                    message: format!(
-                        "the script presses more than the limit of {MAX_SCRIPT_KEYS} keys"
-                    ),
+                    problem: LineError::TooManyKeys {
+                        limit: MAX_SCRIPT_KEYS,
+                    },
                 });
             }
         }
@@ -111,7 +148,7 @@ pub fn parse(text: &str) -> Result<Vec<Line>, ScriptError> {
     Ok(lines)
 }
 
-fn parse_line(text: &str) -> Result<Command, String> {
+fn parse_line(text: &str) -> Result<Command, LineError> {
     if text == "snap" || text.starts_with("snap ") {
         let label = text[4..].trim();
         return Ok(Command::Snap {
@@ -133,8 +170,9 @@ fn parse_line(text: &str) -> Result<Command, String> {
                 .parse()
                 .ok()
                 .filter(|&n| (1..=MAX_SCRIPT_KEYS).contains(&n))
-                .ok_or_else(|| {
-                    format!("repeat count {count} must be between 1 and {MAX_SCRIPT_KEYS}")
+                .ok_or_else(|| LineError::Repeat {
+                    count: count.to_string(),
+                    max: MAX_SCRIPT_KEYS,
                 })?;
             (key, repeat)
         }
@@ -147,7 +185,7 @@ fn parse_line(text: &str) -> Result<Command, String> {
 }
 
 /// "120x40" → (120, 40).
-pub fn parse_size(text: &str) -> Result<(u16, u16), String> {
+pub fn parse_size(text: &str) -> Result<(u16, u16), SizeError> {
     let parsed = text
         .split_once(['x', 'X'])
         .and_then(|(w, h)| Some((w.parse::<u16>().ok()?, h.parse::<u16>().ok()?)));
@@ -157,14 +195,15 @@ pub fn parse_size(text: &str) -> Result<(u16, u16), String> {
         {
             Ok((w, h))
         }
-        _ => Err(format!(
-            "expected a size WIDTHxHEIGHT between 1x1 and {MAX_TERMINAL_SIDE}x{MAX_TERMINAL_SIDE}, got `{text}`"
-        )),
+        _ => Err(SizeError {
+            text: text.to_string(),
+            max: MAX_TERMINAL_SIDE,
+        }),
     }
 }
 
 /// A key as written in a script: `n`, `?`, `'#'`, `Tab`, `Ctrl+c`, `Shift+Tab`, `F5`.
-pub fn parse_key(text: &str) -> Result<KeyEvent, String> {
+pub fn parse_key(text: &str) -> Result<KeyEvent, KeyError> {
     let mut modifiers = KeyModifiers::NONE;
     let mut rest = text;
     loop {
@@ -184,12 +223,8 @@ pub fn parse_key(text: &str) -> Result<KeyEvent, String> {
         modifiers |= flag;
         rest = &rest[len..];
     }
-    let code = key_code(rest).ok_or_else(|| {
-        let names: Vec<&str> = NAMED_KEYS.iter().map(|(n, _)| *n).collect();
-        format!(
-            "unknown key `{text}`: write a single character, or one of {}, F1…F24, with Ctrl+, Alt+ or Shift+ before it",
-            names.join(", ")
-        )
+    let code = key_code(rest).ok_or_else(|| KeyError {
+        text: text.to_string(),
     })?;
     // What a terminal sends: Shift+Tab arrives as BackTab, and a shifted letter as itself.
     let (code, modifiers) = match code {
@@ -270,21 +305,24 @@ mod tests {
     fn unknown_keys_are_errors_with_their_line() {
         let err = parse("n\n\nCtlr+c\n").unwrap_err();
         assert_eq!(err.line, 3);
+        assert_eq!(
+            err.problem,
+            LineError::Key(KeyError {
+                text: "Ctlr+c".into()
+            })
+        );
         assert!(
-            err.message.starts_with("unknown key `Ctlr+c`"),
-            "{}",
-            err.message
+            err.to_string().starts_with("line 3: unknown key `Ctlr+c`"),
+            "{err}"
         );
         assert_eq!(parse("F25").unwrap_err().line, 1);
         assert_eq!(
-            parse("n*0").unwrap_err().message,
+            parse("n*0").unwrap_err().problem.to_string(),
             format!("repeat count 0 must be between 1 and {MAX_SCRIPT_KEYS}")
         );
-        assert!(
-            parse("resize 0x5")
-                .unwrap_err()
-                .message
-                .contains("between 1x1")
+        assert_eq!(
+            parse("resize 0x5").unwrap_err().to_string(),
+            "line 1: expected a size WIDTHxHEIGHT between 1x1 and 1000x1000, got `0x5`"
         );
     }
 
@@ -292,15 +330,16 @@ mod tests {
     fn scripts_longer_than_the_limit_are_refused() {
         let err = parse(&format!("n*{MAX_SCRIPT_KEYS}\nn\n")).unwrap_err();
         assert_eq!(err.line, 2);
-        assert!(err.message.contains("limit"));
+        assert_eq!(
+            err.problem.to_string(),
+            "the script presses more than the limit of 100000 keys"
+        );
         // Snaps and resizes press no key, but each is a line to keep and maybe a frame.
         let err = parse(&"snap\n# a comment\n".repeat(MAX_SCRIPT_COMMANDS + 1)).unwrap_err();
         assert_eq!(err.line, 2 * MAX_SCRIPT_COMMANDS + 1);
-        assert!(
-            err.message
-                .contains("more than the limit of 100000 lines of keys, snaps and resizes"),
-            "{}",
-            err.message
+        assert_eq!(
+            err.problem.to_string(),
+            "the script has more than the limit of 100000 lines of keys, snaps and resizes"
         );
     }
 }

@@ -35,7 +35,8 @@ pub struct Scenario {
 
 /// Read and validate a scenario file. Errors carry the JSON path of the problem.
 pub fn load(path: &Path) -> Result<Scenario, FieldError> {
-    let text = crate::files::read_text(path, MAX_FILE_BYTES).map_err(|m| FieldError::new("", m))?;
+    let text = crate::files::read_text(path, MAX_FILE_BYTES)
+        .map_err(|e| FieldError::new("", e.to_string()))?;
     parse(&text)
 }
 

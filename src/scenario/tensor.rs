@@ -177,11 +177,11 @@ impl Reading {
         }
     }
 
-    fn push(&mut self, v: f64) -> Result<(), String> {
+    fn push(&mut self, v: f64) -> Result<(), OverLimit> {
         if self.values.len() >= MAX_NUMBERS_PER_TENSOR {
-            return Err(format!(
-                "holds more than the limit of {MAX_NUMBERS_PER_TENSOR} numbers per tensor"
-            ));
+            return Err(OverLimit::Tensor {
+                limit: MAX_NUMBERS_PER_TENSOR,
+            });
         }
         let in_file = FILE_NUMBERS.with(|n| {
             let count = n.get().map(|c| FileCount {
@@ -192,14 +192,20 @@ impl Reading {
             count
         });
         if let Some(c) = in_file.filter(|c| c.read > c.limit.numbers) {
-            return Err(format!(
-                "the tensors of this file hold more than the limit of {} numbers{}",
-                c.limit.numbers, c.limit.per
-            ));
+            return Err(OverLimit::File(c.limit));
         }
         self.values.push(v);
         Ok(())
     }
+}
+
+/// A number read past a limit; serde places it (path, line and column).
+#[derive(Debug, thiserror::Error)]
+enum OverLimit {
+    #[error("holds more than the limit of {limit} numbers per tensor")]
+    Tensor { limit: usize },
+    #[error("the tensors of this file hold more than the limit of {} numbers{}", .0.numbers, .0.per)]
+    File(FileLimit),
 }
 
 /// One level of nesting: the value at `depth` (0 is the tensor itself).
@@ -378,12 +384,11 @@ impl<'de> DeserializeSeed<'de> for TensorSeed {
 mod tests {
     use super::*;
 
-    fn read(text: &str) -> Result<RawTensor, String> {
+    /// A tensor on its own, as in a scenario; an error's path is `.` for the root.
+    fn read(text: &str) -> Result<RawTensor, FieldError> {
         let mut de = serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize::<_, RawTensor>(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            format!("{path}: {}", e.into_inner())
-        })
+        serde_path_to_error::deserialize::<_, RawTensor>(&mut de)
+            .map_err(|e| FieldError::new(e.path().to_string(), e.into_inner().to_string()))
     }
 
     #[test]
@@ -400,46 +405,53 @@ mod tests {
     #[test]
     fn ragged_and_mixed_arrays_name_the_place() {
         assert_eq!(
-            read("[[1, 2], [3]]").unwrap_err(),
+            read("[[1, 2], [3]]").unwrap_err().to_string(),
             "[1]: ragged array: expected 2 entries (like its first sibling), got 1 at line 1 column 12"
         );
         assert_eq!(
-            read("[[1, 2], [3, 4, 5, 6]]").unwrap_err(),
+            read("[[1, 2], [3, 4, 5, 6]]").unwrap_err().to_string(),
             "[1]: ragged array: expected 2 entries (like its first sibling), got 4 at line 1 column 21"
         );
         assert_eq!(
-            read("[[1, 2], 3]").unwrap_err(),
+            read("[[1, 2], 3]").unwrap_err().to_string(),
             "[1]: expected an array of 2, got the number 3 at line 1 column 10"
         );
         assert_eq!(
-            read("[1, [2]]").unwrap_err(),
+            read("[1, [2]]").unwrap_err().to_string(),
             "[1]: expected a number, got an array at line 1 column 5"
         );
         assert!(
-            read("[[], [1]]").unwrap_err().starts_with(
+            read("[[], [1]]").unwrap_err().to_string().starts_with(
                 "[1]: ragged array: expected 0 entries (like its first sibling), got 1"
             ),
         );
         assert_eq!(
-            read("[1, \"x\"]").unwrap_err(),
+            read("[1, \"x\"]").unwrap_err().to_string(),
             "[1]: expected a number, got the string \"x\" at line 1 column 7"
         );
         assert!(
             read("[[1, null]]")
                 .unwrap_err()
+                .to_string()
                 .starts_with("[0][1]: expected a number, got null")
         );
-        assert!(read("{\"a\": 1}").unwrap_err().contains("got an object"));
+        assert!(
+            read("{\"a\": 1}")
+                .unwrap_err()
+                .to_string()
+                .contains("got an object")
+        );
     }
 
-    fn read_trace(text: &str) -> Result<RawTensor, String> {
+    /// A tensor on its own, as in a trace.
+    fn read_trace(text: &str) -> Result<RawTensor, FieldError> {
         let mut de = serde_json::Deserializer::from_str(text);
         let seed = TensorSeed {
             non_finite: NonFinite::AsStrings,
         };
         let mut track = serde_path_to_error::Track::new();
         seed.deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track))
-            .map_err(|e| format!("{}: {e}", track.path()))
+            .map_err(|e| FieldError::new(track.path().to_string(), e.to_string()))
     }
 
     #[test]
@@ -450,16 +462,16 @@ mod tests {
         assert_eq!(t.values[1..], [1.0, f64::INFINITY, f64::NEG_INFINITY]);
         assert!(read_trace(r#""inf""#).unwrap().shape.is_empty());
         assert_eq!(
-            read_trace(r#"[1, "nan"]"#).unwrap_err(),
+            read_trace(r#"[1, "nan"]"#).unwrap_err().to_string(),
             r#"[1]: expected a number, "NaN", "inf" or "-inf", got "nan" at line 1 column 9"#
         );
         assert_eq!(
-            read_trace(r#"[[1], "NaN"]"#).unwrap_err(),
+            read_trace(r#"[[1], "NaN"]"#).unwrap_err().to_string(),
             r#"[1]: expected an array of 1, got "NaN" at line 1 column 11"#
         );
         // The same strings are not numbers in a scenario.
         assert_eq!(
-            read(r#"[1, "inf"]"#).unwrap_err(),
+            read(r#"[1, "inf"]"#).unwrap_err().to_string(),
             r#"[1]: expected a number, got the string "inf" at line 1 column 9"#
         );
     }
@@ -489,11 +501,14 @@ mod tests {
     fn refuses_deep_nesting_and_too_many_numbers_while_reading() {
         let deep = format!("{}1{}", "[".repeat(9), "]".repeat(9));
         assert!(
-            read(&deep).unwrap_err().contains("nested more than 8 deep"),
+            read(&deep)
+                .unwrap_err()
+                .to_string()
+                .contains("nested more than 8 deep"),
             "{deep}"
         );
         let many = format!("[{}0]", "0,".repeat(MAX_NUMBERS_PER_TENSOR));
-        let e = read(&many).unwrap_err();
+        let e = read(&many).unwrap_err().to_string();
         assert!(
             e.contains("more than the limit of 10000000 numbers per tensor"),
             "{e}"
