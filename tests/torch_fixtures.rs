@@ -6,6 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use deltascope::engine::conv::BackwardRoute;
 use deltascope::engine::kernels::{self, FAST_MIN_MACS, KernelPath, PathChoice};
 use deltascope::engine::{LayerKind, LayerTrace, Model};
 use deltascope::export::step_to_json;
@@ -62,38 +63,24 @@ fn compare(ours: &Value, theirs: &Value, path: &str) -> Option<String> {
     })
 }
 
-/// What the backward pass of a layer at or above FAST_MIN_MACS must be on the AVX-512 path.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Backward {
-    /// The dense products (δz is too dense for the sparse pass, or the layer is dense).
-    Products,
-    /// The sparse pass, in AVX-512 tiles: rows of kw·C numbers are whole 512-bit vectors.
-    SparseTiles,
-    /// The sparse pass, scalar body: rows of kw·C numbers are not whole vectors.
-    SparseScalar,
-}
-
 /// Every layer of every fixture that reaches FAST_MIN_MACS, so that every command runs it on
 /// `KernelPath::fastest()`, and how its backward pass must run on the AVX-512 path. The test
 /// fails when a fixture's layer crosses the threshold without being listed here, or a listed
 /// one falls below it: a fixture cannot stop covering a path in silence.
-const FAST_LAYERS: &[(&str, &str, Backward)] = &[
-    ("fast_conv_s1_padded", "conv1", Backward::Products),
-    ("fast_conv_s1_unpadded", "conv1", Backward::Products),
-    ("fast_conv_stride2", "conv1", Backward::Products),
-    ("sparse_backward_tiles", "conv1", Backward::SparseTiles),
-    ("sparse_backward_scalar", "conv1", Backward::SparseScalar),
-    ("fast_dense", "dense1", Backward::Products),
+const FAST_LAYERS: &[(&str, &str, BackwardRoute)] = &[
+    ("fast_conv_s1_padded", "conv1", BackwardRoute::Products),
+    ("fast_conv_s1_unpadded", "conv1", BackwardRoute::Products),
+    ("fast_conv_stride2", "conv1", BackwardRoute::Products),
+    ("sparse_backward_tiles", "conv1", BackwardRoute::SparseTiles),
+    (
+        "sparse_backward_scalar",
+        "conv1",
+        BackwardRoute::SparseScalar,
+    ),
+    ("fast_dense", "dense1", BackwardRoute::Products),
 ];
 
-/// conv.rs runs the sparse pass in AVX-512 tiles when kw·C is a multiple of 8 and the
-/// receptive field is at most this many vectors (sparse_avx512::MAX_VECTORS), and needs
-/// kw·C ≥ 16 (SPARSE_MIN_ROW) to take the sparse pass at all. Which of the two ran is not
-/// reported by `Workspace::runs`, so the test pins the geometry that picks it.
-const SPARSE_TILE_MAX_VECTORS: usize = 28;
-const SPARSE_MIN_ROW: usize = 16;
-
-fn fast_layer(fixture: &str, layer: &str) -> Option<Backward> {
+fn fast_layer(fixture: &str, layer: &str) -> Option<BackwardRoute> {
     FAST_LAYERS
         .iter()
         .find(|(f, l, _)| *f == fixture && *l == layer)
@@ -114,12 +101,9 @@ fn check_runs(
     assert_eq!(runs.len(), model.layers.len());
     for ((layer, (_, trace)), run) in model.layers.iter().zip(&ws.trace.layers).zip(runs) {
         let at = format!("{fixture} step {step} {}", layer.name);
-        let (macs, row) = match (&layer.kind, trace) {
-            (LayerKind::Conv(conv), LayerTrace::Conv(t)) => {
-                let c = conv.channels();
-                (conv.macs(t.input.dim()), Some((c, conv.kernel_size())))
-            }
-            (LayerKind::Dense(dense), _) => (dense.weights.len(), None),
+        let macs = match (&layer.kind, trace) {
+            (LayerKind::Conv(conv), LayerTrace::Conv(t)) => conv.macs(t.input.dim()),
+            (LayerKind::Dense(dense), _) => dense.weights.len(),
             _ => {
                 assert!(run.is_none(), "{at}: a pool has no kernel path");
                 continue;
@@ -149,28 +133,16 @@ fn check_runs(
                 expected_path.name()
             ));
         }
-        let route = listed.unwrap_or(Backward::Products);
-        let sparse = matches!(route, Backward::SparseTiles | Backward::SparseScalar);
-        if let Some((c, [kh, kw])) = row {
-            let whole = (kw * c).is_multiple_of(8) && kh * kw * c / 8 <= SPARSE_TILE_MAX_VECTORS;
-            let fits = match route {
-                Backward::Products => true,
-                Backward::SparseTiles => kw * c >= SPARSE_MIN_ROW && whole,
-                Backward::SparseScalar => kw * c >= SPARSE_MIN_ROW && !whole,
-            };
-            assert!(
-                fits,
-                "{at}: kw·C = {} does not select the {route:?} route",
-                kw * c
-            );
-        }
-        let expected_sparse = sparse && run.path == KernelPath::Avx512;
-        if run.sparse_backward != expected_sparse {
+        // The sparse route is the AVX-512 path's: the portable path always multiplies.
+        let expected = match run.path {
+            KernelPath::Avx512 => listed.unwrap_or(BackwardRoute::Products),
+            KernelPath::Portable => BackwardRoute::Products,
+        };
+        if run.backward != expected {
             problems.push(format!(
-                "{at}: on the {} path the backward pass was {}sparse, expected {}sparse",
+                "{at}: on the {} path the backward pass ran as {:?}, expected {expected:?}",
                 run.path.name(),
-                if run.sparse_backward { "" } else { "not " },
-                if expected_sparse { "" } else { "not " }
+                run.backward
             ));
         }
     }

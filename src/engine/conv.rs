@@ -300,9 +300,9 @@ impl Conv {
         let w = w.as_slice().expect("standard layout");
         let s = &mut *scratch;
         let dx = delta_input.as_slice_mut().expect("standard layout");
-        s.last_backward_sparse = s.sparse_pays(dz) && s.prepare_channels_last(self, x, w);
-        if s.last_backward_sparse {
-            s.sparse_backward(self, dz, gw, dx);
+        s.last_backward = BackwardRoute::Products;
+        if s.sparse_pays(dz) && s.prepare_channels_last(self, x, w) {
+            s.last_backward = s.sparse_backward(self, dz, gw, dx);
             return;
         }
         if s.path == KernelPath::Avx512 {
@@ -340,6 +340,18 @@ const SPARSE_MIN_ROW: usize = 16;
 /// ... and runs when at most this fraction of δz is non-zero (max pooling leaves one cell in
 /// four at most; dense products win above about a third).
 const SPARSE_MAX_DENSITY: f64 = 0.3;
+
+/// How a conv layer's backward pass ran (see [`ConvScratch::last_backward`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackwardRoute {
+    /// ∂L/∂w and δx as dense products over every cell of δz.
+    Products,
+    /// Only the non-zero cells of δz, in AVX-512 tiles (rows of kw·C numbers that are whole
+    /// 512-bit vectors).
+    SparseTiles,
+    /// Only the non-zero cells of δz, in the scalar body (other rows).
+    SparseScalar,
+}
 
 struct SparseGeometry {
     kernels: usize,
@@ -399,13 +411,14 @@ fn sparse_backward_avx512(
     grad: &mut [f64],
     delta: &mut [f64],
     cells: &mut Vec<(usize, f64)>,
-) {
+) -> BackwardRoute {
     let [ho, wo] = g.out_hw;
     let [kh, kw] = g.kernel;
     let row = kw * g.channels;
     let vectors = kh * row / 8;
     if !row.is_multiple_of(8) || !(1..=sparse_avx512::MAX_VECTORS).contains(&vectors) {
-        return sparse_backward_body(g, dz, input, weights, grad, delta);
+        sparse_backward_body(g, dz, input, weights, grad, delta);
+        return BackwardRoute::SparseScalar;
     }
     // Offsets of the receptive field's vectors from its first cell.
     let mut offsets = [0usize; sparse_avx512::MAX_VECTORS];
@@ -438,6 +451,7 @@ fn sparse_backward_avx512(
         // largest offset above); grad_k and weights_k hold `vectors` vectors.
         unsafe { sparse_avx512::kernel(vectors, cells, &offsets, input, weights_k, grad_k, delta) };
     }
+    BackwardRoute::SparseTiles
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -535,8 +549,8 @@ pub struct ConvScratch {
     out_hw: [usize; 2],
     path: KernelPath,
     direct: bool,
-    /// Whether the last backward pass took the sparse route.
-    last_backward_sparse: bool,
+    /// How the last backward pass ran.
+    last_backward: BackwardRoute,
     /// Direct path with padding: the zero-padded input [C][H+2ph][W+2pw].
     padded: Vec<f64>,
     /// Not direct: im2col columns [C·kh·kw][Ho·Wo] (cells in the padding stay 0).
@@ -607,7 +621,7 @@ impl ConvScratch {
             out_hw: [ho, wo],
             path,
             direct,
-            last_backward_sparse: false,
+            last_backward: BackwardRoute::Products,
             padded: vec![0.0; padded_len],
             cols: if direct { Vec::new() } else { vec![0.0; r * p] },
             weights_t: if fast { vec![0.0; r * k] } else { Vec::new() },
@@ -628,10 +642,10 @@ impl ConvScratch {
         self.path
     }
 
-    /// Whether the last backward pass visited only the non-zero cells of δz (the sparse
-    /// route, taken on the AVX-512 path when max pooling leaves δz sparse).
-    pub fn last_backward_sparse(&self) -> bool {
-        self.last_backward_sparse
+    /// How the last backward pass ran: the dense products, or (on the AVX-512 path, when
+    /// max pooling leaves δz sparse) only the non-zero cells of δz.
+    pub fn last_backward(&self) -> BackwardRoute {
+        self.last_backward
     }
 
     fn output_shape(&self, conv: &Conv) -> [usize; 3] {
@@ -689,7 +703,13 @@ impl ConvScratch {
     /// ∂L/∂w and δ of the input, visiting only the non-zero cells of δz. Each cell (k, i, j)
     /// adds δ·(its receptive field) to kernel k's gradient and δ·(kernel k) onto its receptive
     /// field in δx: the same sums as the dense products, without the terms that are 0·x.
-    fn sparse_backward(&mut self, conv: &Conv, dz: &[f64], gw: &mut [f64], dx: &mut [f64]) {
+    fn sparse_backward(
+        &mut self,
+        conv: &Conv,
+        dz: &[f64],
+        gw: &mut [f64],
+        dx: &mut [f64],
+    ) -> BackwardRoute {
         let (c, h, wd) = self.input_dim;
         let [ph, pw] = conv.padding;
         let [kh, kw] = conv.kernel_size();
@@ -704,7 +724,7 @@ impl ConvScratch {
         self.grad_hwc.fill(0.0);
         self.delta_hwc.fill(0.0);
         #[cfg(target_arch = "x86_64")]
-        if self.path == KernelPath::Avx512 {
+        let route = if self.path == KernelPath::Avx512 {
             // SAFETY: AVX-512F is present (the path is only chosen where it is supported).
             unsafe {
                 sparse_backward_avx512(
@@ -716,7 +736,7 @@ impl ConvScratch {
                     &mut self.delta_hwc,
                     &mut self.cells,
                 )
-            };
+            }
         } else {
             sparse_backward_body(
                 &geometry,
@@ -726,16 +746,20 @@ impl ConvScratch {
                 &mut self.grad_hwc,
                 &mut self.delta_hwc,
             );
-        }
+            BackwardRoute::SparseScalar
+        };
         #[cfg(not(target_arch = "x86_64"))]
-        sparse_backward_body(
-            &geometry,
-            dz,
-            &self.input_hwc,
-            &self.weights_hwc,
-            &mut self.grad_hwc,
-            &mut self.delta_hwc,
-        );
+        let route = {
+            sparse_backward_body(
+                &geometry,
+                dz,
+                &self.input_hwc,
+                &self.weights_hwc,
+                &mut self.grad_hwc,
+                &mut self.delta_hwc,
+            );
+            BackwardRoute::SparseScalar
+        };
         let taps = kh * kw;
         for (kc, plane) in gw.chunks_exact_mut(taps).enumerate() {
             let (k, ci) = (kc / c, kc % c);
@@ -752,6 +776,7 @@ impl ConvScratch {
                 }
             }
         }
+        route
     }
 
     /// Copy what this step reads: the transposed weights and the padded input or columns.
@@ -864,7 +889,7 @@ mod tests {
             fwd: &ConvForward,
             delta_a: &Array3<f64>,
             path: KernelPath,
-        ) -> (ConvBackward, bool) {
+        ) -> (ConvBackward, BackwardRoute) {
             let mut scratch = self.scratch(input.dim(), PathChoice::Force(path));
             scratch.prepare(self, input.as_slice().unwrap());
             let (k, c, kh, kw) = self.weights.dim();
@@ -885,7 +910,7 @@ mod tests {
                 &mut out.grad_bias,
                 &mut out.delta_input,
             );
-            (out, scratch.last_backward_sparse())
+            (out, scratch.last_backward())
         }
     }
 
@@ -1021,12 +1046,15 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             ((next >> 11) as f64 / (1u64 << 53) as f64) - 0.5
         };
-        for (c, k, kh, kw, stride, padding, h, w) in [
-            (8, 4, 3, 3, 1, 1, 9, 7),
-            (16, 3, 3, 3, 1, 0, 8, 8),
-            (8, 5, 5, 5, 1, 0, 12, 12),
-            (8, 2, 2, 3, 2, 1, 9, 10),
-            (6, 2, 3, 3, 1, 1, 5, 6),
+        use BackwardRoute::{SparseScalar, SparseTiles};
+        for (c, k, kh, kw, stride, padding, h, w, route) in [
+            (8, 4, 3, 3, 1, 1, 9, 7, SparseTiles),
+            (16, 3, 3, 3, 1, 0, 8, 8, SparseTiles),
+            (8, 5, 5, 5, 1, 0, 12, 12, SparseTiles),
+            (8, 2, 2, 3, 2, 1, 9, 10, SparseTiles),
+            (6, 2, 3, 3, 1, 1, 5, 6, SparseScalar),
+            // 5·5·16 / 8 = 50 vectors per receptive field: more than the tiles hold.
+            (16, 2, 5, 5, 1, 2, 7, 7, SparseScalar),
         ] {
             for poison in [false, true] {
                 let layer = Conv {
@@ -1048,11 +1076,14 @@ mod tests {
                     }
                 });
                 let fwd = layer.forward_on(&input, KernelPath::Avx512);
-                let (fast, sparse) = layer.backward_on(&input, &fwd, &delta_a, KernelPath::Avx512);
-                assert_eq!(
-                    sparse, !poison,
-                    "the sparse route runs exactly when all is finite"
-                );
+                let (fast, ran) = layer.backward_on(&input, &fwd, &delta_a, KernelPath::Avx512);
+                // The sparse route runs exactly when all is finite (0·inf must stay NaN).
+                let expected = if poison {
+                    BackwardRoute::Products
+                } else {
+                    route
+                };
+                assert_eq!(ran, expected, "C={c} {kh}x{kw} poison={poison}");
                 let direct = layer.backward_direct(&input, &layer.forward_direct(&input), &delta_a);
                 let same = |a: &ndarray::ArrayViewD<f64>, b: &ndarray::ArrayViewD<f64>| {
                     a.shape() == b.shape()

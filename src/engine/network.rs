@@ -3,7 +3,7 @@
 
 use ndarray::{Array, Array1, Array2, Array3, Array4, ArrayBase, ArrayD, IxDyn};
 
-use super::conv::{Conv, ConvForward, ConvScratch};
+use super::conv::{BackwardRoute, Conv, ConvForward, ConvScratch};
 use super::dense::{Dense, DenseForward};
 use super::kernels::{KernelPath, PathChoice};
 use super::loss::Loss;
@@ -413,8 +413,8 @@ enum LayerScratch {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LayerRun {
     pub path: KernelPath,
-    /// Conv layers: the backward pass visited only the non-zero cells of δz.
-    pub sparse_backward: bool,
+    /// How the backward pass ran (always the products for dense layers).
+    pub backward: BackwardRoute,
 }
 
 /// Every buffer one training step needs: the trace it fills, and the layers' scratch space.
@@ -435,11 +435,11 @@ impl Workspace {
             .map(|s| match s {
                 LayerScratch::Conv(s) => Some(LayerRun {
                     path: s.path(),
-                    sparse_backward: s.last_backward_sparse(),
+                    backward: s.last_backward(),
                 }),
                 LayerScratch::Dense(path) => Some(LayerRun {
                     path: *path,
-                    sparse_backward: false,
+                    backward: BackwardRoute::Products,
                 }),
                 LayerScratch::None => None,
             })
