@@ -84,15 +84,16 @@ impl CellCheck {
     pub fn abs_error(&self) -> f64 {
         (self.analytic - self.numeric).abs()
     }
-    /// |a − n| / max(|a|, |n|), or 0 when both are 0.
+    /// |a − n| / max(|a|, |n|), or 0 when both are 0; NaN when either is NaN (`f64::max`
+    /// would take the other one, and a NaN gradient against a flat loss would agree).
     pub fn rel_error(&self) -> f64 {
-        let scale = self.analytic.abs().max(self.numeric.abs());
-        if scale == 0.0 {
+        if self.analytic == 0.0 && self.numeric == 0.0 {
             0.0
         } else {
-            self.abs_error() / scale
+            self.abs_error() / self.analytic.abs().max(self.numeric.abs())
         }
     }
+    /// Never, when either value is NaN.
     pub fn agrees(&self, tolerance: f64) -> bool {
         self.abs_error() <= tolerance || self.rel_error() <= tolerance
     }
@@ -478,9 +479,9 @@ pub fn gradient_check(model: &Model, options: CheckOptions) -> CheckReport {
                 check.kinks.push(Kink { cell, reason });
                 continue;
             }
-            check.max_abs_error = check.max_abs_error.max(cell.abs_error());
+            check.max_abs_error = max_or_nan(check.max_abs_error, cell.abs_error());
             if cell.analytic.abs().max(cell.numeric.abs()) >= REL_ERROR_FLOOR {
-                check.max_rel_error = check.max_rel_error.max(cell.rel_error());
+                check.max_rel_error = max_or_nan(check.max_rel_error, cell.rel_error());
             }
             if !cell.agrees(options.tolerance) {
                 check.failures.push(cell);
@@ -495,6 +496,16 @@ pub fn gradient_check(model: &Model, options: CheckOptions) -> CheckReport {
         options,
         loss: trace.loss,
         tensors,
+    }
+}
+
+/// The larger of two error figures, or NaN when either is: a column of maxima shows a NaN
+/// error rather than the largest finite one.
+fn max_or_nan(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
     }
 }
 
@@ -688,6 +699,39 @@ mod tests {
         };
         let (numeric, judged) = refine(&f, theta, &cell, &options, f(theta));
         (CellCheck { numeric, ..cell }, judged)
+    }
+
+    fn cell(analytic: f64, numeric: f64) -> CellCheck {
+        CellCheck {
+            index: vec![0],
+            analytic,
+            numeric,
+        }
+    }
+
+    #[test]
+    fn a_relative_error_is_the_difference_over_the_larger_magnitude() {
+        assert_eq!(cell(2.0, 1.5).rel_error(), 0.25);
+        assert_eq!(cell(-1.0, 3.0).rel_error(), 4.0 / 3.0);
+        assert_eq!(cell(0.0, 0.0).rel_error(), 0.0);
+        assert_eq!(cell(0.0, -0.5).rel_error(), 1.0);
+        // 1e-3 off on 1: within 1e-2 relatively, not within 1e-4 in either sense.
+        assert!(cell(1.0, 1.001).agrees(1e-2));
+        assert!(!cell(1.0, 1.001).agrees(1e-4));
+    }
+
+    #[test]
+    fn a_nan_never_agrees_not_even_with_a_zero() {
+        for (a, n) in [
+            (f64::NAN, 0.0),
+            (0.0, f64::NAN),
+            (f64::NAN, 1.0),
+            (f64::NAN, f64::NAN),
+        ] {
+            let c = cell(a, n);
+            assert!(c.rel_error().is_nan(), "{c:?}");
+            assert!(!c.agrees(f64::INFINITY), "{c:?}");
+        }
     }
 
     #[test]
