@@ -2,7 +2,9 @@
 //! whose every number is known (tests/gradient_check_props.rs checks random networks; the
 //! command line itself is in tests/cli.rs).
 
-use deltascope::check::{CheckOptions, CheckReport, TensorCheck, gradient_check};
+use deltascope::check::{
+    CellCheck, CheckOptions, CheckReport, DEFAULT_SAMPLE, Kink, Target, TensorCheck, gradient_check,
+};
 use deltascope::scenario;
 
 fn check(json: &str) -> CheckReport {
@@ -42,4 +44,143 @@ fn a_nan_gradient_fails_even_where_the_loss_is_flat_and_is_not_measured_again() 
         assert_eq!(t.refined, 0, "{label}");
     }
     assert!(tensor(&report, "dense2.bias").passed());
+}
+
+// The report's wording, on reports made by hand.
+
+fn cell(i: usize) -> CellCheck {
+    CellCheck {
+        index: vec![i],
+        analytic: 1.0,
+        numeric: 1.5,
+    }
+}
+
+fn tensor_check(cells: usize, total: usize, failures: usize, kinks: usize) -> TensorCheck {
+    TensorCheck {
+        label: "conv1.weights".into(),
+        target: Target::Weights(0),
+        layer: 0,
+        cells,
+        total,
+        max_abs_error: 0.5,
+        max_rel_error: 1.0 / 3.0,
+        failures: (0..failures).map(cell).collect(),
+        kinks: (0..kinks)
+            .map(|i| Kink {
+                cell: cell(i),
+                reason: "conv1.z[0, 0, 0] crosses 0 (the ReLU kink)".into(),
+            })
+            .collect(),
+        refined: 0,
+    }
+}
+
+fn report(tensors: Vec<TensorCheck>, sample: Option<usize>) -> CheckReport {
+    CheckReport {
+        options: CheckOptions {
+            sample,
+            ..CheckOptions::default()
+        },
+        loss: 0.5,
+        tensors,
+    }
+}
+
+#[test]
+fn the_result_column_says_ok_or_how_many_cells_fail() {
+    assert_eq!(tensor_check(9, 9, 0, 0).result_label(), "ok");
+    assert_eq!(tensor_check(9, 9, 1, 0).result_label(), "FAIL (1 cell)");
+    assert_eq!(tensor_check(9, 9, 3, 0).result_label(), "FAIL (3 cells)");
+    let text = report(vec![tensor_check(9, 9, 3, 0)], Some(DEFAULT_SAMPLE)).to_text("s");
+    assert!(
+        text.contains(
+            "conv1.weights                  9       5.0e-1       3.3e-1      0  FAIL (3 cells)\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_tensor_checked_whole_is_counted_alone_and_a_sampled_one_as_n_of_its_total() {
+    assert_eq!(tensor_check(9, 9, 0, 0).cells_label(), "9");
+    assert_eq!(tensor_check(256, 900, 0, 0).cells_label(), "256/900");
+}
+
+#[test]
+fn the_sampling_note_appears_only_when_a_tensor_was_sampled() {
+    let whole = || tensor_check(512, 512, 0, 0);
+    let sampled = || tensor_check(256, 900, 0, 0);
+    assert_eq!(
+        report(vec![whole(), whole()], Some(DEFAULT_SAMPLE)).sampling_note(),
+        None
+    );
+    let note = report(vec![whole(), sampled()], Some(DEFAULT_SAMPLE)).sampling_note();
+    assert_eq!(
+        note.as_deref(),
+        Some(
+            "n/N cells: a tensor of more than 512 cells is checked in 256 of them (the 32 largest gradients and the rest drawn at random, the same every run); `deltascope check --all` checks every cell"
+        )
+    );
+    let text = report(vec![whole(), sampled()], Some(DEFAULT_SAMPLE)).to_text("s");
+    assert!(text.contains(&format!("\n{}\n", note.unwrap())), "{text}");
+    // `--all` (no sample) checks every cell, and says nothing about sampling.
+    assert_eq!(report(vec![whole()], None).sampling_note(), None);
+}
+
+#[test]
+fn at_most_ten_failing_cells_are_listed_per_tensor_and_the_rest_counted() {
+    let listed = |text: &str| text.matches("conv1.weights[").count();
+    let text = report(vec![tensor_check(40, 40, 10, 0)], None).to_text("s");
+    assert_eq!(listed(&text), 10, "{text}");
+    assert!(!text.contains("more"), "{text}");
+    let text = report(vec![tensor_check(40, 40, 11, 0)], None).to_text("s");
+    assert_eq!(listed(&text), 10, "{text}");
+    assert!(text.contains("  conv1.weights[9]: analytic 1e0, numeric 1.5e0, abs err 5.0e-1, rel err 3.3e-1\n  … and 1 more\n"), "{text}");
+    let text = report(vec![tensor_check(40, 40, 25, 0)], None).to_text("s");
+    assert!(text.contains("\n  … and 15 more\n"), "{text}");
+}
+
+#[test]
+fn at_most_twenty_kinks_are_listed_and_the_rest_counted() {
+    let listed = |text: &str| text.matches("crosses 0").count();
+    let text = report(vec![tensor_check(40, 40, 0, 20)], None).to_text("s");
+    assert_eq!(listed(&text), 20, "{text}");
+    assert!(!text.contains("more"), "{text}");
+    let text = report(vec![tensor_check(40, 40, 0, 21)], None).to_text("s");
+    assert_eq!(listed(&text), 20, "{text}");
+    assert!(text.contains("\n21 cells sit on a kink"), "{text}");
+    assert!(
+        text.contains("(analytic 1e0, numeric 1.5e0)\n  … and 1 more\n"),
+        "{text}"
+    );
+    let text = report(
+        vec![tensor_check(40, 40, 0, 5), tensor_check(40, 40, 0, 20)],
+        None,
+    )
+    .to_text("s");
+    assert!(
+        text.contains("\n  … and 5 more\n"),
+        "counted over all tensors: {text}"
+    );
+}
+
+#[test]
+fn the_refinement_is_mentioned_only_when_a_cell_was_refined() {
+    let with = |refined: usize| {
+        let mut t = tensor_check(9, 9, 0, 0);
+        t.refined = refined;
+        report(vec![t], None).to_text("s")
+    };
+    assert!(!with(0).contains("measured again"), "{}", with(0));
+    assert!(
+        with(1).contains("\n1 cell disagreed at h and was measured again at h/2"),
+        "{}",
+        with(1)
+    );
+    assert!(
+        with(2).contains("\n2 cells disagreed at h and were measured again at h/2"),
+        "{}",
+        with(2)
+    );
 }
