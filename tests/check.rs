@@ -184,3 +184,158 @@ fn the_refinement_is_mentioned_only_when_a_cell_was_refined() {
         with(2)
     );
 }
+
+// Kinks: which cells are set aside, and what the reason names. h = 1e-6 throughout.
+
+fn kinks(report: &CheckReport, label: &str) -> Vec<(Vec<usize>, String)> {
+    tensor(report, label)
+        .kinks
+        .iter()
+        .map(|k| (k.cell.index.clone(), k.reason.clone()))
+        .collect()
+}
+
+/// A 1×1 conv (z = x) on an input with a cell at exactly 0, then a dense layer reading only
+/// that cell (its z is 0 too), both with `activation`.
+fn zero_crossing(activation: &str) -> String {
+    format!(
+        r#"{{"name": "zero_crossing", "input": [[[0, 0.5]]],
+            "layers": [{{"type": "conv", "weights": [[[[1]]]], "activation": "{activation}"}},
+                       {{"type": "dense", "weights": [[1, 0]], "activation": "{activation}"}}],
+            "loss": {{"kind": "half_sse", "target": [1]}}}}"#
+    )
+}
+
+#[test]
+fn a_smooth_activation_is_judged_where_its_z_crosses_0() {
+    // ±h on input[0, 0, 0] or on a bias moves conv1.z or dense1.z across 0: a kink for a
+    // ReLU, nothing special for tanh, sigmoid or the identity, whose cells are all judged.
+    for activation in ["tanh", "sigmoid", "identity"] {
+        let report = check(&zero_crossing(activation));
+        assert!(report.passed(), "{activation}");
+        for t in &report.tensors {
+            assert_eq!(t.kinks.len(), 0, "{activation}: {}: {:?}", t.label, t.kinks);
+        }
+    }
+    let report = check(&zero_crossing("relu"));
+    assert_eq!(
+        kinks(&report, "input"),
+        [(
+            vec![0, 0, 0],
+            "conv1.z[0, 0, 0] crosses 0 (the ReLU kink)".to_string()
+        )]
+    );
+    assert_eq!(
+        kinks(&report, "dense1.bias"),
+        [(vec![0], "dense1.z[0] crosses 0 (the ReLU kink)".to_string())]
+    );
+}
+
+#[test]
+fn a_kink_is_found_when_z_changes_sign_within_h_without_touching_0() {
+    // z = x + b: input[0, 0, 0] = 4e-7 goes negative at θ − h, input[0, 0, 1] = −4e-7
+    // positive at θ + h; z is never exactly 0.
+    let report = check(
+        r#"{"name": "sign_change", "input": [[[4e-7, -4e-7, 0.5]]],
+            "layers": [{"type": "conv", "weights": [[[[1]]]]}],
+            "loss": {"kind": "half_sse", "target": [[[1, 1, 1]]]}}"#,
+    );
+    assert_eq!(
+        kinks(&report, "input"),
+        [
+            (
+                vec![0, 0, 0],
+                "conv1.z[0, 0, 0] crosses 0 (the ReLU kink)".to_string()
+            ),
+            (
+                vec![0, 0, 1],
+                "conv1.z[0, 0, 1] crosses 0 (the ReLU kink)".to_string()
+            ),
+        ]
+    );
+    // The bias moves both: z[0, 0, 1] at θ + h, z[0, 0, 0] at θ − h, in the same layer.
+    // θ + h's is named.
+    assert_eq!(
+        kinks(&report, "conv1.bias"),
+        [(
+            vec![0],
+            "conv1.z[0, 0, 1] crosses 0 (the ReLU kink)".to_string()
+        )]
+    );
+}
+
+#[test]
+fn the_kink_named_is_the_earliest_layer_s() {
+    // conv1: z = x + b, a = relu(z); conv2: z = a − 1. θ − h on conv1.bias takes conv1.z[0, 0, 0]
+    // = 4e-7 below 0; θ + h takes conv2.z[0, 0, 1] = −4e-7 above 0. conv1's comes first.
+    let report = check(
+        r#"{"name": "two_layers", "input": [[[4e-7, 0.9999996]]],
+            "layers": [{"type": "conv", "weights": [[[[1]]]]},
+                       {"type": "conv", "weights": [[[[1]]]], "bias": [-1]}],
+            "loss": {"kind": "half_sse", "target": [[[0.5, 0.5]]]}}"#,
+    );
+    assert_eq!(
+        kinks(&report, "conv1.bias"),
+        [(
+            vec![0],
+            "conv1.z[0, 0, 0] crosses 0 (the ReLU kink)".to_string()
+        )]
+    );
+    assert_eq!(
+        kinks(&report, "input"),
+        [
+            (
+                vec![0, 0, 0],
+                "conv1.z[0, 0, 0] crosses 0 (the ReLU kink)".to_string()
+            ),
+            (
+                vec![0, 0, 1],
+                "conv2.z[0, 0, 1] crosses 0 (the ReLU kink)".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_kink_past_the_first_64_cells_of_a_map_is_named_by_its_own_index() {
+    // A 12×12 map (144 cells, scanned in blocks of 64) with z = 0 at flat 69 = [0, 5, 9]
+    // and 130 = [0, 10, 10]; every other z is at least 0.1 from 0.
+    let input: Vec<Vec<f64>> = (0..12)
+        .map(|i| {
+            (0..12)
+                .map(|j| match i * 12 + j {
+                    69 | 130 => 0.0,
+                    n => 0.1 + (n % 7) as f64 * 0.05,
+                })
+                .collect()
+        })
+        .collect();
+    let json = serde_json::json!({
+        "name": "wide_map",
+        "input": [input],
+        "layers": [{"type": "conv", "weights": [[[[1]]]]}, {"type": "pool", "kind": "mean", "size": 12}],
+        "loss": {"kind": "half_sse", "target": [[[1]]]}
+    });
+    let report = check(&json.to_string());
+    assert_eq!(
+        kinks(&report, "input"),
+        [
+            (
+                vec![0, 5, 9],
+                "conv1.z[0, 5, 9] crosses 0 (the ReLU kink)".to_string()
+            ),
+            (
+                vec![0, 10, 10],
+                "conv1.z[0, 10, 10] crosses 0 (the ReLU kink)".to_string()
+            ),
+        ]
+    );
+    // The bias moves both: the first is named.
+    assert_eq!(
+        kinks(&report, "conv1.bias"),
+        [(
+            vec![0],
+            "conv1.z[0, 5, 9] crosses 0 (the ReLU kink)".to_string()
+        )]
+    );
+}
