@@ -209,10 +209,8 @@ fn kink_reason(
             }
             (LayerKind::Pool(p), LayerTrace::Pool(a), LayerTrace::Pool(b)) => match p.kind {
                 PoolKind::Max => match (&a.argmax, &b.argmax) {
-                    (Some(x), Some(y)) if x != y => {
-                        first_diff(x.iter().zip(y.iter()).map(|(u, v)| u != v))
-                            .map(|i| (x.shape().to_vec(), i, Reason::Switch))
-                    }
+                    (Some(x), Some(y)) => first_diff(x.iter().zip(y.iter()).map(|(u, v)| u != v))
+                        .map(|i| (x.shape().to_vec(), i, Reason::Switch)),
                     _ => None,
                 },
                 PoolKind::L2 => first_diff(
@@ -281,13 +279,13 @@ pub fn cell_label(shape: &[usize], i: usize) -> String {
     format!("{:?}", unravel(shape, i))
 }
 
+/// The index of flat cell `i` of a tensor of `shape` (row-major). `i` is a cell of the
+/// tensor, so no dimension is 0.
 pub fn unravel(shape: &[usize], mut i: usize) -> Vec<usize> {
     let mut index = vec![0; shape.len()];
     for (d, &len) in shape.iter().enumerate().rev() {
-        if len > 0 {
-            index[d] = i % len;
-            i /= len;
-        }
+        index[d] = i % len;
+        i /= len;
     }
     index
 }
@@ -340,12 +338,15 @@ pub fn cells_probed(model: &Model, options: &CheckOptions) -> usize {
         .map(|(_, target, _)| {
             let n = match target {
                 Target::Input => model.input.len(),
-                Target::Weights(l) | Target::Bias(l) => match &model.layers[*l].kind {
-                    LayerKind::Conv(c) if *target == Target::Weights(*l) => c.weights.len(),
+                Target::Weights(l) => match &model.layers[*l].kind {
+                    LayerKind::Conv(c) => c.weights.len(),
+                    LayerKind::Dense(d) => d.weights.len(),
+                    LayerKind::Pool(_) => unreachable!("pools have no parameters"),
+                },
+                Target::Bias(l) => match &model.layers[*l].kind {
                     LayerKind::Conv(c) => c.bias.len(),
-                    LayerKind::Dense(d) if *target == Target::Weights(*l) => d.weights.len(),
                     LayerKind::Dense(d) => d.bias.len(),
-                    LayerKind::Pool(_) => 0,
+                    LayerKind::Pool(_) => unreachable!("pools have no parameters"),
                 },
             };
             match options.sample {
@@ -360,7 +361,7 @@ pub fn cells_probed(model: &Model, options: &CheckOptions) -> usize {
 pub fn sampled_cells(analytic: &[f64], sample: Option<usize>, tensor_index: usize) -> Vec<usize> {
     let n = analytic.len();
     let take = match sample {
-        Some(k) if n > SAMPLE_ALL_UP_TO && k < n => k,
+        Some(k) if n > SAMPLE_ALL_UP_TO => k.min(n),
         _ => return (0..n).collect(),
     };
     let mut by_size: Vec<usize> = (0..n).collect();
@@ -559,12 +560,13 @@ fn refine(
     (value, false)
 }
 
+/// The input of the layer that holds the perturbed parameter, copied from the base pass so
+/// that the probe's forward pass can start at that layer.
 fn copy_input(src: &LayerTrace, dst: &mut LayerTrace) {
     match (src, dst) {
         (LayerTrace::Conv(s), LayerTrace::Conv(d)) => d.input.assign(&s.input),
-        (LayerTrace::Pool(s), LayerTrace::Pool(d)) => d.input.assign(&s.input),
         (LayerTrace::Dense(s), LayerTrace::Dense(d)) => d.input.assign(&s.input),
-        _ => unreachable!("the same network"),
+        _ => unreachable!("parameters belong to conv and dense layers of the same network"),
     }
 }
 
