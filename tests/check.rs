@@ -3,7 +3,8 @@
 //! command line itself is in tests/cli.rs).
 
 use deltascope::check::{
-    CellCheck, CheckOptions, CheckReport, DEFAULT_SAMPLE, Kink, Target, TensorCheck, gradient_check,
+    CellCheck, CheckOptions, CheckReport, DEFAULT_SAMPLE, Kink, SAMPLE_ALL_UP_TO, Target,
+    TensorCheck, cells_probed, gradient_check, sampled_cells,
 };
 use deltascope::scenario;
 
@@ -337,5 +338,65 @@ fn a_kink_past_the_first_64_cells_of_a_map_is_named_by_its_own_index() {
             vec![0],
             "conv1.z[0, 5, 9] crosses 0 (the ReLU kink)".to_string()
         )]
+    );
+}
+
+// Which cells are checked.
+
+/// A 1×1 conv and a mean pool on an input of `h`×`w` cells.
+fn input_of(h: usize, w: usize) -> String {
+    let input: Vec<Vec<f64>> = (0..h)
+        .map(|i| (0..w).map(|j| ((i * w + j) as f64 * 0.37).sin()).collect())
+        .collect();
+    serde_json::json!({
+        "name": "input_of",
+        "input": [input],
+        "layers": [
+            {"type": "conv", "weights": [[[[0.5]]]], "bias": [0.25], "activation": "tanh"},
+            {"type": "pool", "kind": "mean", "size": [h, w]}
+        ],
+        "loss": {"kind": "half_sse", "target": [[[0.75]]]}
+    })
+    .to_string()
+}
+
+#[test]
+fn a_tensor_of_exactly_512_cells_is_checked_whole_and_one_of_513_is_sampled() {
+    assert_eq!(SAMPLE_ALL_UP_TO, 512);
+    for (h, w, cells, label) in [(16, 32, 512, "512"), (19, 27, DEFAULT_SAMPLE, "256/513")] {
+        let s = scenario::parse(&input_of(h, w)).unwrap();
+        let options = CheckOptions::default();
+        let report = gradient_check(&s.model, options);
+        assert!(report.passed(), "{}", report.to_text(&s.name));
+        let input = tensor(&report, "input");
+        assert_eq!((input.cells, input.total), (cells, h * w));
+        assert_eq!(input.cells_label(), label);
+        // The debugger's estimate of the work counts the same cells: input, weight, bias.
+        assert_eq!(cells_probed(&s.model, &options), cells + 2);
+    }
+}
+
+#[test]
+fn the_sample_of_each_tensor_is_the_same_from_version_to_version() {
+    // Equal gradients: the 32 "largest" are the first 32 cells (ties go to the lower
+    // index), and the rest are drawn by ChaCha8 seeded with SAMPLE_SEED plus the tensor's
+    // index. These numbers are the cells every check of such a tensor probes; a change to
+    // them changes which cells every scenario's check judges, and should be deliberate.
+    let g = vec![1.0; 600];
+    let drawn = |tensor_index: usize| {
+        let sample = sampled_cells(&g, Some(40), tensor_index);
+        assert_eq!(sample[..32], (0..32).collect::<Vec<_>>());
+        sample[32..].to_vec()
+    };
+    assert_eq!(drawn(0), [123, 131, 181, 206, 245, 302, 488, 568]);
+    assert_eq!(drawn(3), [198, 199, 278, 323, 381, 453, 481, 506]);
+    // A sample as large as the tensor is the whole tensor.
+    assert_eq!(
+        sampled_cells(&g, Some(600), 3),
+        (0..600).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        sampled_cells(&g, Some(10_000), 3),
+        (0..600).collect::<Vec<_>>()
     );
 }
