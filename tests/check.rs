@@ -3,8 +3,8 @@
 //! command line itself is in tests/cli.rs).
 
 use deltascope::check::{
-    CellCheck, CheckOptions, CheckReport, DEFAULT_SAMPLE, Kink, SAMPLE_ALL_UP_TO, Target,
-    TensorCheck, cells_probed, gradient_check, sampled_cells,
+    CellCheck, CheckOptions, CheckReport, DEFAULT_SAMPLE, Kink, REL_ERROR_FLOOR, SAMPLE_ALL_UP_TO,
+    Target, TensorCheck, cells_probed, gradient_check, sampled_cells,
 };
 use deltascope::scenario;
 
@@ -399,4 +399,55 @@ fn the_sample_of_each_tensor_is_the_same_from_version_to_version() {
         sampled_cells(&g, Some(10_000), 3),
         (0..600).collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn the_max_rel_error_leaves_out_gradients_below_the_floor() {
+    // input[1]'s gradient is 7.6e-10 (a weight of 1e-9): its quotient is off by 1.7e-11 of
+    // rounding, 2% of it. It passes by its absolute error, and the column of relative
+    // errors shows the other cells'.
+    let s = scenario::parse(
+        r#"{"name": "tiny_gradient", "input": [[[0.3, 0.7, -0.45]]],
+            "layers": [{"type": "dense", "weights": [[1.0, 1e-9, -0.8]], "bias": [0.1]}],
+            "loss": {"kind": "half_sse", "target": [0]}}"#,
+    )
+    .unwrap();
+    let report = gradient_check(&s.model, CheckOptions::default());
+    assert!(report.passed(), "{}", report.to_text(&s.name));
+    // With tolerance 0 every cell that is off at all is listed, with its figures.
+    let every = CheckOptions {
+        tolerance: 0.0,
+        ..CheckOptions::default()
+    };
+    let listed = gradient_check(&s.model, every);
+    for (t, all) in report.tensors.iter().zip(&listed.tensors) {
+        let large = |c: &&CellCheck| c.analytic.abs().max(c.numeric.abs()) >= REL_ERROR_FLOOR;
+        let max = |cells: Vec<f64>| cells.into_iter().fold(0.0, f64::max);
+        assert_eq!(
+            all.failures.len(),
+            t.cells,
+            "{}: every cell is off a little",
+            t.label
+        );
+        assert_eq!(
+            t.max_abs_error,
+            max(all.failures.iter().map(|c| c.abs_error()).collect())
+        );
+        assert_eq!(
+            t.max_rel_error,
+            max(all
+                .failures
+                .iter()
+                .filter(large)
+                .map(|c| c.rel_error())
+                .collect()),
+            "{}",
+            t.label
+        );
+    }
+    let input = tensor(&listed, "input");
+    let tiny = input.failures.iter().find(|c| c.index == [1]).unwrap();
+    assert!(tiny.analytic.abs() < REL_ERROR_FLOOR, "{tiny:?}");
+    assert!(tiny.rel_error() > 1e-2, "{tiny:?}");
+    assert!(tensor(&report, "input").max_rel_error < 1e-9);
 }
