@@ -84,15 +84,16 @@ impl CellCheck {
     pub fn abs_error(&self) -> f64 {
         (self.analytic - self.numeric).abs()
     }
-    /// |a − n| / max(|a|, |n|), or 0 when both are 0.
+    /// |a − n| / max(|a|, |n|), or 0 when both are 0; NaN when either is NaN (`f64::max`
+    /// would take the other one, and a NaN gradient against a flat loss would agree).
     pub fn rel_error(&self) -> f64 {
-        let scale = self.analytic.abs().max(self.numeric.abs());
-        if scale == 0.0 {
+        if self.analytic == 0.0 && self.numeric == 0.0 {
             0.0
         } else {
-            self.abs_error() / scale
+            self.abs_error() / self.analytic.abs().max(self.numeric.abs())
         }
     }
+    /// Never, when either value is NaN.
     pub fn agrees(&self, tolerance: f64) -> bool {
         self.abs_error() <= tolerance || self.rel_error() <= tolerance
     }
@@ -208,10 +209,8 @@ fn kink_reason(
             }
             (LayerKind::Pool(p), LayerTrace::Pool(a), LayerTrace::Pool(b)) => match p.kind {
                 PoolKind::Max => match (&a.argmax, &b.argmax) {
-                    (Some(x), Some(y)) if x != y => {
-                        first_diff(x.iter().zip(y.iter()).map(|(u, v)| u != v))
-                            .map(|i| (x.shape().to_vec(), i, Reason::Switch))
-                    }
+                    (Some(x), Some(y)) => first_diff(x.iter().zip(y.iter()).map(|(u, v)| u != v))
+                        .map(|i| (x.shape().to_vec(), i, Reason::Switch)),
                     _ => None,
                 },
                 PoolKind::L2 => first_diff(
@@ -280,13 +279,13 @@ pub fn cell_label(shape: &[usize], i: usize) -> String {
     format!("{:?}", unravel(shape, i))
 }
 
+/// The index of flat cell `i` of a tensor of `shape` (row-major). `i` is a cell of the
+/// tensor, so no dimension is 0.
 pub fn unravel(shape: &[usize], mut i: usize) -> Vec<usize> {
     let mut index = vec![0; shape.len()];
     for (d, &len) in shape.iter().enumerate().rev() {
-        if len > 0 {
-            index[d] = i % len;
-            i /= len;
-        }
+        index[d] = i % len;
+        i /= len;
     }
     index
 }
@@ -339,12 +338,15 @@ pub fn cells_probed(model: &Model, options: &CheckOptions) -> usize {
         .map(|(_, target, _)| {
             let n = match target {
                 Target::Input => model.input.len(),
-                Target::Weights(l) | Target::Bias(l) => match &model.layers[*l].kind {
-                    LayerKind::Conv(c) if *target == Target::Weights(*l) => c.weights.len(),
+                Target::Weights(l) => match &model.layers[*l].kind {
+                    LayerKind::Conv(c) => c.weights.len(),
+                    LayerKind::Dense(d) => d.weights.len(),
+                    LayerKind::Pool(_) => unreachable!("pools have no parameters"),
+                },
+                Target::Bias(l) => match &model.layers[*l].kind {
                     LayerKind::Conv(c) => c.bias.len(),
-                    LayerKind::Dense(d) if *target == Target::Weights(*l) => d.weights.len(),
                     LayerKind::Dense(d) => d.bias.len(),
-                    LayerKind::Pool(_) => 0,
+                    LayerKind::Pool(_) => unreachable!("pools have no parameters"),
                 },
             };
             match options.sample {
@@ -359,7 +361,7 @@ pub fn cells_probed(model: &Model, options: &CheckOptions) -> usize {
 pub fn sampled_cells(analytic: &[f64], sample: Option<usize>, tensor_index: usize) -> Vec<usize> {
     let n = analytic.len();
     let take = match sample {
-        Some(k) if n > SAMPLE_ALL_UP_TO && k < n => k,
+        Some(k) if n > SAMPLE_ALL_UP_TO => k.min(n),
         _ => return (0..n).collect(),
     };
     let mut by_size: Vec<usize> = (0..n).collect();
@@ -478,9 +480,9 @@ pub fn gradient_check(model: &Model, options: CheckOptions) -> CheckReport {
                 check.kinks.push(Kink { cell, reason });
                 continue;
             }
-            check.max_abs_error = check.max_abs_error.max(cell.abs_error());
+            check.max_abs_error = max_or_nan(check.max_abs_error, cell.abs_error());
             if cell.analytic.abs().max(cell.numeric.abs()) >= REL_ERROR_FLOOR {
-                check.max_rel_error = check.max_rel_error.max(cell.rel_error());
+                check.max_rel_error = max_or_nan(check.max_rel_error, cell.rel_error());
             }
             if !cell.agrees(options.tolerance) {
                 check.failures.push(cell);
@@ -495,6 +497,16 @@ pub fn gradient_check(model: &Model, options: CheckOptions) -> CheckReport {
         options,
         loss: trace.loss,
         tensors,
+    }
+}
+
+/// The larger of two error figures, or NaN when either is: a column of maxima shows a NaN
+/// error rather than the largest finite one.
+fn max_or_nan(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
     }
 }
 
@@ -548,12 +560,13 @@ fn refine(
     (value, false)
 }
 
+/// The input of the layer that holds the perturbed parameter, copied from the base pass so
+/// that the probe's forward pass can start at that layer.
 fn copy_input(src: &LayerTrace, dst: &mut LayerTrace) {
     match (src, dst) {
         (LayerTrace::Conv(s), LayerTrace::Conv(d)) => d.input.assign(&s.input),
-        (LayerTrace::Pool(s), LayerTrace::Pool(d)) => d.input.assign(&s.input),
         (LayerTrace::Dense(s), LayerTrace::Dense(d)) => d.input.assign(&s.input),
-        _ => unreachable!("the same network"),
+        _ => unreachable!("parameters belong to conv and dense layers of the same network"),
     }
 }
 
@@ -690,6 +703,39 @@ mod tests {
         (CellCheck { numeric, ..cell }, judged)
     }
 
+    fn cell(analytic: f64, numeric: f64) -> CellCheck {
+        CellCheck {
+            index: vec![0],
+            analytic,
+            numeric,
+        }
+    }
+
+    #[test]
+    fn a_relative_error_is_the_difference_over_the_larger_magnitude() {
+        assert_eq!(cell(2.0, 1.5).rel_error(), 0.25);
+        assert_eq!(cell(-1.0, 3.0).rel_error(), 4.0 / 3.0);
+        assert_eq!(cell(0.0, 0.0).rel_error(), 0.0);
+        assert_eq!(cell(0.0, -0.5).rel_error(), 1.0);
+        // 1e-3 off on 1: within 1e-2 relatively, not within 1e-4 in either sense.
+        assert!(cell(1.0, 1.001).agrees(1e-2));
+        assert!(!cell(1.0, 1.001).agrees(1e-4));
+    }
+
+    #[test]
+    fn a_nan_never_agrees_not_even_with_a_zero() {
+        for (a, n) in [
+            (f64::NAN, 0.0),
+            (0.0, f64::NAN),
+            (f64::NAN, 1.0),
+            (f64::NAN, f64::NAN),
+        ] {
+            let c = cell(a, n);
+            assert!(c.rel_error().is_nan(), "{c:?}");
+            assert!(!c.agrees(f64::INFINITY), "{c:?}");
+        }
+    }
+
     #[test]
     fn the_debugger_counts_the_cells_the_check_probes() {
         // A 30×30 input (900 cells) and a dense layer of 2×196 weights are sampled.
@@ -708,6 +754,96 @@ mod tests {
     }
 
     const SAMPLED: &str = r#"{"name": "sampled", "seed": 3, "input": [[[0.0, 0.964, 0.516, -0.688, -0.883, 0.215, 0.999, 0.319, -0.828, -0.762, 0.42, 0.987, 0.108, -0.929, -0.605, 0.606, 0.929, -0.109, -0.987, -0.419, 0.763, 0.827, -0.32, -0.998, -0.214, 0.884, 0.687, -0.516, -0.963, 0.001], [0.644, 0.909, -0.158, -0.994, -0.374, 0.794, 0.798, -0.366, -0.995, -0.166, 0.906, 0.65, -0.558, -0.949, 0.05, 0.976, 0.472, -0.723, -0.859, 0.264, 1.0, 0.271, -0.855, -0.728, 0.465, 0.977, 0.057, -0.947, -0.564, 0.645], [0.985, 0.427, -0.757, -0.832, 0.312, 0.999, 0.223, -0.88, -0.694, 0.509, 0.966, 0.008, -0.961, -0.522, 0.682, 0.887, -0.207, -0.998, -0.327, 0.823, 0.767, -0.413, -0.988, -0.116, 0.926, 0.611, -0.599, -0.932, 0.101, 0.986], [0.863, -0.256, -1.0, -0.279, 0.85, 0.734, -0.458, -0.979, -0.066, 0.944, 0.571, -0.638, -0.913, 0.15, 0.993, 0.381, -0.789, -0.803, 0.359, 0.995, 0.173, -0.903, -0.656, 0.551, 0.951, -0.042, -0.974, -0.479, 0.718, 0.863], [0.335, -0.818, -0.773, 0.405, 0.989, 0.124, -0.923, -0.618, 0.592, 0.935, -0.092, -0.984, -0.435, 0.752, 0.837, -0.304, -0.999, -0.231, 0.876, 0.699, -0.502, -0.968, -0.016, 0.959, 0.529, -0.676, -0.891, 0.2, 0.998, 0.334], [-0.351, -0.996, -0.182, 0.899, 0.663, -0.544, -0.954, 0.034, 0.972, 0.486, -0.712, -0.867, 0.248, 1.0, 0.287, -0.846, -0.74, 0.45, 0.981, 0.074, -0.941, -0.578, 0.632, 0.916, -0.142, -0.992, -0.389, 0.784, 0.808, -0.352], [-0.872, -0.706, 0.494, 0.97, 0.025, -0.957, -0.537, 0.67, 0.895, -0.191, -0.997, -0.342, 0.814, 0.778, -0.398, -0.99, -0.132, 0.92, 0.624, -0.586, -0.938, 0.084, 0.983, 0.442, -0.746, -0.841, 0.296, 1.0, 0.238, -0.872], [-0.982, -0.083, 0.938, 0.585, -0.625, -0.919, 0.133, 0.991, 0.397, -0.778, -0.813, 0.343, 0.997, 0.19, -0.895, -0.669, 0.537, 0.956, -0.026, -0.97, -0.493, 0.706, 0.871, -0.24, -1.0, -0.295, 0.842, 0.745, -0.443, -0.982], [-0.631, 0.578, 0.941, -0.075, -0.981, -0.45, 0.74, 0.846, -0.288, -1.0, -0.247, 0.868, 0.711, -0.487, -0.972, -0.033, 0.954, 0.543, -0.664, -0.898, 0.183, 0.996, 0.35, -0.809, -0.783, 0.39, 0.992, 0.14, -0.917, -0.631], [0.017, 0.968, 0.501, -0.7, -0.875, 0.232, 0.999, 0.303, -0.837, -0.751, 0.435, 0.984, 0.091, -0.935, -0.591, 0.619, 0.922, -0.125, -0.989, -0.404, 0.773, 0.818, -0.336, -0.997, -0.198, 0.892, 0.675, -0.531, -0.959, 0.018], [0.657, 0.902, -0.174, -0.995, -0.358, 0.804, 0.788, -0.382, -0.993, -0.149, 0.913, 0.637, -0.572, -0.943, 0.067, 0.979, 0.457, -0.735, -0.85, 0.28, 1.0, 0.255, -0.864, -0.717, 0.48, 0.974, 0.041, -0.952, -0.55, 0.658], [0.988, 0.412, -0.768, -0.823, 0.327, 0.998, 0.206, -0.888, -0.681, 0.523, 0.961, -0.009, -0.966, -0.508, 0.694, 0.879, -0.224, -0.999, -0.311, 0.833, 0.756, -0.428, -0.985, -0.099, 0.932, 0.598, -0.613, -0.925, 0.117, 0.988], [0.855, -0.272, -1.0, -0.263, 0.859, 0.723, -0.472, -0.976, -0.05, 0.949, 0.557, -0.651, -0.906, 0.166, 0.995, 0.366, -0.799, -0.793, 0.375, 0.994, 0.157, -0.91, -0.644, 0.565, 0.946, -0.059, -0.978, -0.464, 0.73, 0.854], [0.319, -0.828, -0.762, 0.42, 0.987, 0.108, -0.929, -0.605, 0.606, 0.929, -0.109, -0.987, -0.419, 0.763, 0.827, -0.32, -0.998, -0.214, 0.884, 0.687, -0.516, -0.963, 0.001, 0.964, 0.515, -0.688, -0.883, 0.216, 0.999, 0.318], [-0.366, -0.995, -0.166, 0.906, 0.65, -0.558, -0.949, 0.05, 0.976, 0.472, -0.723, -0.859, 0.264, 1.0, 0.271, -0.855, -0.728, 0.465, 0.977, 0.057, -0.947, -0.564, 0.645, 0.909, -0.159, -0.994, -0.373, 0.794, 0.798, -0.367], [-0.88, -0.694, 0.509, 0.966, 0.008, -0.961, -0.522, 0.682, 0.887, -0.207, -0.998, -0.327, 0.823, 0.767, -0.413, -0.988, -0.116, 0.926, 0.611, -0.599, -0.932, 0.101, 0.986, 0.427, -0.757, -0.832, 0.312, 0.999, 0.222, -0.88], [-0.979, -0.066, 0.944, 0.571, -0.638, -0.913, 0.15, 0.993, 0.381, -0.789, -0.803, 0.359, 0.995, 0.173, -0.903, -0.656, 0.551, 0.951, -0.042, -0.974, -0.479, 0.718, 0.863, -0.256, -1.0, -0.279, 0.851, 0.734, -0.458, -0.979], [-0.618, 0.592, 0.935, -0.092, -0.984, -0.435, 0.752, 0.837, -0.304, -0.999, -0.231, 0.876, 0.699, -0.502, -0.968, -0.016, 0.959, 0.529, -0.676, -0.891, 0.2, 0.998, 0.334, -0.819, -0.772, 0.406, 0.989, 0.124, -0.923, -0.617], [0.034, 0.972, 0.486, -0.712, -0.867, 0.248, 1.0, 0.287, -0.846, -0.74, 0.45, 0.981, 0.074, -0.941, -0.578, 0.632, 0.916, -0.142, -0.992, -0.389, 0.784, 0.808, -0.352, -0.996, -0.181, 0.899, 0.662, -0.545, -0.954, 0.035], [0.67, 0.895, -0.191, -0.997, -0.342, 0.814, 0.778, -0.398, -0.99, -0.132, 0.92, 0.624, -0.586, -0.938, 0.084, 0.983, 0.442, -0.746, -0.841, 0.296, 1.0, 0.238, -0.872, -0.705, 0.495, 0.97, 0.024, -0.957, -0.536, 0.67], [0.991, 0.397, -0.778, -0.813, 0.343, 0.997, 0.19, -0.895, -0.669, 0.537, 0.956, -0.026, -0.97, -0.493, 0.706, 0.871, -0.24, -1.0, -0.295, 0.842, 0.745, -0.443, -0.982, -0.082, 0.938, 0.584, -0.626, -0.919, 0.134, 0.991], [0.846, -0.288, -1.0, -0.247, 0.868, 0.711, -0.487, -0.972, -0.033, 0.954, 0.543, -0.664, -0.898, 0.183, 0.996, 0.35, -0.809, -0.783, 0.39, 0.992, 0.14, -0.917, -0.631, 0.579, 0.94, -0.076, -0.981, -0.449, 0.741, 0.845], [0.303, -0.837, -0.751, 0.435, 0.984, 0.091, -0.935, -0.591, 0.619, 0.922, -0.125, -0.989, -0.404, 0.773, 0.818, -0.336, -0.997, -0.198, 0.892, 0.675, -0.531, -0.959, 0.018, 0.968, 0.5, -0.701, -0.875, 0.232, 0.999, 0.302], [-0.382, -0.993, -0.149, 0.913, 0.637, -0.572, -0.943, 0.067, 0.979, 0.457, -0.735, -0.85, 0.28, 1.0, 0.255, -0.864, -0.717, 0.48, 0.974, 0.041, -0.952, -0.55, 0.658, 0.902, -0.175, -0.996, -0.357, 0.804, 0.788, -0.383], [-0.888, -0.681, 0.523, 0.961, -0.009, -0.966, -0.508, 0.694, 0.879, -0.224, -0.999, -0.311, 0.833, 0.756, -0.428, -0.985, -0.099, 0.932, 0.598, -0.613, -0.925, 0.117, 0.988, 0.411, -0.768, -0.822, 0.328, 0.998, 0.206, -0.888], [-0.976, -0.05, 0.949, 0.557, -0.651, -0.906, 0.166, 0.995, 0.366, -0.799, -0.793, 0.375, 0.994, 0.157, -0.91, -0.644, 0.565, 0.946, -0.059, -0.978, -0.464, 0.73, 0.854, -0.273, -1.0, -0.262, 0.86, 0.722, -0.473, -0.975], [-0.605, 0.606, 0.929, -0.109, -0.987, -0.419, 0.763, 0.827, -0.32, -0.998, -0.214, 0.884, 0.687, -0.516, -0.963, 0.001, 0.964, 0.515, -0.688, -0.883, 0.216, 0.999, 0.318, -0.828, -0.761, 0.421, 0.987, 0.107, -0.929, -0.604], [0.05, 0.976, 0.472, -0.723, -0.859, 0.264, 1.0, 0.271, -0.855, -0.728, 0.465, 0.977, 0.057, -0.947, -0.564, 0.645, 0.909, -0.159, -0.994, -0.373, 0.794, 0.798, -0.367, -0.994, -0.165, 0.906, 0.65, -0.559, -0.949, 0.051], [0.682, 0.887, -0.207, -0.998, -0.327, 0.823, 0.767, -0.413, -0.988, -0.116, 0.926, 0.611, -0.599, -0.932, 0.101, 0.986, 0.427, -0.757, -0.832, 0.312, 0.999, 0.222, -0.88, -0.693, 0.509, 0.965, 0.007, -0.962, -0.522, 0.683], [0.993, 0.381, -0.789, -0.803, 0.359, 0.995, 0.173, -0.903, -0.656, 0.551, 0.951, -0.042, -0.974, -0.479, 0.718, 0.863, -0.256, -1.0, -0.279, 0.851, 0.734, -0.458, -0.979, -0.065, 0.944, 0.57, -0.639, -0.912, 0.151, 0.993]]], "layers": [{"type": "conv", "kernels": 1, "kernel_size": 3}, {"type": "pool", "kind": "mean", "size": 2}, {"type": "dense", "outputs": 2}], "loss": {"kind": "cross_entropy", "class": 0}}"#;
+
+    /// `refine` from θ = 0 on a loss whose central difference at step h/2^k is exactly
+    /// `quotients[k]` (f(±h/2^k) = ±(h/2^k)·quotients[k]), with `loss` as the loss at θ:
+    /// (the value judged, whether it is judged, how many times h was halved).
+    fn scripted(quotients: [f64; 5], analytic: f64, loss: f64) -> (f64, bool, u32) {
+        let probes = std::cell::Cell::new(0);
+        let f = |t: f64| {
+            probes.set(probes.get() + 1);
+            let k = (DEFAULT_STEP / t.abs()).log2().round() as usize;
+            t * quotients[k]
+        };
+        let at_h = cell(analytic, quotients[0]);
+        let (value, judged) = refine(f, 0.0, &at_h, &CheckOptions::default(), loss);
+        (value, judged, probes.get() / 2)
+    }
+
+    /// Values within 1e-12 of each other (the quotients are exact to a few ulps).
+    fn near(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-12
+    }
+
+    #[test]
+    fn quotients_that_move_by_a_tenth_of_the_tolerance_have_settled() {
+        // The tolerance is 1e-6. Gradient 0.5 + 1e-5, D(h) = 0.5: it disagrees at h.
+        let a = 0.5 + 1e-5;
+        // D(h/2) within 1e-7 of D(h) (absolutely; relatively to 0.5 it is 1.6e-7): h was
+        // small enough, D(h) is kept.
+        let q = 0.5 + 0.8e-7;
+        assert_eq!(scripted([0.5, q, q, q, q], a, 0.0), (0.5, true, 1));
+        // 5e-7 apart: not settled, extrapolated to (4·D(h/2) − D(h))/3, which settles with
+        // D(h/4) = D(h/2).
+        let q = 0.5 + 5e-7;
+        let (value, judged, halvings) = scripted([0.5, q, q, q, q], a, 0.0);
+        assert!(
+            near(value, (4.0 * q - 0.5) / 3.0) && judged && halvings == 2,
+            "{value}"
+        );
+    }
+
+    #[test]
+    fn large_quotients_settle_within_a_tenth_of_the_tolerance_relatively() {
+        // Around 1000: 5e-5 apart is 5e-8 of them. Gradient 1000.1 disagrees at h.
+        let q = 1000.0 + 5e-5;
+        assert_eq!(
+            scripted([1000.0, q, q, q, q], 1000.1, 0.0),
+            (1000.0, true, 1)
+        );
+        // 5e-4 apart (5e-7 of them) is not settled.
+        let q = 1000.0 + 5e-4;
+        let (value, judged, halvings) = scripted([1000.0, q, q, q, q], 1000.1, 0.0);
+        assert!(
+            near(value, (4.0 * q - 1000.0) / 3.0) && judged && halvings == 2,
+            "{value}"
+        );
+    }
+
+    #[test]
+    fn quotients_that_differ_by_the_rounding_of_the_loss_have_settled() {
+        // A loss of 1e6 is rounded to 64 ulps = 64·2.2e-16·1e6 = 1.4e-8, so quotients over
+        // the step h/2 = 5e-7 are only known to 0.028: 0.5 and 0.52 are the same quotient.
+        let a = 0.6;
+        assert_eq!(
+            scripted([0.5, 0.52, 0.52, 0.52, 0.52], a, 1e6),
+            (0.5, true, 1)
+        );
+        // With a loss of 1 they are far apart.
+        let (value, _, halvings) = scripted([0.5, 0.52, 0.52, 0.52, 0.52], a, 1.0);
+        assert!(
+            near(value, (4.0 * 0.52 - 0.5) / 3.0) && halvings == 2,
+            "{value}"
+        );
+    }
+
+    #[test]
+    fn an_extrapolation_that_agrees_is_judged_at_once() {
+        // D(h) = 1 + 3e-6 disagrees with 1; the extrapolation from D(h/2) = 1 + 0.75e-6 is
+        // 1 (the h² error cancelled). Smaller steps, which would never settle, are not taken.
+        let wild = [
+            1.0 + 3e-6,
+            1.0 + 0.75e-6,
+            1.0 + 5e-6,
+            1.0 - 5e-6,
+            1.0 + 5e-6,
+        ];
+        let (value, judged, halvings) = scripted(wild, 1.0, 1.0);
+        assert!(near(value, 1.0) && judged && halvings == 1, "{value}");
+        // Against a gradient of 1.001, the same quotients never settle: not judged.
+        let (_, judged, halvings) = scripted(wild, 1.001, 1.0);
+        assert!(!judged && halvings == MAX_HALVINGS, "{halvings}");
+    }
 
     #[test]
     fn a_wrong_gradient_still_fails_once_refined() {

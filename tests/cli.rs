@@ -181,6 +181,135 @@ fn check_fails_with_status_1_when_the_tolerance_cannot_be_met() {
     );
 }
 
+/// The table's rows (tensor, cells, result) of a `deltascope check` report.
+fn check_rows(text: &str) -> Vec<(String, String, String)> {
+    let header = text
+        .lines()
+        .position(|l| l.starts_with("tensor "))
+        .expect("a table");
+    text.lines()
+        .skip(header + 1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let result = l.split("  ").last().unwrap().trim();
+            (words[0].into(), words[1].into(), result.into())
+        })
+        .collect()
+}
+
+#[test]
+fn check_with_tolerance_0_fails_every_tensor_and_counts_the_cells_it_lists() {
+    // Tolerance 0: every cell whose quotient is off by any truncation or rounding fails.
+    let out = deltascope()
+        .args(["check", "--tolerance", "0"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let rows = check_rows(&text);
+    assert_eq!(rows.len(), 5, "{text}");
+    let mut failed = 0;
+    for (tensor, _, result) in &rows {
+        // "FAIL (1 cell)" or "FAIL (n cells)", and below the table n cells: ten listed, the
+        // rest counted.
+        let n: usize = result
+            .strip_prefix("FAIL (")
+            .and_then(|r| r.strip_suffix(" cells)").or(r.strip_suffix(" cell)")))
+            .unwrap_or_else(|| panic!("{tensor}: {result}\n{text}"))
+            .parse()
+            .unwrap();
+        assert_eq!(*result == "FAIL (1 cell)", n == 1, "{result}");
+        let section = text
+            .split(&format!("\n{tensor}: cells over tolerance (worst first)\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{tensor} has no list\n{text}"));
+        let section = section.split("\n\n").next().unwrap();
+        let listed = section
+            .lines()
+            .filter(|l| l.contains(": analytic "))
+            .count();
+        assert_eq!(listed, n.min(10), "{tensor}\n{section}");
+        if n > 10 {
+            assert!(
+                section.ends_with(&format!("  … and {} more", n - 10)),
+                "{section}"
+            );
+        } else {
+            assert!(!section.contains("more"), "{section}");
+        }
+        failed += n;
+    }
+    assert!(
+        failed > rows.len(),
+        "several cells of some tensor fail: {text}"
+    );
+    assert!(
+        text.contains(&format!(" {failed} over tolerance, 0 on kinks\n")),
+        "{text}"
+    );
+}
+
+/// A scenario whose input has 24×24 = 576 cells, more than the 512 checked whole.
+fn large_input_scenario() -> String {
+    let input: Vec<Vec<f64>> = (0..24)
+        .map(|i| {
+            (0..24)
+                .map(|j| ((i * 24 + j) as f64 * 0.37).sin())
+                .collect()
+        })
+        .collect();
+    serde_json::json!({
+        "name": "large_input",
+        "input": input,
+        "layers": [
+            {"type": "conv", "weights": [[[[0.5, -0.25], [0.125, 1.0]]]], "activation": "tanh"},
+            {"type": "pool", "kind": "mean", "size": 23}
+        ],
+        "loss": {"kind": "half_sse", "target": [[[0.25]]]}
+    })
+    .to_string()
+}
+
+#[test]
+fn check_samples_a_large_tensor_and_all_checks_every_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("large.json");
+    fs::write(&file, large_input_scenario()).unwrap();
+    let run = |args: &[&str]| {
+        let out = deltascope()
+            .arg("check")
+            .arg(&file)
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap()
+    };
+    let sampled = run(&[]);
+    let rows = check_rows(&sampled);
+    let cells: Vec<&str> = rows.iter().map(|(_, cells, _)| cells.as_str()).collect();
+    assert_eq!(cells, ["256/576", "4", "1"], "{sampled}");
+    assert!(
+        sampled.contains("\nn/N cells: a tensor of more than 512 cells is checked in 256 of them"),
+        "{sampled}"
+    );
+    assert!(
+        sampled.contains("PASSED: 261 of 261 cells agree"),
+        "{sampled}"
+    );
+    let all = run(&["--all"]);
+    let rows = check_rows(&all);
+    let cells: Vec<&str> = rows.iter().map(|(_, cells, _)| cells.as_str()).collect();
+    assert_eq!(cells, ["576", "4", "1"], "{all}");
+    assert!(!all.contains("n/N"), "{all}");
+    assert!(all.contains("PASSED: 581 of 581 cells agree"), "{all}");
+}
+
 #[test]
 fn bad_input_exits_2_with_the_file_and_field_named() {
     let dir = tempfile::tempdir().unwrap();
