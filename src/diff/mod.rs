@@ -248,10 +248,9 @@ pub fn diff(
                 }
             }
         }
+        // A tensor that differs: the derivation of its first wrong cell, and a diagnosis.
         if let Some(first) = &d.first {
             d.why = why(params, trace, g.layer, g.tensor, &d.shape, &first.index);
-        }
-        if d.mismatches > 0 {
             let layer = g
                 .layer
                 .map(|l| (&params.layers[l].kind, &trace.layers[l].1));
