@@ -686,6 +686,48 @@ mod tests {
     }
 
     #[test]
+    fn a_key_given_twice_in_a_layer_entry_is_refused() {
+        for (text, expected) in [
+            (
+                r#"{"steps": [{"layers": [{"name": "conv1", "name": "conv2"}]}]}"#,
+                "steps[0].layers[0].name: is given twice",
+            ),
+            (
+                r#"{"steps": [{"layers": [{"type": "conv", "name": "conv1", "type": "conv"}]}]}"#,
+                "steps[0].layers[0].type: is given twice",
+            ),
+            // Tensors too, named or not: which of the two would be compared?
+            (
+                r#"{"steps": [{"layers": [{"name": "conv1", "bias": [1, 2], "bias": [3, 4]}]}]}"#,
+                "steps[0].layers[0].bias: is given twice",
+            ),
+            (
+                r#"{"steps": [{"layers": [{"bias": [1, 2], "bias": [3, 4]}]}]}"#,
+                "steps[0].layers[0].bias: is given twice",
+            ),
+        ] {
+            assert_eq!(parse(text).unwrap_err(), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_key_that_is_no_tensor_of_any_layer_is_refused_by_its_name_unread() {
+        // loss_grad belongs to the step, not to a layer: whatever it holds, the message
+        // is about the key, once the layer is known.
+        let conv = "unknown tensor for a conv layer (its tensors: input, weights, bias, z, a, delta_a, delta_z, grad_weights, grad_bias, delta_input)";
+        assert_eq!(
+            parse(r#"{"steps": [{"layers": [{"loss_grad": {"mean": 0.3}}]}]}"#).unwrap_err(),
+            format!(
+                "steps[0].layers[0].loss_grad (no name: taken as conv1, the first layer): {conv}"
+            )
+        );
+        assert_eq!(
+            parse(r#"{"steps": [{"layers": [{"target": "t", "name": "conv2"}]}]}"#).unwrap_err(),
+            format!("steps[0].layers[0].target: {conv}")
+        );
+    }
+
+    #[test]
     fn an_entry_without_a_name_says_which_layer_it_was_taken_as() {
         assert_eq!(
             parse(r#"{"steps": [{"layers": [{}, {"delta_inptu": [1]}]}]}"#).unwrap_err(),
