@@ -234,3 +234,61 @@ fn max_pool_last_max_wins(
     }
     (argmax, delta_input)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(values: &[f64]) -> ArrayD<f64> {
+        ndarray::arr1(values).into_dyn()
+    }
+
+    #[test]
+    fn near_is_equality_up_to_rounding_relative_to_the_larger() {
+        assert!(near(4.0, 4.0));
+        assert!(near(4.0 * (1.0 + 5e-10), 4.0));
+        assert!(near(1e6, 1e6 + 1e-4), "1e-10 of the larger");
+        assert!(!near(4.0 * (1.0 + 2e-9), 4.0));
+        assert!(!near(0.25, 4.0));
+        assert!(!near(2.0, 4.0));
+    }
+
+    #[test]
+    fn a_factor_reproduces_every_cell() {
+        let reference = t(&[1.0, -2.0, 0.5]);
+        assert_eq!(
+            scale_factor(&t(&[4.0, -8.0, 2.0]), &reference, 1e-6),
+            Some(4.0)
+        );
+        assert_eq!(
+            scale_factor(&t(&[-1.0, 2.0, -0.5]), &reference, 1e-6),
+            Some(-1.0)
+        );
+        // One cell off: no factor, whatever the least-squares c comes to.
+        assert_eq!(scale_factor(&t(&[4.0, -8.0, 2.5]), &reference, 1e-6), None);
+    }
+
+    #[test]
+    fn a_factor_within_the_tolerance_of_1_is_no_factor() {
+        // Off by noise, not by a factor: c = 1.07, within a tolerance of 0.1 of 1.
+        let ones = t(&[1.0, 1.0]);
+        assert_eq!(scale_factor(&t(&[1.14, 1.0]), &ones, 0.1), None);
+        // c = 1.5: exactly at a tolerance of 0.5 still none, beyond it a factor.
+        assert_eq!(scale_factor(&t(&[1.75, 1.25]), &ones, 0.5), None);
+        assert_eq!(scale_factor(&t(&[1.75, 1.25]), &ones, 0.4999), Some(1.5));
+    }
+
+    #[test]
+    fn no_factor_from_nan_or_a_reference_without_a_finite_nonzero_norm() {
+        // Yours all NaN (an implementation that diverged): c is NaN, which is no factor.
+        let reference = t(&[1.0, -2.0]);
+        let nan = t(&[f64::NAN, f64::NAN]);
+        assert_eq!(scale_factor(&nan, &reference, 1e-6), None);
+        // A reference of zeros, or one whose Σr² overflows (c would come out as 0/inf = 0).
+        assert_eq!(scale_factor(&t(&[1.0, 1.0]), &t(&[0.0, 0.0]), 1e-6), None);
+        assert_eq!(
+            scale_factor(&t(&[0.0, 0.0]), &t(&[1e200, -1e200]), 1e-6),
+            None
+        );
+    }
+}
