@@ -20,8 +20,20 @@ fn bundled(name: &str) -> PathBuf {
 
 /// The reference trace of step 0 of a bundled scenario, as exported.
 fn reference(name: &str) -> Value {
-    let s = scenario::load(&bundled(name)).unwrap();
+    reference_at(&bundled(name))
+}
+
+/// The reference trace of step 0 of any scenario file, as exported.
+fn reference_at(path: &Path) -> Value {
+    let s = scenario::load(path).unwrap();
     step_to_json(&s.model.trace(0))
+}
+
+/// A scenario of the test's own, written into `dir`.
+fn scenario_file(dir: &Path, scenario: &Value) -> PathBuf {
+    let file = dir.join(format!("{}.json", scenario["name"].as_str().unwrap()));
+    fs::write(&file, scenario.to_string()).unwrap();
+    file
 }
 
 fn layer<'a>(step: &'a Value, name: &str) -> &'a Value {
@@ -56,14 +68,37 @@ fn diff_one(
     run_diff(scenario, &theirs)
 }
 
+/// The diagnosis line of a report.
+fn diagnosis(out: &str) -> &str {
+    out.lines()
+        .find_map(|l| l.strip_prefix("diagnosis: "))
+        .unwrap_or_else(|| panic!("no diagnosis in:\n{out}"))
+}
+
+/// The c of a diagnosis "yours = c × the reference everywhere…".
+fn factor(out: &str) -> f64 {
+    let d = diagnosis(out);
+    d.strip_prefix("yours = ")
+        .and_then(|d| d.split_once(" × the reference everywhere"))
+        .unwrap_or_else(|| panic!("no factor in:\n{out}"))
+        .0
+        .parse()
+        .unwrap()
+}
+
 fn run_diff(scenario: &str, theirs: &Value) -> (i32, String) {
+    run_diff_at(&bundled(scenario), theirs)
+}
+
+/// `deltascope diff` of any scenario file with a trace; returns (status, stdout + stderr).
+fn run_diff_at(scenario: &Path, theirs: &Value) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("theirs.json");
     fs::write(&file, theirs.to_string()).unwrap();
     let out = Command::cargo_bin("deltascope")
         .unwrap()
         .arg("diff")
-        .arg(bundled(scenario))
+        .arg(scenario)
         .arg(&file)
         .output()
         .unwrap();
@@ -296,6 +331,126 @@ fn max_pool_ties_routed_to_the_last_maximum() {
 }
 
 #[test]
+fn kernel_gradient_rotated_by_180_degrees() {
+    // The 180° rotation belongs to δ_input; applied to ∂L/∂w as well, by writing each
+    // product at the rotated tap (u, v) → (kh−1−u, kw−1−v).
+    let step = reference("mean_pool_classic");
+    let conv1 = layer(&step, "conv1");
+    let (x, dz) = (maps(&conv1["input"]), maps(&conv1["delta_z"]));
+    let right = kernels(&conv1["grad_weights"]);
+    let (kn, c_in, kh, kw) = right.dim();
+    let (_, ho, wo) = dz.dim();
+    let mut wrong = Array4::<f64>::zeros(right.raw_dim());
+    for k in 0..kn {
+        for c in 0..c_in {
+            for u in 0..kh {
+                for v in 0..kw {
+                    for i in 0..ho {
+                        for j in 0..wo {
+                            wrong[[k, c, kh - 1 - u, kw - 1 - v]] +=
+                                x[[c, i + u, j + v]] * dz[[k, i, j]];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let (wrong, right) = (wrong.into_dyn(), right.into_dyn());
+    let (status, out) = diff_one("mean_pool_classic", "conv1", "grad_weights", &wrong);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "first difference: step 0, backward pass, conv1.grad_weights{}",
+            first_difference(&wrong, &right)
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        diagnosis(&out),
+        "the kernel gradient is rotated by 180°: ∂L/∂w is the correlation of the layer input with δz, without rotation"
+    );
+}
+
+/// conv (tanh) → dense with 5 outputs, with the loss given: n = 5 outputs, so that
+/// n, n/2, 2 and 1/2 are four different factors.
+fn five_outputs(dir: &Path, loss: &str) -> (PathBuf, ArrayD<f64>) {
+    let target = [0.5, -0.5, 1.0, 0.0, 0.25];
+    let file = scenario_file(
+        dir,
+        &json!({
+            "name": format!("five_outputs_{loss}"),
+            "seed": 5,
+            "input": [[0.1, 0.5, -0.3, 0.8], [0.4, -0.2, 0.9, 0.0],
+                      [0.7, 0.3, -0.6, 0.2], [-0.1, 0.6, 0.5, -0.4]],
+            "layers": [
+                {"type": "conv", "kernels": 2, "kernel_size": 3, "activation": "tanh"},
+                {"type": "dense", "outputs": 5, "bias": [0.01, 0.02, 0.03, 0.04, 0.05]}
+            ],
+            "loss": {"kind": loss, "target": target},
+        }),
+    );
+    (file, ndarray::arr1(&target).into_dyn())
+}
+
+/// Run `diff` on a trace holding only the loss gradient.
+fn diff_loss_grad(scenario: &Path, loss_grad: &ArrayD<f64>) -> (i32, String) {
+    let theirs = json!({"steps": [{"step": 0, "loss_grad": tensor_to_json(&loss_grad.view())}]});
+    run_diff_at(scenario, &theirs)
+}
+
+#[test]
+fn a_loss_reduction_mix_up_is_named_when_yours_is_n_or_n_over_2_times_the_mse_gradient() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mse, t) = five_outputs(dir.path(), "mse");
+    let y = tensor(&layer(&reference_at(&mse), "dense1")["a"]);
+    let n = y.len() as f64;
+    let mix_up = "a loss-reduction mix-up; mse is the mean over all outputs, so ∂L/∂y = 2(y − t)/n";
+    // The mean's 1/n forgotten: 2(y − t), n × the reference.
+    // ½Σ's gradient for mse: y − t, n/2 × the reference.
+    for (wrong, c) in [(2.0 * (&y - &t), n), (&y - &t, n / 2.0)] {
+        let (status, out) = diff_loss_grad(&mse, &wrong);
+        assert_eq!(status, 1, "{out}");
+        assert!((factor(&out) - c).abs() < 1e-9, "{out}");
+        assert!(diagnosis(&out).ends_with(mix_up), "{out}");
+    }
+    // The 2 of the square forgotten: (y − t)/n, ½ × the reference.
+    let (_, out) = diff_loss_grad(&mse, &((&y - &t) / n));
+    assert!((factor(&out) - 0.5).abs() < 1e-9, "{out}");
+    assert!(
+        diagnosis(&out).ends_with(": a factor 2 in the loss; half_sse = ½Σ(y − t)² has ∂L/∂y = y − t, mse = mean (y − t)² has 2(y − t)/n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_factor_2_is_named_for_half_sse_and_other_factors_only_as_factors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (half_sse, t) = five_outputs(dir.path(), "half_sse");
+    let y = tensor(&layer(&reference_at(&half_sse), "dense1")["a"]);
+    let n = y.len() as f64;
+    // The ½ forgotten: the gradient of Σ(y − t)², 2(y − t).
+    let (status, out) = diff_loss_grad(&half_sse, &(2.0 * (&y - &t)));
+    assert_eq!(status, 1, "{out}");
+    assert_eq!(
+        diagnosis(&out),
+        "yours = 2 × the reference everywhere: a factor 2 in the loss; half_sse = ½Σ(y − t)² has ∂L/∂y = y − t, mse = mean (y − t)² has 2(y − t)/n"
+    );
+    // A mean over the outputs where half_sse sums: 1/n, named only as a factor.
+    // The sign turned, t − y: −1.
+    for (wrong, c) in [((&y - &t) / n, 1.0 / n), (&t - &y, -1.0)] {
+        let (status, out) = diff_loss_grad(&half_sse, &wrong);
+        assert_eq!(status, 1, "{out}");
+        assert!((factor(&out) - c).abs() < 1e-9, "{out}");
+        assert!(
+            diagnosis(&out).ends_with(
+                " × the reference everywhere: a constant factor, such as a pool divisor or the loss reduction (sum vs mean)"
+            ),
+            "{out}"
+        );
+    }
+}
+
+#[test]
 fn a_partial_trace_that_agrees_exits_0() {
     let step = reference("mean_pool_classic");
     let conv1 = layer(&step, "conv1");
@@ -387,7 +542,11 @@ fn a_full_export_with_one_wrong_cell_lists_only_what_differs() {
         "{out}"
     );
     assert!(out.contains("the reference value comes from:"), "{out}");
-    assert!(out.contains("diagnosis: "), "{out}");
+    // One cell off is no factor of the whole tensor, nor any other known mistake.
+    assert_eq!(
+        diagnosis(&out),
+        "none of the known mistakes reproduces your numbers"
+    );
     let (status, out) = run_diff_file("digit_classifier", &mine, &["--all"]);
     assert_eq!(status, 1, "{out}");
     assert_eq!(out.matches(" ok\n").count(), 839, "{out}");
