@@ -64,8 +64,18 @@ fn diff_one(
     tensor_name: &str,
     values: &ArrayD<f64>,
 ) -> (i32, String) {
+    diff_one_at(&bundled(scenario), layer_name, tensor_name, values)
+}
+
+/// [`diff_one`] for any scenario file.
+fn diff_one_at(
+    scenario: &Path,
+    layer_name: &str,
+    tensor_name: &str,
+    values: &ArrayD<f64>,
+) -> (i32, String) {
     let theirs = json!({"steps": [{"step": 0, "layers": [{"name": layer_name, tensor_name: tensor_to_json(&values.view())}]}]});
-    run_diff(scenario, &theirs)
+    run_diff_at(scenario, &theirs)
 }
 
 /// The diagnosis line of a report.
@@ -104,6 +114,17 @@ fn run_diff_at(scenario: &Path, theirs: &Value) -> (i32, String) {
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap();
     (out.status.code().unwrap(), text)
+}
+
+/// That a hand-written computation gives the reference, up to the order of its sums.
+fn assert_same_numbers(mine: &ArrayD<f64>, reference: &ArrayD<f64>, what: &str) {
+    assert_eq!(mine.shape(), reference.shape(), "{what}");
+    for (m, r) in mine.iter().zip(reference) {
+        assert!(
+            (m - r).abs() <= 1e-12 * r.abs().max(1.0),
+            "{what}: {m} against {r}"
+        );
+    }
 }
 
 /// The first cell (row-major) where two tensors differ by more than 1e-6 × max(1, |r|).
@@ -448,6 +469,144 @@ fn a_factor_2_is_named_for_half_sse_and_other_factors_only_as_factors() {
             "{out}"
         );
     }
+}
+
+/// Mean-pool backward written by hand: each cell of window (i, j) gets δ_out / m, added
+/// (`accumulate`) or assigned.
+fn mean_pool_backward(
+    d_out: &Array3<f64>,
+    input_shape: (usize, usize, usize),
+    size: [usize; 2],
+    stride: [usize; 2],
+    accumulate: bool,
+) -> Array3<f64> {
+    let m = (size[0] * size[1]) as f64;
+    let mut d_in = Array3::<f64>::zeros(input_shape);
+    for ((c, i, j), &d) in d_out.indexed_iter() {
+        for u in 0..size[0] {
+            for v in 0..size[1] {
+                let cell = &mut d_in[[c, i * stride[0] + u, j * stride[1] + v]];
+                if accumulate {
+                    *cell += d / m;
+                } else {
+                    *cell = d / m;
+                }
+            }
+        }
+    }
+    d_in
+}
+
+#[test]
+fn mean_pool_delta_divided_by_the_window_area_twice() {
+    let step = reference("mean_pool_classic");
+    let pool = layer(&step, "pool1");
+    let (size, stride) = pool_geometry("mean_pool_classic", "pool1");
+    let (input, d_out) = (maps(&pool["input"]), maps(&pool["delta_output"]));
+    let right = mean_pool_backward(&d_out, input.dim(), [size; 2], [stride; 2], true);
+    assert_same_numbers(
+        &right.clone().into_dyn(),
+        &tensor(&pool["delta_input"]),
+        "the hand-written backward",
+    );
+    // Divided by m in the loop, and once more afterwards.
+    let m = (size * size) as f64;
+    let wrong = (right / m).into_dyn();
+    let (status, out) = diff_one("mean_pool_classic", "pool1", "delta_input", &wrong);
+    assert_eq!(status, 1, "{out}");
+    assert_eq!(
+        diagnosis(&out),
+        "yours = 0.25 × the reference everywhere: mean-pool δ divided by the window area m = 4 twice"
+    );
+}
+
+#[test]
+fn overlapping_windows_on_one_axis_only_are_named_too() {
+    // Mean pooling 3×3 on the 7×7 maps of a conv, with stride 2 along one axis (windows
+    // share a row, or a column) and 3 along the other (they do not).
+    let dir = tempfile::tempdir().unwrap();
+    for (axis, stride) in [("rows", [2, 3]), ("columns", [3, 2])] {
+        let file = scenario_file(
+            dir.path(),
+            &json!({
+                "name": format!("overlapping_{axis}"),
+                "seed": 2,
+                "input": [[0.1, 0.5, -0.3, 0.8, 0.2, -0.1, 0.4, 0.6],
+                          [0.4, -0.2, 0.9, 0.0, 0.3, 0.7, -0.5, 0.1],
+                          [0.7, 0.3, -0.6, 0.2, 0.8, -0.4, 0.5, 0.0],
+                          [-0.1, 0.6, 0.5, -0.4, 0.1, 0.9, 0.2, -0.3],
+                          [0.3, -0.5, 0.2, 0.7, -0.2, 0.4, 0.8, 0.1],
+                          [0.6, 0.1, -0.7, 0.3, 0.5, 0.0, -0.1, 0.9],
+                          [0.2, 0.8, 0.4, -0.6, 0.7, 0.3, 0.1, -0.2],
+                          [-0.3, 0.0, 0.6, 0.1, -0.8, 0.5, 0.9, 0.4]],
+                "layers": [
+                    {"type": "conv", "kernels": 2, "kernel_size": 2, "activation": "tanh"},
+                    {"type": "pool", "kind": "mean", "size": 3, "stride": stride},
+                    {"type": "dense", "outputs": 2}
+                ],
+                "loss": {"kind": "half_sse", "target": [1.0, -1.0]},
+            }),
+        );
+        let step = reference_at(&file);
+        let pool = layer(&step, "pool1");
+        let (input, d_out) = (maps(&pool["input"]), maps(&pool["delta_output"]));
+        let right = mean_pool_backward(&d_out, input.dim(), [3, 3], stride, true).into_dyn();
+        assert_same_numbers(&right, &tensor(&pool["delta_input"]), axis);
+        let wrong = mean_pool_backward(&d_out, input.dim(), [3, 3], stride, false).into_dyn();
+        let (status, out) = diff_one_at(&file, "pool1", "delta_input", &wrong);
+        assert_eq!(status, 1, "{axis}: {out}");
+        assert!(
+            out.contains(&format!(
+                "pool1.delta_input{}",
+                first_difference(&wrong, &right)
+            )),
+            "{axis}: {out}"
+        );
+        assert!(
+            diagnosis(&out).starts_with("overlapping windows overwrite instead of accumulate"),
+            "{axis}: {out}"
+        );
+    }
+}
+
+#[test]
+fn argmax_ties_routed_to_the_last_maximum_are_named_for_argmax_too() {
+    let step = reference("digit_classifier");
+    let pool = layer(&step, "pool1");
+    let (size, stride) = pool_geometry("digit_classifier", "pool1");
+    let input = maps(&pool["input"]);
+    let right = tensor(&pool["argmax"]);
+    let (ch, _, w) = input.dim();
+    let (_, ho, wo) = maps(&pool["output"]).dim();
+    // The switch as the flat index h·W + w in the channel's plane, kept with `>=`.
+    let mut wrong = Array3::<f64>::zeros((ch, ho, wo));
+    for ((c, i, j), switch) in wrong.indexed_iter_mut() {
+        let mut best = f64::NEG_INFINITY;
+        for u in 0..size {
+            for v in 0..size {
+                let (y, x) = (i * stride + u, j * stride + v);
+                if input[[c, y, x]] >= best {
+                    best = input[[c, y, x]];
+                    *switch = (y * w + x) as f64;
+                }
+            }
+        }
+    }
+    let wrong = wrong.into_dyn();
+    assert_ne!(wrong, right, "the scenario has a tie");
+    let (status, out) = diff_one("digit_classifier", "pool1", "argmax", &wrong);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "first difference: step 0, forward pass, pool1.argmax{}",
+            first_difference(&wrong, &right)
+        )),
+        "{out}"
+    );
+    assert!(
+        diagnosis(&out).starts_with("max-pool ties are routed to the last maximum"),
+        "{out}"
+    );
 }
 
 #[test]
