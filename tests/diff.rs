@@ -196,6 +196,35 @@ fn kernel_not_rotated_in_the_conv_delta_input() {
     );
 }
 
+/// δ of the zero-padded input of a conv layer, before the padding is cropped away: each
+/// δz[k, i, j] spread over its window through the kernel.
+fn delta_of_the_padded_input(
+    w: &Array4<f64>,
+    dz: &Array3<f64>,
+    stride: [usize; 2],
+    pad: [usize; 2],
+    (h, wd): (usize, usize),
+) -> Array3<f64> {
+    let (kn, c_in, kh, kw) = w.dim();
+    let (_, ho, wo) = dz.dim();
+    let mut padded = Array3::<f64>::zeros((c_in, h + 2 * pad[0], wd + 2 * pad[1]));
+    for k in 0..kn {
+        for c in 0..c_in {
+            for i in 0..ho {
+                for j in 0..wo {
+                    for u in 0..kh {
+                        for v in 0..kw {
+                            padded[[c, i * stride[0] + u, j * stride[1] + v]] +=
+                                w[[k, c, u, v]] * dz[[k, i, j]];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    padded
+}
+
 #[test]
 fn padding_cropped_at_the_wrong_offset() {
     let step = reference("strided_padded_conv");
@@ -210,25 +239,9 @@ fn padding_cropped_at_the_wrong_offset() {
     let first = &s["layers"][0];
     let stride = first["stride"].as_u64().unwrap() as usize;
     let pad = first["padding"].as_u64().unwrap() as usize;
-    let (kn, c_in, kh, kw) = w.dim();
-    let (_, ho, wo) = dz.dim();
     let (_, h, wd) = input.dim();
     // δ of the padded input, then cropped from (0, 0) instead of (pad, pad).
-    let mut padded = Array3::<f64>::zeros((c_in, h + 2 * pad, wd + 2 * pad));
-    for k in 0..kn {
-        for c in 0..c_in {
-            for i in 0..ho {
-                for j in 0..wo {
-                    for u in 0..kh {
-                        for v in 0..kw {
-                            padded[[c, i * stride + u, j * stride + v]] +=
-                                w[[k, c, u, v]] * dz[[k, i, j]];
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let padded = delta_of_the_padded_input(&w, &dz, [stride, stride], [pad, pad], (h, wd));
     let wrong = padded
         .slice(ndarray::s![.., 0..h, 0..wd])
         .to_owned()
@@ -607,6 +620,88 @@ fn argmax_ties_routed_to_the_last_maximum_are_named_for_argmax_too() {
         diagnosis(&out).starts_with("max-pool ties are routed to the last maximum"),
         "{out}"
     );
+}
+
+#[test]
+fn the_padding_crop_diagnosis_names_the_offset_on_each_axis() {
+    // Padding 3 on one axis only; δ of the padded input cropped to its last H rows and W
+    // columns (`dx_padded[:, -H:, -W:]`), at offset (2·ph, 2·pw) instead of (ph, pw).
+    let dir = tempfile::tempdir().unwrap();
+    for pad in [[3, 0], [0, 3]] {
+        let file = scenario_file(
+            dir.path(),
+            &json!({
+                "name": format!("padded_{}_{}", pad[0], pad[1]),
+                "seed": 4,
+                "input": [[0.1, 0.5, -0.3, 0.8], [0.4, -0.2, 0.9, 0.0],
+                          [0.7, 0.3, -0.6, 0.2], [-0.1, 0.6, 0.5, -0.4]],
+                "layers": [
+                    {"type": "conv", "kernels": 2, "kernel_size": 3, "padding": pad,
+                     "activation": "tanh", "bias": [0.1, -0.2]},
+                    {"type": "dense", "outputs": 1}
+                ],
+                "loss": {"kind": "half_sse", "target": [0.5]},
+            }),
+        );
+        let step = reference_at(&file);
+        let conv = layer(&step, "conv1");
+        let (w, dz) = (kernels(&conv["weights"]), maps(&conv["delta_z"]));
+        let (_, h, wd) = maps(&conv["input"]).dim();
+        let padded = delta_of_the_padded_input(&w, &dz, [1, 1], pad, (h, wd));
+        let right = padded
+            .slice(ndarray::s![.., pad[0]..pad[0] + h, pad[1]..pad[1] + wd])
+            .to_owned()
+            .into_dyn();
+        assert_same_numbers(&right, &tensor(&conv["delta_input"]), &format!("{pad:?}"));
+        let (oy, ox) = (2 * pad[0], 2 * pad[1]);
+        let wrong = padded
+            .slice(ndarray::s![.., oy..oy + h, ox..ox + wd])
+            .to_owned()
+            .into_dyn();
+        let (status, out) = diff_one_at(&file, "conv1", "delta_input", &wrong);
+        assert_eq!(status, 1, "{pad:?}: {out}");
+        assert_eq!(
+            diagnosis(&out),
+            format!(
+                "δ of the padded input cropped at offset ({oy}, {ox}) instead of ({}, {}): remove exactly the padding on every side",
+                pad[0], pad[1]
+            ),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn the_padding_hint_comes_only_with_a_padded_convs_delta_input_of_the_wrong_shape() {
+    let wrong_shape = |scenario: &str, layer_name: &str, tensor_name: &str, shape: &[usize]| {
+        let (status, out) = diff_one(
+            scenario,
+            layer_name,
+            tensor_name,
+            &ArrayD::zeros(ndarray::IxDyn(shape)),
+        );
+        assert_eq!(status, 2, "{out}");
+        out
+    };
+    let ends = |out: &str, end: &str| {
+        assert!(
+            out.lines().any(|l| l.ends_with(end)),
+            "expected a line ending in {end:?} in:\n{out}"
+        )
+    };
+    // conv1 of strided_padded_conv pads its 7×7 input by 1: δ of the padded input is 9×9.
+    let out = wrong_shape("strided_padded_conv", "conv1", "delta_input", &[1, 9, 9]);
+    ends(
+        &out,
+        "steps[0].layers[0].delta_input: expected shape [1, 7, 7], got [1, 9, 9] (with padding [1, 1] δ_input has the shape of the unpadded input: crop the padding away)",
+    );
+    // Not for a δ_input without its channel axis, another tensor, or a conv without padding.
+    let out = wrong_shape("strided_padded_conv", "conv1", "delta_input", &[9, 9]);
+    ends(&out, "expected shape [1, 7, 7], got [9, 9]");
+    let out = wrong_shape("strided_padded_conv", "conv1", "z", &[2, 5, 5]);
+    ends(&out, "expected shape [2, 4, 4], got [2, 5, 5]");
+    let out = wrong_shape("mean_pool_classic", "conv1", "delta_input", &[1, 10, 10]);
+    ends(&out, "expected shape [1, 8, 8], got [1, 10, 10]");
 }
 
 #[test]
