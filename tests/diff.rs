@@ -832,6 +832,62 @@ fn the_first_difference_follows_the_order_of_the_computation() {
 }
 
 #[test]
+fn within_a_step_the_loss_comes_before_its_gradient_and_a_layer_computes_in_its_order() {
+    let step = reference("mean_pool_classic");
+    let bump = |v: &Value| tensor_to_json(&tensor(v).mapv(|x| x + 1.0).view());
+    // loss_grad first in the file, then the loss: the loss is computed first.
+    let theirs = json!({"steps": [{"step": 0,
+        "loss_grad": bump(&step["loss_grad"]),
+        "loss": bump(&step["loss"])}]});
+    let (status, out) = run_diff("mean_pool_classic", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("first difference: step 0, loss pass, loss[]: "),
+        "{out}"
+    );
+    // conv2's δ_input first in the file, then its δz: δz is computed first.
+    let conv2 = layer(&step, "conv2");
+    let theirs = json!({"steps": [{"step": 0, "layers": [{"name": "conv2",
+        "delta_input": bump(&conv2["delta_input"]),
+        "delta_z": bump(&conv2["delta_z"])}]}]});
+    let (status, out) = run_diff("mean_pool_classic", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("first difference: step 0, backward pass, conv2.delta_z[0, 0, 0]"),
+        "{out}"
+    );
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains("  backward  ")).collect();
+    assert!(rows[0].contains("conv2.delta_z "), "{out}");
+    assert!(rows[1].contains("conv2.delta_input "), "{out}");
+}
+
+#[test]
+fn a_wrong_cell_of_a_shaped_loss_gradient_is_derived_at_that_cell() {
+    // strided_padded_conv ends with a conv of one 2×2 map: ∂L/∂y is [1, 2, 2]. One cell
+    // wrong, [0, 1, 0]: its derivation is that of y[2] − t[2], the cell's flat index.
+    let step = reference("strided_padded_conv");
+    let mut loss_grad = tensor(&step["loss_grad"]);
+    assert_eq!(loss_grad.shape(), [1, 2, 2]);
+    loss_grad[[0, 1, 0]] += 0.5;
+    let theirs = json!({"steps": [{"step": 0, "loss_grad": tensor_to_json(&loss_grad.view())}]});
+    let (status, out) = run_diff("strided_padded_conv", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("first difference: step 0, loss pass, loss_grad[0, 1, 0]: "),
+        "{out}"
+    );
+    let derivation: Vec<&str> = out
+        .lines()
+        .skip_while(|l| *l != "the reference value comes from:")
+        .collect();
+    assert!(
+        derivation.iter().any(|l| l.starts_with("    y[2] = ")),
+        "{out}"
+    );
+    assert!(derivation.iter().any(|l| l.contains("· t[2] = ")), "{out}");
+}
+
+#[test]
 fn malformed_traces_exit_2_with_the_json_path() {
     let step = reference("mean_pool_classic");
     let short = tensor(&layer(&step, "conv1")["delta_input"]).slice_move(ndarray::s![.., .., 0..7]);
