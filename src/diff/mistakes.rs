@@ -127,24 +127,27 @@ fn wrong_computations(
             }
         }
         Some((LayerKind::Pool(pool), LayerTrace::Pool(t))) => {
-            if tensor == N::DeltaInput
-                && (pool.stride[0] < pool.size[0] || pool.stride[1] < pool.size[1])
-            {
-                out.push((
-                    pool_backward_without_accumulation(pool, t).into_dyn(),
-                    "overlapping windows overwrite instead of accumulate: a cell in several windows must get the sum of their δ (+=, not =)".into(),
-                ));
-            }
-            if pool.kind == PoolKind::Max {
-                let (argmax, delta_input) = max_pool_last_max_wins(pool, t);
-                let explanation = "max-pool ties are routed to the last maximum; PyTorch (and this reference) send δ to the first maximum in row-major order";
-                match tensor {
-                    N::DeltaInput => out.push((delta_input.into_dyn(), explanation.into())),
-                    N::Argmax => {
-                        out.push((argmax.mapv(|i| i as f64).into_dyn(), explanation.into()))
+            let last_max = "max-pool ties are routed to the last maximum; PyTorch (and this reference) send δ to the first maximum in row-major order";
+            match tensor {
+                N::DeltaInput => {
+                    // Only windows that share cells can overwrite each other's δ.
+                    if pool.stride[0] < pool.size[0] || pool.stride[1] < pool.size[1] {
+                        out.push((
+                            pool_backward_without_accumulation(pool, t).into_dyn(),
+                            "overlapping windows overwrite instead of accumulate: a cell in several windows must get the sum of their δ (+=, not =)".into(),
+                        ));
                     }
-                    _ => {}
+                    if pool.kind == PoolKind::Max {
+                        let (_, delta_input) = max_pool_last_max_wins(pool, t);
+                        out.push((delta_input.into_dyn(), last_max.into()));
+                    }
                 }
+                // Only max pooling has argmax: the trace reader refuses it for the others.
+                N::Argmax => {
+                    let (argmax, _) = max_pool_last_max_wins(pool, t);
+                    out.push((argmax.mapv(|i| i as f64).into_dyn(), last_max.into()));
+                }
+                _ => {}
             }
         }
         _ => {}
