@@ -130,7 +130,9 @@ fn wrong_computations(
             let last_max = "max-pool ties are routed to the last maximum; PyTorch (and this reference) send δ to the first maximum in row-major order";
             match tensor {
                 N::DeltaInput => {
-                    // Only windows that share cells can overwrite each other's δ.
+                    // Only windows that share cells can overwrite each other's δ. (Where
+                    // none do, the `=` backward writes each cell once and is the reference
+                    // bit for bit, which diagnose() skips: so `<=` here would say the same.)
                     if pool.stride[0] < pool.size[0] || pool.stride[1] < pool.size[1] {
                         out.push((
                             pool_backward_without_accumulation(pool, t).into_dyn(),

@@ -92,6 +92,10 @@ struct LeafVisitor;
 
 impl<'de> Visitor<'de> for LeafVisitor {
     type Value = Leaf;
+    /// Never shown: serde_json's `deserialize_any` hands every JSON value to one of the
+    /// `visit_` methods below (strings, u64, i64, f64, bools, null, arrays, objects), all of
+    /// them implemented, so serde never has a value of the wrong type to describe. The same
+    /// holds for [`Read`].
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
@@ -162,6 +166,7 @@ impl<'de, P: Part<'de>> DeserializeSeed<'de> for Read<P> {
 
 impl<'de, P: Part<'de>> Visitor<'de> for Read<P> {
     type Value = P::Value;
+    /// Never shown, as for [`LeafVisitor`]: every kind of JSON value has its `visit_` here.
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object or array")
     }
