@@ -20,8 +20,20 @@ fn bundled(name: &str) -> PathBuf {
 
 /// The reference trace of step 0 of a bundled scenario, as exported.
 fn reference(name: &str) -> Value {
-    let s = scenario::load(&bundled(name)).unwrap();
+    reference_at(&bundled(name))
+}
+
+/// The reference trace of step 0 of any scenario file, as exported.
+fn reference_at(path: &Path) -> Value {
+    let s = scenario::load(path).unwrap();
     step_to_json(&s.model.trace(0))
+}
+
+/// A scenario of the test's own, written into `dir`.
+fn scenario_file(dir: &Path, scenario: &Value) -> PathBuf {
+    let file = dir.join(format!("{}.json", scenario["name"].as_str().unwrap()));
+    fs::write(&file, scenario.to_string()).unwrap();
+    file
 }
 
 fn layer<'a>(step: &'a Value, name: &str) -> &'a Value {
@@ -52,23 +64,67 @@ fn diff_one(
     tensor_name: &str,
     values: &ArrayD<f64>,
 ) -> (i32, String) {
+    diff_one_at(&bundled(scenario), layer_name, tensor_name, values)
+}
+
+/// [`diff_one`] for any scenario file.
+fn diff_one_at(
+    scenario: &Path,
+    layer_name: &str,
+    tensor_name: &str,
+    values: &ArrayD<f64>,
+) -> (i32, String) {
     let theirs = json!({"steps": [{"step": 0, "layers": [{"name": layer_name, tensor_name: tensor_to_json(&values.view())}]}]});
-    run_diff(scenario, &theirs)
+    run_diff_at(scenario, &theirs)
+}
+
+/// The diagnosis line of a report.
+fn diagnosis(out: &str) -> &str {
+    out.lines()
+        .find_map(|l| l.strip_prefix("diagnosis: "))
+        .unwrap_or_else(|| panic!("no diagnosis in:\n{out}"))
+}
+
+/// The c of a diagnosis "yours = c × the reference everywhere…".
+fn factor(out: &str) -> f64 {
+    let d = diagnosis(out);
+    d.strip_prefix("yours = ")
+        .and_then(|d| d.split_once(" × the reference everywhere"))
+        .unwrap_or_else(|| panic!("no factor in:\n{out}"))
+        .0
+        .parse()
+        .unwrap()
 }
 
 fn run_diff(scenario: &str, theirs: &Value) -> (i32, String) {
+    run_diff_at(&bundled(scenario), theirs)
+}
+
+/// `deltascope diff` of any scenario file with a trace; returns (status, stdout + stderr).
+fn run_diff_at(scenario: &Path, theirs: &Value) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("theirs.json");
     fs::write(&file, theirs.to_string()).unwrap();
     let out = Command::cargo_bin("deltascope")
         .unwrap()
         .arg("diff")
-        .arg(bundled(scenario))
+        .arg(scenario)
         .arg(&file)
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap();
     (out.status.code().unwrap(), text)
+}
+
+/// That a hand-written computation gives the reference, up to the order of its sums.
+fn assert_same_numbers(mine: &ArrayD<f64>, reference: &ArrayD<f64>, what: &str) {
+    assert_eq!(mine.shape(), reference.shape(), "{what}");
+    for (m, r) in mine.iter().zip(reference) {
+        assert!(
+            (m - r).abs() <= 1e-12 * r.abs().max(1.0),
+            "{what}: {m} against {r}"
+        );
+    }
 }
 
 /// The first cell (row-major) where two tensors differ by more than 1e-6 × max(1, |r|).
@@ -140,6 +196,35 @@ fn kernel_not_rotated_in_the_conv_delta_input() {
     );
 }
 
+/// δ of the zero-padded input of a conv layer, before the padding is cropped away: each
+/// δz[k, i, j] spread over its window through the kernel.
+fn delta_of_the_padded_input(
+    w: &Array4<f64>,
+    dz: &Array3<f64>,
+    stride: [usize; 2],
+    pad: [usize; 2],
+    (h, wd): (usize, usize),
+) -> Array3<f64> {
+    let (kn, c_in, kh, kw) = w.dim();
+    let (_, ho, wo) = dz.dim();
+    let mut padded = Array3::<f64>::zeros((c_in, h + 2 * pad[0], wd + 2 * pad[1]));
+    for k in 0..kn {
+        for c in 0..c_in {
+            for i in 0..ho {
+                for j in 0..wo {
+                    for u in 0..kh {
+                        for v in 0..kw {
+                            padded[[c, i * stride[0] + u, j * stride[1] + v]] +=
+                                w[[k, c, u, v]] * dz[[k, i, j]];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    padded
+}
+
 #[test]
 fn padding_cropped_at_the_wrong_offset() {
     let step = reference("strided_padded_conv");
@@ -154,25 +239,9 @@ fn padding_cropped_at_the_wrong_offset() {
     let first = &s["layers"][0];
     let stride = first["stride"].as_u64().unwrap() as usize;
     let pad = first["padding"].as_u64().unwrap() as usize;
-    let (kn, c_in, kh, kw) = w.dim();
-    let (_, ho, wo) = dz.dim();
     let (_, h, wd) = input.dim();
     // δ of the padded input, then cropped from (0, 0) instead of (pad, pad).
-    let mut padded = Array3::<f64>::zeros((c_in, h + 2 * pad, wd + 2 * pad));
-    for k in 0..kn {
-        for c in 0..c_in {
-            for i in 0..ho {
-                for j in 0..wo {
-                    for u in 0..kh {
-                        for v in 0..kw {
-                            padded[[c, i * stride + u, j * stride + v]] +=
-                                w[[k, c, u, v]] * dz[[k, i, j]];
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let padded = delta_of_the_padded_input(&w, &dz, [stride, stride], [pad, pad], (h, wd));
     let wrong = padded
         .slice(ndarray::s![.., 0..h, 0..wd])
         .to_owned()
@@ -296,6 +365,346 @@ fn max_pool_ties_routed_to_the_last_maximum() {
 }
 
 #[test]
+fn kernel_gradient_rotated_by_180_degrees() {
+    // The 180° rotation belongs to δ_input; applied to ∂L/∂w as well, by writing each
+    // product at the rotated tap (u, v) → (kh−1−u, kw−1−v).
+    let step = reference("mean_pool_classic");
+    let conv1 = layer(&step, "conv1");
+    let (x, dz) = (maps(&conv1["input"]), maps(&conv1["delta_z"]));
+    let right = kernels(&conv1["grad_weights"]);
+    let (kn, c_in, kh, kw) = right.dim();
+    let (_, ho, wo) = dz.dim();
+    let mut wrong = Array4::<f64>::zeros(right.raw_dim());
+    for k in 0..kn {
+        for c in 0..c_in {
+            for u in 0..kh {
+                for v in 0..kw {
+                    for i in 0..ho {
+                        for j in 0..wo {
+                            wrong[[k, c, kh - 1 - u, kw - 1 - v]] +=
+                                x[[c, i + u, j + v]] * dz[[k, i, j]];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let (wrong, right) = (wrong.into_dyn(), right.into_dyn());
+    let (status, out) = diff_one("mean_pool_classic", "conv1", "grad_weights", &wrong);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "first difference: step 0, backward pass, conv1.grad_weights{}",
+            first_difference(&wrong, &right)
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        diagnosis(&out),
+        "the kernel gradient is rotated by 180°: ∂L/∂w is the correlation of the layer input with δz, without rotation"
+    );
+}
+
+/// conv (tanh) → dense with 5 outputs, with the loss given: n = 5 outputs, so that
+/// n, n/2, 2 and 1/2 are four different factors.
+fn five_outputs(dir: &Path, loss: &str) -> (PathBuf, ArrayD<f64>) {
+    let target = [0.5, -0.5, 1.0, 0.0, 0.25];
+    let file = scenario_file(
+        dir,
+        &json!({
+            "name": format!("five_outputs_{loss}"),
+            "seed": 5,
+            "input": [[0.1, 0.5, -0.3, 0.8], [0.4, -0.2, 0.9, 0.0],
+                      [0.7, 0.3, -0.6, 0.2], [-0.1, 0.6, 0.5, -0.4]],
+            "layers": [
+                {"type": "conv", "kernels": 2, "kernel_size": 3, "activation": "tanh"},
+                {"type": "dense", "outputs": 5, "bias": [0.01, 0.02, 0.03, 0.04, 0.05]}
+            ],
+            "loss": {"kind": loss, "target": target},
+        }),
+    );
+    (file, ndarray::arr1(&target).into_dyn())
+}
+
+/// Run `diff` on a trace holding only the loss gradient.
+fn diff_loss_grad(scenario: &Path, loss_grad: &ArrayD<f64>) -> (i32, String) {
+    let theirs = json!({"steps": [{"step": 0, "loss_grad": tensor_to_json(&loss_grad.view())}]});
+    run_diff_at(scenario, &theirs)
+}
+
+#[test]
+fn a_loss_reduction_mix_up_is_named_when_yours_is_n_or_n_over_2_times_the_mse_gradient() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mse, t) = five_outputs(dir.path(), "mse");
+    let y = tensor(&layer(&reference_at(&mse), "dense1")["a"]);
+    let n = y.len() as f64;
+    let mix_up = "a loss-reduction mix-up; mse is the mean over all outputs, so ∂L/∂y = 2(y − t)/n";
+    // The mean's 1/n forgotten: 2(y − t), n × the reference.
+    // ½Σ's gradient for mse: y − t, n/2 × the reference.
+    for (wrong, c) in [(2.0 * (&y - &t), n), (&y - &t, n / 2.0)] {
+        let (status, out) = diff_loss_grad(&mse, &wrong);
+        assert_eq!(status, 1, "{out}");
+        assert!((factor(&out) - c).abs() < 1e-9, "{out}");
+        assert!(diagnosis(&out).ends_with(mix_up), "{out}");
+    }
+    // The 2 of the square forgotten: (y − t)/n, ½ × the reference.
+    let (_, out) = diff_loss_grad(&mse, &((&y - &t) / n));
+    assert!((factor(&out) - 0.5).abs() < 1e-9, "{out}");
+    assert!(
+        diagnosis(&out).ends_with(": a factor 2 in the loss; half_sse = ½Σ(y − t)² has ∂L/∂y = y − t, mse = mean (y − t)² has 2(y − t)/n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_factor_2_is_named_for_half_sse_and_other_factors_only_as_factors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (half_sse, t) = five_outputs(dir.path(), "half_sse");
+    let y = tensor(&layer(&reference_at(&half_sse), "dense1")["a"]);
+    let n = y.len() as f64;
+    // The ½ forgotten: the gradient of Σ(y − t)², 2(y − t).
+    let (status, out) = diff_loss_grad(&half_sse, &(2.0 * (&y - &t)));
+    assert_eq!(status, 1, "{out}");
+    assert_eq!(
+        diagnosis(&out),
+        "yours = 2 × the reference everywhere: a factor 2 in the loss; half_sse = ½Σ(y − t)² has ∂L/∂y = y − t, mse = mean (y − t)² has 2(y − t)/n"
+    );
+    // A mean over the outputs where half_sse sums: 1/n, named only as a factor.
+    // The sign turned, t − y: −1.
+    for (wrong, c) in [((&y - &t) / n, 1.0 / n), (&t - &y, -1.0)] {
+        let (status, out) = diff_loss_grad(&half_sse, &wrong);
+        assert_eq!(status, 1, "{out}");
+        assert!((factor(&out) - c).abs() < 1e-9, "{out}");
+        assert!(
+            diagnosis(&out).ends_with(
+                " × the reference everywhere: a constant factor, such as a pool divisor or the loss reduction (sum vs mean)"
+            ),
+            "{out}"
+        );
+    }
+}
+
+/// Mean-pool backward written by hand: each cell of window (i, j) gets δ_out / m, added
+/// (`accumulate`) or assigned.
+fn mean_pool_backward(
+    d_out: &Array3<f64>,
+    input_shape: (usize, usize, usize),
+    size: [usize; 2],
+    stride: [usize; 2],
+    accumulate: bool,
+) -> Array3<f64> {
+    let m = (size[0] * size[1]) as f64;
+    let mut d_in = Array3::<f64>::zeros(input_shape);
+    for ((c, i, j), &d) in d_out.indexed_iter() {
+        for u in 0..size[0] {
+            for v in 0..size[1] {
+                let cell = &mut d_in[[c, i * stride[0] + u, j * stride[1] + v]];
+                if accumulate {
+                    *cell += d / m;
+                } else {
+                    *cell = d / m;
+                }
+            }
+        }
+    }
+    d_in
+}
+
+#[test]
+fn mean_pool_delta_divided_by_the_window_area_twice() {
+    let step = reference("mean_pool_classic");
+    let pool = layer(&step, "pool1");
+    let (size, stride) = pool_geometry("mean_pool_classic", "pool1");
+    let (input, d_out) = (maps(&pool["input"]), maps(&pool["delta_output"]));
+    let right = mean_pool_backward(&d_out, input.dim(), [size; 2], [stride; 2], true);
+    assert_same_numbers(
+        &right.clone().into_dyn(),
+        &tensor(&pool["delta_input"]),
+        "the hand-written backward",
+    );
+    // Divided by m in the loop, and once more afterwards.
+    let m = (size * size) as f64;
+    let wrong = (right / m).into_dyn();
+    let (status, out) = diff_one("mean_pool_classic", "pool1", "delta_input", &wrong);
+    assert_eq!(status, 1, "{out}");
+    assert_eq!(
+        diagnosis(&out),
+        "yours = 0.25 × the reference everywhere: mean-pool δ divided by the window area m = 4 twice"
+    );
+}
+
+#[test]
+fn overlapping_windows_on_one_axis_only_are_named_too() {
+    // Mean pooling 3×3 on the 7×7 maps of a conv, with stride 2 along one axis (windows
+    // share a row, or a column) and 3 along the other (they do not).
+    let dir = tempfile::tempdir().unwrap();
+    for (axis, stride) in [("rows", [2, 3]), ("columns", [3, 2])] {
+        let file = scenario_file(
+            dir.path(),
+            &json!({
+                "name": format!("overlapping_{axis}"),
+                "seed": 2,
+                "input": [[0.1, 0.5, -0.3, 0.8, 0.2, -0.1, 0.4, 0.6],
+                          [0.4, -0.2, 0.9, 0.0, 0.3, 0.7, -0.5, 0.1],
+                          [0.7, 0.3, -0.6, 0.2, 0.8, -0.4, 0.5, 0.0],
+                          [-0.1, 0.6, 0.5, -0.4, 0.1, 0.9, 0.2, -0.3],
+                          [0.3, -0.5, 0.2, 0.7, -0.2, 0.4, 0.8, 0.1],
+                          [0.6, 0.1, -0.7, 0.3, 0.5, 0.0, -0.1, 0.9],
+                          [0.2, 0.8, 0.4, -0.6, 0.7, 0.3, 0.1, -0.2],
+                          [-0.3, 0.0, 0.6, 0.1, -0.8, 0.5, 0.9, 0.4]],
+                "layers": [
+                    {"type": "conv", "kernels": 2, "kernel_size": 2, "activation": "tanh"},
+                    {"type": "pool", "kind": "mean", "size": 3, "stride": stride},
+                    {"type": "dense", "outputs": 2}
+                ],
+                "loss": {"kind": "half_sse", "target": [1.0, -1.0]},
+            }),
+        );
+        let step = reference_at(&file);
+        let pool = layer(&step, "pool1");
+        let (input, d_out) = (maps(&pool["input"]), maps(&pool["delta_output"]));
+        let right = mean_pool_backward(&d_out, input.dim(), [3, 3], stride, true).into_dyn();
+        assert_same_numbers(&right, &tensor(&pool["delta_input"]), axis);
+        let wrong = mean_pool_backward(&d_out, input.dim(), [3, 3], stride, false).into_dyn();
+        let (status, out) = diff_one_at(&file, "pool1", "delta_input", &wrong);
+        assert_eq!(status, 1, "{axis}: {out}");
+        assert!(
+            out.contains(&format!(
+                "pool1.delta_input{}",
+                first_difference(&wrong, &right)
+            )),
+            "{axis}: {out}"
+        );
+        assert!(
+            diagnosis(&out).starts_with("overlapping windows overwrite instead of accumulate"),
+            "{axis}: {out}"
+        );
+    }
+}
+
+#[test]
+fn argmax_ties_routed_to_the_last_maximum_are_named_for_argmax_too() {
+    let step = reference("digit_classifier");
+    let pool = layer(&step, "pool1");
+    let (size, stride) = pool_geometry("digit_classifier", "pool1");
+    let input = maps(&pool["input"]);
+    let right = tensor(&pool["argmax"]);
+    let (ch, _, w) = input.dim();
+    let (_, ho, wo) = maps(&pool["output"]).dim();
+    // The switch as the flat index h·W + w in the channel's plane, kept with `>=`.
+    let mut wrong = Array3::<f64>::zeros((ch, ho, wo));
+    for ((c, i, j), switch) in wrong.indexed_iter_mut() {
+        let mut best = f64::NEG_INFINITY;
+        for u in 0..size {
+            for v in 0..size {
+                let (y, x) = (i * stride + u, j * stride + v);
+                if input[[c, y, x]] >= best {
+                    best = input[[c, y, x]];
+                    *switch = (y * w + x) as f64;
+                }
+            }
+        }
+    }
+    let wrong = wrong.into_dyn();
+    assert_ne!(wrong, right, "the scenario has a tie");
+    let (status, out) = diff_one("digit_classifier", "pool1", "argmax", &wrong);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "first difference: step 0, forward pass, pool1.argmax{}",
+            first_difference(&wrong, &right)
+        )),
+        "{out}"
+    );
+    assert!(
+        diagnosis(&out).starts_with("max-pool ties are routed to the last maximum"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_padding_crop_diagnosis_names_the_offset_on_each_axis() {
+    // Padding 3 on one axis only; δ of the padded input cropped to its last H rows and W
+    // columns (`dx_padded[:, -H:, -W:]`), at offset (2·ph, 2·pw) instead of (ph, pw).
+    let dir = tempfile::tempdir().unwrap();
+    for pad in [[3, 0], [0, 3]] {
+        let file = scenario_file(
+            dir.path(),
+            &json!({
+                "name": format!("padded_{}_{}", pad[0], pad[1]),
+                "seed": 4,
+                "input": [[0.1, 0.5, -0.3, 0.8], [0.4, -0.2, 0.9, 0.0],
+                          [0.7, 0.3, -0.6, 0.2], [-0.1, 0.6, 0.5, -0.4]],
+                "layers": [
+                    {"type": "conv", "kernels": 2, "kernel_size": 3, "padding": pad,
+                     "activation": "tanh", "bias": [0.1, -0.2]},
+                    {"type": "dense", "outputs": 1}
+                ],
+                "loss": {"kind": "half_sse", "target": [0.5]},
+            }),
+        );
+        let step = reference_at(&file);
+        let conv = layer(&step, "conv1");
+        let (w, dz) = (kernels(&conv["weights"]), maps(&conv["delta_z"]));
+        let (_, h, wd) = maps(&conv["input"]).dim();
+        let padded = delta_of_the_padded_input(&w, &dz, [1, 1], pad, (h, wd));
+        let right = padded
+            .slice(ndarray::s![.., pad[0]..pad[0] + h, pad[1]..pad[1] + wd])
+            .to_owned()
+            .into_dyn();
+        assert_same_numbers(&right, &tensor(&conv["delta_input"]), &format!("{pad:?}"));
+        let (oy, ox) = (2 * pad[0], 2 * pad[1]);
+        let wrong = padded
+            .slice(ndarray::s![.., oy..oy + h, ox..ox + wd])
+            .to_owned()
+            .into_dyn();
+        let (status, out) = diff_one_at(&file, "conv1", "delta_input", &wrong);
+        assert_eq!(status, 1, "{pad:?}: {out}");
+        assert_eq!(
+            diagnosis(&out),
+            format!(
+                "δ of the padded input cropped at offset ({oy}, {ox}) instead of ({}, {}): remove exactly the padding on every side",
+                pad[0], pad[1]
+            ),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn the_padding_hint_comes_only_with_a_padded_convs_delta_input_of_the_wrong_shape() {
+    let wrong_shape = |scenario: &str, layer_name: &str, tensor_name: &str, shape: &[usize]| {
+        let (status, out) = diff_one(
+            scenario,
+            layer_name,
+            tensor_name,
+            &ArrayD::zeros(ndarray::IxDyn(shape)),
+        );
+        assert_eq!(status, 2, "{out}");
+        out
+    };
+    let ends = |out: &str, end: &str| {
+        assert!(
+            out.lines().any(|l| l.ends_with(end)),
+            "expected a line ending in {end:?} in:\n{out}"
+        )
+    };
+    // conv1 of strided_padded_conv pads its 7×7 input by 1: δ of the padded input is 9×9.
+    let out = wrong_shape("strided_padded_conv", "conv1", "delta_input", &[1, 9, 9]);
+    ends(
+        &out,
+        "steps[0].layers[0].delta_input: expected shape [1, 7, 7], got [1, 9, 9] (with padding [1, 1] δ_input has the shape of the unpadded input: crop the padding away)",
+    );
+    // Not for a δ_input without its channel axis, another tensor, or a conv without padding.
+    let out = wrong_shape("strided_padded_conv", "conv1", "delta_input", &[9, 9]);
+    ends(&out, "expected shape [1, 7, 7], got [9, 9]");
+    let out = wrong_shape("strided_padded_conv", "conv1", "z", &[2, 5, 5]);
+    ends(&out, "expected shape [2, 4, 4], got [2, 5, 5]");
+    let out = wrong_shape("mean_pool_classic", "conv1", "delta_input", &[1, 10, 10]);
+    ends(&out, "expected shape [1, 8, 8], got [1, 10, 10]");
+}
+
+#[test]
 fn a_partial_trace_that_agrees_exits_0() {
     let step = reference("mean_pool_classic");
     let conv1 = layer(&step, "conv1");
@@ -387,7 +796,11 @@ fn a_full_export_with_one_wrong_cell_lists_only_what_differs() {
         "{out}"
     );
     assert!(out.contains("the reference value comes from:"), "{out}");
-    assert!(out.contains("diagnosis: "), "{out}");
+    // One cell off is no factor of the whole tensor, nor any other known mistake.
+    assert_eq!(
+        diagnosis(&out),
+        "none of the known mistakes reproduces your numbers"
+    );
     let (status, out) = run_diff_file("digit_classifier", &mine, &["--all"]);
     assert_eq!(status, 1, "{out}");
     assert_eq!(out.matches(" ok\n").count(), 839, "{out}");
@@ -416,6 +829,62 @@ fn the_first_difference_follows_the_order_of_the_computation() {
     // Both are listed, and nothing else.
     assert_eq!(out.matches("  backward  ").count(), 2, "{out}");
     assert!(!out.contains("agree"), "{out}");
+}
+
+#[test]
+fn within_a_step_the_loss_comes_before_its_gradient_and_a_layer_computes_in_its_order() {
+    let step = reference("mean_pool_classic");
+    let bump = |v: &Value| tensor_to_json(&tensor(v).mapv(|x| x + 1.0).view());
+    // loss_grad first in the file, then the loss: the loss is computed first.
+    let theirs = json!({"steps": [{"step": 0,
+        "loss_grad": bump(&step["loss_grad"]),
+        "loss": bump(&step["loss"])}]});
+    let (status, out) = run_diff("mean_pool_classic", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("first difference: step 0, loss pass, loss[]: "),
+        "{out}"
+    );
+    // conv2's δ_input first in the file, then its δz: δz is computed first.
+    let conv2 = layer(&step, "conv2");
+    let theirs = json!({"steps": [{"step": 0, "layers": [{"name": "conv2",
+        "delta_input": bump(&conv2["delta_input"]),
+        "delta_z": bump(&conv2["delta_z"])}]}]});
+    let (status, out) = run_diff("mean_pool_classic", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("first difference: step 0, backward pass, conv2.delta_z[0, 0, 0]"),
+        "{out}"
+    );
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains("  backward  ")).collect();
+    assert!(rows[0].contains("conv2.delta_z "), "{out}");
+    assert!(rows[1].contains("conv2.delta_input "), "{out}");
+}
+
+#[test]
+fn a_wrong_cell_of_a_shaped_loss_gradient_is_derived_at_that_cell() {
+    // strided_padded_conv ends with a conv of one 2×2 map: ∂L/∂y is [1, 2, 2]. One cell
+    // wrong, [0, 1, 0]: its derivation is that of y[2] − t[2], the cell's flat index.
+    let step = reference("strided_padded_conv");
+    let mut loss_grad = tensor(&step["loss_grad"]);
+    assert_eq!(loss_grad.shape(), [1, 2, 2]);
+    loss_grad[[0, 1, 0]] += 0.5;
+    let theirs = json!({"steps": [{"step": 0, "loss_grad": tensor_to_json(&loss_grad.view())}]});
+    let (status, out) = run_diff("strided_padded_conv", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("first difference: step 0, loss pass, loss_grad[0, 1, 0]: "),
+        "{out}"
+    );
+    let derivation: Vec<&str> = out
+        .lines()
+        .skip_while(|l| *l != "the reference value comes from:")
+        .collect();
+    assert!(
+        derivation.iter().any(|l| l.starts_with("    y[2] = ")),
+        "{out}"
+    );
+    assert!(derivation.iter().any(|l| l.contains("· t[2] = ")), "{out}");
 }
 
 #[test]

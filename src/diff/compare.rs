@@ -194,4 +194,39 @@ mod tests {
             1
         );
     }
+
+    #[test]
+    fn cells_within_the_tolerance_are_not_marked() {
+        let s = default_scenario();
+        let reference = s.model.trace(0).layers[1]
+            .1
+            .tensor(TensorName::DeltaInput)
+            .unwrap()
+            .to_owned();
+        // Off by 1e-4 in one cell, by 1e-2 in another: with a tolerance of 1e-3 (a float32
+        // implementation's), only the second differs, in the report and in the map.
+        let mut yours = reference.clone();
+        yours[[0, 0, 0]] += 1e-4;
+        yours[[0, 0, 1]] += 1e-2;
+        let given = vec![GivenTensor {
+            step: 0,
+            pass: Pass::Backward,
+            layer: Some(1),
+            tensor: TensorName::DeltaInput,
+            values: yours,
+            path: "steps[0].layers[1].delta_input".into(),
+        }];
+        let c = Comparison::new("mine.json", &s.name, &s.model, given, 1e-3).unwrap();
+        let (_, mask) = c
+            .aligned(0, Some(1), TensorName::DeltaInput, &reference.view())
+            .unwrap();
+        assert_eq!(mask.iter().filter(|&&m| m).count(), 1);
+        assert!(mask[[0, 0, 1]]);
+        assert_eq!(
+            c.tensor_diff(0, Some(1), TensorName::DeltaInput)
+                .unwrap()
+                .mismatches,
+            1
+        );
+    }
 }

@@ -127,24 +127,29 @@ fn wrong_computations(
             }
         }
         Some((LayerKind::Pool(pool), LayerTrace::Pool(t))) => {
-            if tensor == N::DeltaInput
-                && (pool.stride[0] < pool.size[0] || pool.stride[1] < pool.size[1])
-            {
-                out.push((
-                    pool_backward_without_accumulation(pool, t).into_dyn(),
-                    "overlapping windows overwrite instead of accumulate: a cell in several windows must get the sum of their δ (+=, not =)".into(),
-                ));
-            }
-            if pool.kind == PoolKind::Max {
-                let (argmax, delta_input) = max_pool_last_max_wins(pool, t);
-                let explanation = "max-pool ties are routed to the last maximum; PyTorch (and this reference) send δ to the first maximum in row-major order";
-                match tensor {
-                    N::DeltaInput => out.push((delta_input.into_dyn(), explanation.into())),
-                    N::Argmax => {
-                        out.push((argmax.mapv(|i| i as f64).into_dyn(), explanation.into()))
+            let last_max = "max-pool ties are routed to the last maximum; PyTorch (and this reference) send δ to the first maximum in row-major order";
+            match tensor {
+                N::DeltaInput => {
+                    // Only windows that share cells can overwrite each other's δ. (Where
+                    // none do, the `=` backward writes each cell once and is the reference
+                    // bit for bit, which diagnose() skips: so `<=` here would say the same.)
+                    if pool.stride[0] < pool.size[0] || pool.stride[1] < pool.size[1] {
+                        out.push((
+                            pool_backward_without_accumulation(pool, t).into_dyn(),
+                            "overlapping windows overwrite instead of accumulate: a cell in several windows must get the sum of their δ (+=, not =)".into(),
+                        ));
                     }
-                    _ => {}
+                    if pool.kind == PoolKind::Max {
+                        let (_, delta_input) = max_pool_last_max_wins(pool, t);
+                        out.push((delta_input.into_dyn(), last_max.into()));
+                    }
                 }
+                // Only max pooling has argmax: the trace reader refuses it for the others.
+                N::Argmax => {
+                    let (argmax, _) = max_pool_last_max_wins(pool, t);
+                    out.push((argmax.mapv(|i| i as f64).into_dyn(), last_max.into()));
+                }
+                _ => {}
             }
         }
         _ => {}
@@ -233,4 +238,62 @@ fn max_pool_last_max_wins(
         delta_input[[c, best_at[0], best_at[1]]] += d;
     }
     (argmax, delta_input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(values: &[f64]) -> ArrayD<f64> {
+        ndarray::arr1(values).into_dyn()
+    }
+
+    #[test]
+    fn near_is_equality_up_to_rounding_relative_to_the_larger() {
+        assert!(near(4.0, 4.0));
+        assert!(near(4.0 * (1.0 + 5e-10), 4.0));
+        assert!(near(1e6, 1e6 + 1e-4), "1e-10 of the larger");
+        assert!(!near(4.0 * (1.0 + 2e-9), 4.0));
+        assert!(!near(0.25, 4.0));
+        assert!(!near(2.0, 4.0));
+    }
+
+    #[test]
+    fn a_factor_reproduces_every_cell() {
+        let reference = t(&[1.0, -2.0, 0.5]);
+        assert_eq!(
+            scale_factor(&t(&[4.0, -8.0, 2.0]), &reference, 1e-6),
+            Some(4.0)
+        );
+        assert_eq!(
+            scale_factor(&t(&[-1.0, 2.0, -0.5]), &reference, 1e-6),
+            Some(-1.0)
+        );
+        // One cell off: no factor, whatever the least-squares c comes to.
+        assert_eq!(scale_factor(&t(&[4.0, -8.0, 2.5]), &reference, 1e-6), None);
+    }
+
+    #[test]
+    fn a_factor_within_the_tolerance_of_1_is_no_factor() {
+        // Off by noise, not by a factor: c = 1.07, within a tolerance of 0.1 of 1.
+        let ones = t(&[1.0, 1.0]);
+        assert_eq!(scale_factor(&t(&[1.14, 1.0]), &ones, 0.1), None);
+        // c = 1.5: exactly at a tolerance of 0.5 still none, beyond it a factor.
+        assert_eq!(scale_factor(&t(&[1.75, 1.25]), &ones, 0.5), None);
+        assert_eq!(scale_factor(&t(&[1.75, 1.25]), &ones, 0.4999), Some(1.5));
+    }
+
+    #[test]
+    fn no_factor_from_nan_or_a_reference_without_a_finite_nonzero_norm() {
+        // Yours all NaN (an implementation that diverged): c is NaN, which is no factor.
+        let reference = t(&[1.0, -2.0]);
+        let nan = t(&[f64::NAN, f64::NAN]);
+        assert_eq!(scale_factor(&nan, &reference, 1e-6), None);
+        // A reference of zeros, or one whose Σr² overflows (c would come out as 0/inf = 0).
+        assert_eq!(scale_factor(&t(&[1.0, 1.0]), &t(&[0.0, 0.0]), 1e-6), None);
+        assert_eq!(
+            scale_factor(&t(&[0.0, 0.0]), &t(&[1e200, -1e200]), 1e-6),
+            None
+        );
+    }
 }

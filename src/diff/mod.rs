@@ -248,10 +248,9 @@ pub fn diff(
                 }
             }
         }
+        // A tensor that differs: the derivation of its first wrong cell, and a diagnosis.
         if let Some(first) = &d.first {
             d.why = why(params, trace, g.layer, g.tensor, &d.shape, &first.index);
-        }
-        if d.mismatches > 0 {
             let layer = g
                 .layer
                 .map(|l| (&params.layers[l].kind, &trace.layers[l].1));
@@ -510,6 +509,50 @@ mod tests {
     }
 
     #[test]
+    fn nan_and_inf_match_only_themselves() {
+        let tol = DEFAULT_TOLERANCE;
+        // NaN against NaN is no difference, nor is an infinity against the same infinity.
+        assert!(!cell_mismatch(f64::NAN, f64::NAN, tol));
+        assert!(!cell_mismatch(f64::INFINITY, f64::INFINITY, tol));
+        assert!(!cell_mismatch(f64::NEG_INFINITY, f64::NEG_INFINITY, tol));
+        // Anything else where either side is not finite is one, both ways round.
+        for (yours, reference) in [
+            (f64::NAN, 0.5),
+            (0.5, f64::NAN),
+            (f64::NAN, f64::INFINITY),
+            (f64::INFINITY, f64::NAN),
+            (f64::INFINITY, 0.5),
+            (0.5, f64::INFINITY),
+            (-0.5, f64::NEG_INFINITY),
+            (f64::INFINITY, f64::NEG_INFINITY),
+            (f64::NEG_INFINITY, f64::INFINITY),
+        ] {
+            assert!(
+                cell_mismatch(yours, reference, tol),
+                "{yours} against {reference}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cell_differs_beyond_the_tolerance_times_max_1_reference() {
+        // Relative for large numbers: 0.25 × |2| = 0.5, exactly representable.
+        assert!(!cell_mismatch(2.5, 2.0, 0.25), "at the boundary");
+        assert!(!cell_mismatch(-2.5, -2.0, 0.25), "at the boundary");
+        assert!(cell_mismatch(2.5000001, 2.0, 0.25));
+        assert!(cell_mismatch(1.4999999, 2.0, 0.25));
+        // Absolute below 1: 0.25 × max(1, 0.5) = 0.25.
+        assert!(!cell_mismatch(0.75, 0.5, 0.25), "at the boundary");
+        assert!(cell_mismatch(0.7500001, 0.5, 0.25));
+        assert!(!cell_mismatch(0.25, 0.0, 0.25), "at the boundary");
+        assert!(
+            !cell_mismatch(1e-6, 0.0, DEFAULT_TOLERANCE),
+            "at the boundary"
+        );
+        assert!(cell_mismatch(1.1e-6, 0.0, DEFAULT_TOLERANCE));
+    }
+
+    #[test]
     fn lists_the_tensors_that_differ_and_counts_the_rest() {
         let r = report(vec![
             row(0, "a.delta_input", 0),
@@ -536,6 +579,56 @@ mod tests {
             text.contains("\n4 other tensors agree within 1.0e-6\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_table_has_its_header_whenever_it_lists_rows() {
+        let header = "step  pass      tensor                            shape max abs err max rel err    differ";
+        let headers = |text: &str| text.lines().filter(|l| *l == header).count();
+        let differing = report(vec![row(0, "a", 1), row(0, "b", 0)]);
+        assert_eq!(headers(&differing.to_text()), 1, "{}", differing.to_text());
+        assert_eq!(differing.to_text().lines().nth(1), Some(header));
+        assert_eq!(headers(&differing.to_text_all()), 1);
+        // All agree: only a line of counts, unless every row is asked for.
+        let agreeing = report(vec![row(0, "a", 0)]);
+        assert_eq!(headers(&agreeing.to_text()), 0, "{}", agreeing.to_text());
+        assert_eq!(headers(&agreeing.to_text_all()), 1);
+    }
+
+    /// conv1.delta_z of the default scenario at step 0, with two cells changed: one whose
+    /// reference is 0 (a dead ReLU) by 0.75, one whose reference is not by half of it.
+    #[test]
+    fn the_errors_are_the_largest_absolute_and_relative_ones() {
+        let s = crate::scenario::default_scenario();
+        let reference = s.model.trace(0).layers[0]
+            .1
+            .tensor(N::DeltaZ)
+            .unwrap()
+            .to_owned();
+        let cells = reference.as_slice().unwrap();
+        let zero = cells.iter().position(|&r| r == 0.0).expect("a dead ReLU");
+        let other = cells.iter().position(|&r| r != 0.0).unwrap();
+        let r = cells[other];
+        let mut yours = reference.clone();
+        yours.as_slice_mut().unwrap()[zero] = 0.75;
+        yours.as_slice_mut().unwrap()[other] = r + 0.5 * r.abs();
+        let given = [GivenTensor {
+            step: 0,
+            pass: Pass::Backward,
+            layer: Some(0),
+            tensor: N::DeltaZ,
+            values: yours.clone(),
+            path: "steps[0].layers[0].delta_z".into(),
+        }];
+        let report = diff(&s.name, &s.model, &given, DEFAULT_TOLERANCE).unwrap();
+        let d = &report.tensors[0];
+        assert_eq!(d.mismatches, 2);
+        // The largest |yours − reference| is the dead ReLU's 0.75 ...
+        assert_eq!(d.max_abs_error, 0.75);
+        // ... which has no relative error: the largest is |yours − r| / |r| of the other.
+        let changed = yours.as_slice().unwrap()[other];
+        assert_eq!(d.max_rel_error, (changed - r).abs() / r.abs());
+        assert!((d.max_rel_error - 0.5).abs() < 1e-12, "{}", d.max_rel_error);
     }
 
     #[test]

@@ -92,6 +92,10 @@ struct LeafVisitor;
 
 impl<'de> Visitor<'de> for LeafVisitor {
     type Value = Leaf;
+    /// Never shown: serde_json's `deserialize_any` hands every JSON value to one of the
+    /// `visit_` methods below (strings, u64, i64, f64, bools, null, arrays, objects), all of
+    /// them implemented, so serde never has a value of the wrong type to describe. The same
+    /// holds for [`Read`].
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
@@ -162,6 +166,7 @@ impl<'de, P: Part<'de>> DeserializeSeed<'de> for Read<P> {
 
 impl<'de, P: Part<'de>> Visitor<'de> for Read<P> {
     type Value = P::Value;
+    /// Never shown, as for [`LeafVisitor`]: every kind of JSON value has its `visit_` here.
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object or array")
     }
@@ -682,6 +687,48 @@ mod tests {
         assert_eq!(
             parse(r#"{"steps": [{"layers": [{}, {}, {}, {}, {"z": 1}]}]}"#).unwrap_err(),
             "steps[0].layers[4]: has no name and the scenario has only 4 layers (conv1, pool1, conv2, pool2)"
+        );
+    }
+
+    #[test]
+    fn a_key_given_twice_in_a_layer_entry_is_refused() {
+        for (text, expected) in [
+            (
+                r#"{"steps": [{"layers": [{"name": "conv1", "name": "conv2"}]}]}"#,
+                "steps[0].layers[0].name: is given twice",
+            ),
+            (
+                r#"{"steps": [{"layers": [{"type": "conv", "name": "conv1", "type": "conv"}]}]}"#,
+                "steps[0].layers[0].type: is given twice",
+            ),
+            // Tensors too, named or not: which of the two would be compared?
+            (
+                r#"{"steps": [{"layers": [{"name": "conv1", "bias": [1, 2], "bias": [3, 4]}]}]}"#,
+                "steps[0].layers[0].bias: is given twice",
+            ),
+            (
+                r#"{"steps": [{"layers": [{"bias": [1, 2], "bias": [3, 4]}]}]}"#,
+                "steps[0].layers[0].bias: is given twice",
+            ),
+        ] {
+            assert_eq!(parse(text).unwrap_err(), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_key_that_is_no_tensor_of_any_layer_is_refused_by_its_name_unread() {
+        // loss_grad belongs to the step, not to a layer: whatever it holds, the message
+        // is about the key, once the layer is known.
+        let conv = "unknown tensor for a conv layer (its tensors: input, weights, bias, z, a, delta_a, delta_z, grad_weights, grad_bias, delta_input)";
+        assert_eq!(
+            parse(r#"{"steps": [{"layers": [{"loss_grad": {"mean": 0.3}}]}]}"#).unwrap_err(),
+            format!(
+                "steps[0].layers[0].loss_grad (no name: taken as conv1, the first layer): {conv}"
+            )
+        );
+        assert_eq!(
+            parse(r#"{"steps": [{"layers": [{"target": "t", "name": "conv2"}]}]}"#).unwrap_err(),
+            format!("steps[0].layers[0].target: {conv}")
         );
     }
 
