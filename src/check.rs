@@ -190,7 +190,7 @@ fn kink_reason(
         let name = &layer.name;
         let reason = match (&layer.kind, &base[index].1, &probe[index].1) {
             (LayerKind::Conv(c), LayerTrace::Conv(a), LayerTrace::Conv(b))
-                if piecewise(c.activation) =>
+                if c.activation.has_kink() =>
             {
                 first_piece_diff(
                     a.z.as_slice().expect("standard layout"),
@@ -199,7 +199,7 @@ fn kink_reason(
                 .map(|i| (a.z.shape().to_vec(), i, Reason::Piece))
             }
             (LayerKind::Dense(d), LayerTrace::Dense(a), LayerTrace::Dense(b))
-                if piecewise(d.activation) =>
+                if d.activation.has_kink() =>
             {
                 first_piece_diff(
                     a.z.as_slice().expect("standard layout"),
@@ -250,7 +250,7 @@ fn first_diff(mut differs: impl Iterator<Item = bool>) -> Option<usize> {
 /// The first cell whose linear piece (sign: +, − or 0) differs between `a` and `b`. Scans in
 /// blocks without early exits inside a block, so that the comparison runs in vector registers.
 fn first_piece_diff(a: &[f64], b: &[f64]) -> Option<usize> {
-    let differs = |x: f64, y: f64| ((x > 0.0) != (y > 0.0)) | ((x < 0.0) != (y < 0.0));
+    let differs = |x: f64, y: f64| Activation::piece(x) != Activation::piece(y);
     for (block, (xa, xb)) in a.chunks(64).zip(b.chunks(64)).enumerate() {
         let any = xa
             .iter()
@@ -268,10 +268,6 @@ enum Reason {
     Piece,
     Switch,
     ZeroWindow,
-}
-
-fn piecewise(activation: Activation) -> bool {
-    matches!(activation, Activation::Relu | Activation::LeakyRelu)
 }
 
 /// "[0, 2, 3]" for flat index `i` of a tensor of `shape`.
