@@ -723,10 +723,10 @@ impl ConvScratch {
         };
         self.grad_hwc.fill(0.0);
         self.delta_hwc.fill(0.0);
-        #[cfg(target_arch = "x86_64")]
-        let route = if self.path == KernelPath::Avx512 {
+        let route = match self.path {
+            #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX-512F is present (the path is only chosen where it is supported).
-            unsafe {
+            KernelPath::Avx512 => unsafe {
                 sparse_backward_avx512(
                     &geometry,
                     dz,
@@ -736,29 +736,18 @@ impl ConvScratch {
                     &mut self.delta_hwc,
                     &mut self.cells,
                 )
+            },
+            _ => {
+                sparse_backward_body(
+                    &geometry,
+                    dz,
+                    &self.input_hwc,
+                    &self.weights_hwc,
+                    &mut self.grad_hwc,
+                    &mut self.delta_hwc,
+                );
+                BackwardRoute::SparseScalar
             }
-        } else {
-            sparse_backward_body(
-                &geometry,
-                dz,
-                &self.input_hwc,
-                &self.weights_hwc,
-                &mut self.grad_hwc,
-                &mut self.delta_hwc,
-            );
-            BackwardRoute::SparseScalar
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let route = {
-            sparse_backward_body(
-                &geometry,
-                dz,
-                &self.input_hwc,
-                &self.weights_hwc,
-                &mut self.grad_hwc,
-                &mut self.delta_hwc,
-            );
-            BackwardRoute::SparseScalar
         };
         let taps = kh * kw;
         for (kc, plane) in gw.chunks_exact_mut(taps).enumerate() {
