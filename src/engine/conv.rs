@@ -1037,20 +1037,26 @@ mod tests {
         };
         use BackwardRoute::{SparseScalar, SparseTiles};
         for (c, k, kh, kw, stride, padding, h, w, route) in [
-            (8, 4, 3, 3, 1, 1, 9, 7, SparseTiles),
-            (16, 3, 3, 3, 1, 0, 8, 8, SparseTiles),
-            (8, 5, 5, 5, 1, 0, 12, 12, SparseTiles),
-            (8, 2, 2, 3, 2, 1, 9, 10, SparseTiles),
-            (6, 2, 3, 3, 1, 1, 5, 6, SparseScalar),
+            (8, 4, 3, 3, [1, 1], [1, 1], 9, 7, SparseTiles),
+            (16, 3, 3, 3, [1, 1], [0, 0], 8, 8, SparseTiles),
+            (8, 5, 5, 5, [1, 1], [0, 0], 12, 12, SparseTiles),
+            (8, 2, 2, 3, [2, 2], [1, 1], 9, 10, SparseTiles),
+            (8, 3, 3, 2, [1, 2], [0, 1], 9, 10, SparseTiles),
+            (8, 3, 2, 2, [3, 1], [1, 0], 11, 6, SparseTiles),
+            (6, 2, 3, 3, [1, 1], [1, 1], 5, 6, SparseScalar),
+            // Strides per axis on the scalar body (3·6 = 18 values a row: no whole vectors).
+            (6, 2, 3, 3, [2, 3], [1, 0], 9, 11, SparseScalar),
+            (6, 3, 2, 3, [3, 2], [0, 1], 10, 9, SparseScalar),
             // 5·5·16 / 8 = 50 vectors per receptive field: more than the tiles hold.
-            (16, 2, 5, 5, 1, 2, 7, 7, SparseScalar),
+            (16, 2, 5, 5, [1, 1], [2, 2], 7, 7, SparseScalar),
+            (16, 2, 5, 5, [2, 1], [1, 2], 9, 7, SparseScalar),
         ] {
             for poison in [false, true] {
                 let layer = Conv {
                     weights: Array4::from_shape_simple_fn((k, c, kh, kw), &mut rand),
                     bias: Array1::from_shape_simple_fn(k, &mut rand),
-                    stride: [stride, stride],
-                    padding: [padding, padding],
+                    stride,
+                    padding,
                     activation: Activation::Relu,
                 };
                 let mut input = Array3::from_shape_simple_fn((c, h, w), &mut rand);
@@ -1080,7 +1086,8 @@ mod tests {
                             (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= 1e-12
                         })
                 };
-                let label = format!("C={c} K={k} {kh}x{kw} s={stride} p={padding} poison={poison}");
+                let label =
+                    format!("C={c} K={k} {kh}x{kw} s={stride:?} p={padding:?} poison={poison}");
                 assert!(
                     same(
                         &fast.grad_weights.view().into_dyn(),
