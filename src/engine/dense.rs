@@ -103,12 +103,13 @@ impl Dense {
             out.grad_weights.as_slice_mut().expect("standard layout"),
             out.grad_bias.as_slice_mut().expect("standard layout"),
             out.delta_input.as_slice_mut().expect("standard layout"),
-            self.path(PathChoice::BySize),
         );
         out
     }
 
-    /// δz = δa ⊙ f′(z), ∂L/∂W = δz ⊗ x, ∂L/∂b = δz, δx = Wᵀ·δz, on slices.
+    /// δz = δa ⊙ f′(z), ∂L/∂W = δz ⊗ x, ∂L/∂b = δz, δx = Wᵀ·δz, on slices. One code for
+    /// every path: δx is Σₖ δzₖ·Wₖ added row after row, the order in which ndarray's
+    /// matrix-vector product would add it too, so a second path could only repeat it.
     #[allow(clippy::too_many_arguments)]
     pub fn backward_into(
         &self,
@@ -120,7 +121,6 @@ impl Dense {
         grad_weights: &mut [f64],
         grad_bias: &mut [f64],
         delta_input: &mut [f64],
-        path: KernelPath,
     ) {
         self.activation.backward_all(z, a, delta_a, delta_z);
         let inputs = self.inputs();
@@ -131,15 +131,10 @@ impl Dense {
         }
         grad_bias.copy_from_slice(delta_z);
         let w = self.weights.as_standard_layout();
-        if path == KernelPath::Avx512 {
-            delta_input.fill(0.0);
-            let w = w.as_slice().expect("standard layout");
-            for (row, &d) in w.chunks_exact(inputs).zip(delta_z.iter()) {
-                kernels::axpy(delta_input, d, row);
-            }
-        } else {
-            let mut dx = ArrayViewMut1::from(delta_input);
-            general_mat_vec_mul(1.0, &w.t(), &ArrayView1::from(&*delta_z), 0.0, &mut dx);
+        let w = w.as_slice().expect("standard layout");
+        delta_input.fill(0.0);
+        for (row, &d) in w.chunks_exact(inputs).zip(delta_z.iter()) {
+            kernels::axpy(delta_input, d, row);
         }
     }
 }
@@ -162,5 +157,60 @@ mod tests {
         let b = layer.backward(&x, &f, &array![1.0, 0.0, 2.0]);
         assert_eq!(b.grad_weights, array![[1.0, -1.0], [0.0, 0.0], [2.0, -2.0]]);
         assert_eq!(b.delta_input, array![11.0, 14.0]);
+    }
+
+    /// A forced path runs that path's own arithmetic: the two paths add z = W·x in different
+    /// orders (eight fused lanes, or ndarray's unrolled dot product), so their results differ
+    /// in the last bits, and each must equal its own order exactly.
+    #[test]
+    fn each_path_computes_z_with_its_own_kernels() {
+        let (outputs, inputs) = (11, 37);
+        let mut next = 7u64;
+        let mut rand = move || {
+            next = next
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((next >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+        };
+        let layer = Dense {
+            weights: Array2::from_shape_simple_fn((outputs, inputs), &mut rand),
+            bias: Array1::from_shape_simple_fn(outputs, &mut rand),
+            activation: Activation::Identity,
+        };
+        let x: Vec<f64> = (0..inputs).map(|_| rand()).collect();
+        let by_kernels = |path: KernelPath| -> Vec<f64> {
+            match path {
+                KernelPath::Avx512 => layer
+                    .weights
+                    .rows()
+                    .into_iter()
+                    .zip(&layer.bias)
+                    .map(|(row, &b)| kernels::dot(row.as_slice().unwrap(), &x) + b)
+                    .collect(),
+                KernelPath::Portable => {
+                    let mut z = Array1::zeros(outputs);
+                    general_mat_vec_mul(1.0, &layer.weights, &ArrayView1::from(&x), 0.0, &mut z);
+                    z.iter().zip(&layer.bias).map(|(z, b)| z + b).collect()
+                }
+            }
+        };
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        if KernelPath::Avx512.supported() {
+            assert_ne!(
+                bits(&by_kernels(KernelPath::Avx512)),
+                bits(&by_kernels(KernelPath::Portable)),
+                "the data must tell the two orders of addition apart"
+            );
+        }
+        for path in kernels::paths_under_test("each_path_computes_z_with_its_own_kernels") {
+            let (mut z, mut a) = (vec![0.0; outputs], vec![0.0; outputs]);
+            layer.forward_into(&x, &mut z, &mut a, path);
+            assert_eq!(
+                bits(&z),
+                bits(&by_kernels(path)),
+                "the {} path",
+                path.name()
+            );
+        }
     }
 }

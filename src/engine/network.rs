@@ -240,7 +240,7 @@ impl Model {
                         slice_mut(&mut t.delta_input),
                     );
                 }
-                (LayerKind::Dense(dense), LayerTrace::Dense(t), LayerScratch::Dense(path)) => {
+                (LayerKind::Dense(dense), LayerTrace::Dense(t), LayerScratch::Dense(_)) => {
                     dense.backward_into(
                         slice(&t.input),
                         slice(&t.z),
@@ -250,7 +250,6 @@ impl Model {
                         slice_mut(&mut t.grad_weights),
                         slice_mut(&mut t.grad_bias),
                         slice_mut(&mut t.delta_input),
-                        *path,
                     );
                 }
                 _ => unreachable!("the workspace follows the layers"),
