@@ -92,14 +92,20 @@ impl KernelPath {
     pub fn fastest() -> KernelPath {
         static FASTEST: OnceLock<KernelPath> = OnceLock::new();
         *FASTEST.get_or_init(|| {
-            let portable =
-                std::env::var_os("DELTASCOPE_PORTABLE").is_some_and(|v| !v.is_empty() && v != "0");
-            if !portable && KernelPath::Avx512.supported() {
-                KernelPath::Avx512
-            } else {
-                KernelPath::Portable
-            }
+            let asked = std::env::var_os("DELTASCOPE_PORTABLE");
+            fastest_of(asked.as_deref(), KernelPath::Avx512.supported())
         })
+    }
+}
+
+/// The fastest path, given `DELTASCOPE_PORTABLE` (set and neither empty nor "0" asks for the
+/// portable path) and whether the CPU has AVX-512.
+fn fastest_of(portable: Option<&std::ffi::OsStr>, avx512: bool) -> KernelPath {
+    let portable = portable.is_some_and(|v| !v.is_empty() && v != "0");
+    if !portable && avx512 {
+        KernelPath::Avx512
+    } else {
+        KernelPath::Portable
     }
 }
 
@@ -141,11 +147,6 @@ impl PathChoice {
 pub fn paths_under_test(test: &str) -> Vec<KernelPath> {
     use std::io::Write;
     let required = std::env::var("DELTASCOPE_REQUIRE_PATHS").unwrap_or_default();
-    let required = |p: KernelPath| {
-        required
-            .split(',')
-            .any(|r| r.trim() == p.name() || r.trim() == "all")
-    };
     let mut paths = Vec::new();
     for path in KernelPath::ALL {
         if path.supported() {
@@ -153,7 +154,7 @@ pub fn paths_under_test(test: &str) -> Vec<KernelPath> {
             continue;
         }
         assert!(
-            !required(path),
+            !is_required(&required, path),
             "{test}: the {} path is required (DELTASCOPE_REQUIRE_PATHS) but this CPU lacks {}",
             path.name(),
             path.needs()
@@ -166,6 +167,14 @@ pub fn paths_under_test(test: &str) -> Vec<KernelPath> {
         );
     }
     paths
+}
+
+/// Whether `required` (the value of `DELTASCOPE_REQUIRE_PATHS`: path names separated by
+/// commas, or `all`) names `path`.
+fn is_required(required: &str, path: KernelPath) -> bool {
+    required
+        .split(',')
+        .any(|r| r.trim() == path.name() || r.trim() == "all")
 }
 
 fn avx512_available() -> bool {
@@ -270,6 +279,11 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
         // SAFETY: AVX-512F is present; the lengths are equal.
         return unsafe { avx512::dot(a, b) };
     }
+    dot_portable(a, b)
+}
+
+/// [`dot`] on CPUs without AVX-512 (a function of its own, so that it is tested on every CPU).
+fn dot_portable(a: &[f64], b: &[f64]) -> f64 {
     let mut acc = [0.0; 8];
     let chunks = a.len() / 8 * 8;
     for (x, y) in a[..chunks].chunks_exact(8).zip(b[..chunks].chunks_exact(8)) {
@@ -578,6 +592,110 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn paths_have_the_names_users_write() {
+        assert_eq!(KernelPath::Portable.name(), "portable");
+        assert_eq!(KernelPath::Avx512.name(), "avx512");
+        // The feature named in skip messages is the one the path is detected by.
+        assert_eq!(KernelPath::Avx512.needs(), "avx512f");
+        assert_eq!(KernelPath::Portable.needs(), "nothing");
+        assert!(KernelPath::Portable.supported());
+    }
+
+    #[test]
+    fn deltascope_portable_asks_for_the_portable_path_unless_empty_or_0() {
+        use KernelPath::{Avx512, Portable};
+        assert_eq!(fastest_of(None, true), Avx512);
+        assert_eq!(fastest_of(None, false), Portable);
+        for asked in ["1", "yes", "00"] {
+            assert_eq!(
+                fastest_of(Some(OsStr::new(asked)), true),
+                Portable,
+                "{asked}"
+            );
+        }
+        for ignored in ["", "0"] {
+            assert_eq!(
+                fastest_of(Some(OsStr::new(ignored)), true),
+                Avx512,
+                "{ignored:?}"
+            );
+            assert_eq!(fastest_of(Some(OsStr::new(ignored)), false), Portable);
+        }
+    }
+
+    #[test]
+    fn deltascope_require_paths_names_paths_or_all() {
+        use KernelPath::{Avx512, Portable};
+        assert!(is_required("avx512", Avx512) && !is_required("avx512", Portable));
+        assert!(is_required("portable, avx512", Avx512));
+        assert!(is_required(" avx512 ,portable", Portable));
+        assert!(is_required("all", Avx512) && is_required("all", Portable));
+        assert!(!is_required("", Avx512) && !is_required("avx2", Avx512));
+        assert!(
+            !is_required("avx512f", Avx512),
+            "the path's name, not the feature's"
+        );
+    }
+
+    /// The portable dot product against a plain sum, for every length up to five whole
+    /// blocks of eight (each remainder, and the blocks' order of addition).
+    #[test]
+    fn the_portable_dot_product_is_the_sum_of_products() {
+        let mut seed = 3;
+        for n in 0..=40 {
+            let a: Vec<f64> = (0..n).map(|_| rand(&mut seed)).collect();
+            let b: Vec<f64> = (0..n).map(|_| rand(&mut seed)).collect();
+            let plain: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            let got = dot_portable(&a, &b);
+            assert!((got - plain).abs() <= 1e-14, "n={n}: {got} against {plain}");
+            assert!(
+                (dot(&a, &b) - plain).abs() <= 1e-14,
+                "n={n}: dot on this CPU"
+            );
+        }
+        // The stated order: lanes l and l+4 first, then pairs, then the halves.
+        let ones = [1.0; 8];
+        let lanes = [1e16, 1.0, -1e16, 1.0, 1.0, 0.0, 0.0, 0.0];
+        let order = ((1e16 + 1.0) + (1.0 + 0.0)) + ((-1e16 + 0.0) + (1.0 + 0.0));
+        assert_eq!(dot_portable(&lanes, &ones).to_bits(), f64::to_bits(order));
+    }
+
+    #[test]
+    fn kernels_with_no_rows_write_nothing() {
+        if !paths_under_test("kernels_with_no_rows_write_nothing").contains(&KernelPath::Avx512) {
+            return;
+        }
+        let chunks = row_chunks(1, 4, 4, 4);
+        let mut out = [7.0; 4];
+        gather_gemm(0, &[], 1, &[1.0; 8], &[0], &chunks, None, &mut out, 4);
+        dot_gemm(0, &[], 1, &[1.0; 8], &[0], &chunks, &mut out, 4);
+        assert_eq!(out, [7.0; 4]);
+    }
+
+    /// The bounds asserted before the unsafe kernels run: a source too short for the last
+    /// tap's reach is refused, not read past its end.
+    #[test]
+    fn a_source_shorter_than_the_reach_is_refused() {
+        let test = "a_source_shorter_than_the_reach_is_refused";
+        if !paths_under_test(test).contains(&KernelPath::Avx512) {
+            return;
+        }
+        let chunks = row_chunks(1, 4, 4, 4);
+        // Tap 3 + 4 lanes reaches cell 7: a source of 6 cells is short, one of 7 is not.
+        let run = |src_len: usize| {
+            std::panic::catch_unwind(|| {
+                let mut out = [0.0; 4];
+                let src = vec![1.0; src_len];
+                gather_gemm(1, &[1.0, 1.0], 1, &src, &[0, 3], &chunks, None, &mut out, 4);
+                out
+            })
+        };
+        assert!(run(6).is_err());
+        assert_eq!(run(7).unwrap(), [2.0; 4]);
+    }
 
     fn rand(seed: &mut u64) -> f64 {
         *seed = seed
