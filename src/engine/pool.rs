@@ -148,8 +148,8 @@ impl Pool {
                     PoolKind::Mean | PoolKind::L2 => {
                         for (j, out) in out_row.iter_mut().enumerate() {
                             let x0 = j * sw;
-                            // From −0.0, as Iterator::sum starts.
-                            let mut sum = -0.0;
+                            // From +0.0, as PyTorch: a window of −0.0s averages to +0.0.
+                            let mut sum = 0.0;
                             for u in 0..kh {
                                 let row = &plane[(y0 + u) * w + x0..(y0 + u) * w + x0 + kw];
                                 for &value in row {
@@ -386,6 +386,16 @@ mod tests {
             p.backward(&x, &f, &array![[[1.0]]]),
             array![[[0.25, 0.25], [0.25, 0.25]]]
         );
+    }
+
+    /// PyTorch float64: avg_pool2d and lp_pool2d(2) of a window of −0.0s print 0., not −0.
+    #[test]
+    fn a_window_of_negative_zeros_pools_to_positive_zero_as_in_pytorch() {
+        let x = Array3::from_elem((1, 2, 2), -0.0);
+        for kind in [PoolKind::Mean, PoolKind::L2] {
+            let out = pool(kind, 2, 2).forward(&x).output[[0, 0, 0]];
+            assert!(out == 0.0 && out.is_sign_positive(), "{kind:?}: {out:?}");
+        }
     }
 
     #[test]
