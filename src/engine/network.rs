@@ -310,24 +310,6 @@ impl Model {
         ws.trace
     }
 
-    /// Plain SGD with the gradients of `trace`: w ← w − lr·∂L/∂w.
-    pub fn apply_update(&mut self, trace: &StepTrace) {
-        let lr = self.learning_rate;
-        for (layer, (_, t)) in self.layers.iter_mut().zip(&trace.layers) {
-            match (&mut layer.kind, t) {
-                (LayerKind::Conv(conv), LayerTrace::Conv(t)) => {
-                    sgd(&mut conv.weights, &t.grad_weights, lr);
-                    sgd(&mut conv.bias, &t.grad_bias, lr);
-                }
-                (LayerKind::Dense(dense), LayerTrace::Dense(t)) => {
-                    sgd(&mut dense.weights, &t.grad_weights, lr);
-                    sgd(&mut dense.bias, &t.grad_bias, lr);
-                }
-                _ => {}
-            }
-        }
-    }
-
     /// One training step: forward, backward, then the update. Returns the trace of the
     /// step, whose weights are the ones used before the update.
     pub fn train_step(&mut self, step: usize) -> StepTrace {
@@ -337,15 +319,7 @@ impl Model {
     }
 }
 
-/// w ← w − lr·g, as w + (−lr)·g, cell by cell.
-fn sgd<D: ndarray::Dimension>(w: &mut Array<f64, D>, g: &Array<f64, D>, lr: f64) {
-    let g = g.as_standard_layout();
-    for (w, &g) in slice_mut(w).iter_mut().zip(slice(&g)) {
-        *w += -lr * g;
-    }
-}
-
-/// The same update, keeping the old weights in `old` on the way.
+/// SGD, w ← w − lr·g as w + (−lr)·g cell by cell, keeping the old weights in `old`.
 fn sgd_keeping<D: ndarray::Dimension>(
     w: &mut Array<f64, D>,
     old: &mut Array<f64, D>,
@@ -533,6 +507,43 @@ impl Workspace {
                 layers,
             },
             scratch,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::TensorName;
+    use crate::scenario;
+
+    /// A workspace that has taken a training step holds the weights used before the update;
+    /// tracing into it again must show the parameters the model has now, bit for bit as a
+    /// fresh trace does.
+    #[test]
+    fn tracing_into_a_used_workspace_shows_the_current_parameters() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/digit_classifier.json"
+        );
+        let mut model = scenario::load(std::path::Path::new(path)).unwrap().model;
+        let has = |kind: fn(&LayerKind) -> bool| model.layers.iter().any(|l| kind(&l.kind));
+        assert!(
+            has(|k| matches!(k, LayerKind::Conv(_))) && has(|k| matches!(k, LayerKind::Dense(_)))
+        );
+        let mut ws = model.workspace();
+        model.train_step_into(0, &mut ws);
+        model.trace_into(1, &mut ws);
+        let fresh = model.trace(1);
+        for ((name, reused), (_, fresh)) in ws.trace.layers.iter().zip(&fresh.layers) {
+            for tensor in TensorName::ALL {
+                if let (Some(a), Some(b)) = (reused.tensor(tensor), fresh.tensor(tensor)) {
+                    let bits = |t: &ndarray::ArrayViewD<f64>| -> Vec<u64> {
+                        t.iter().map(|x| x.to_bits()).collect()
+                    };
+                    assert_eq!(bits(&a), bits(&b), "{name}.{tensor}");
+                }
+            }
         }
     }
 }
