@@ -444,3 +444,52 @@ fn delta_terms_match_the_traced_value_where_values_are_not_finite() {
     }
     assert!(non_finite > 0, "the fixtures hold non-finite δ");
 }
+
+/// The inspector writes f and f′ of the layer's own activation, for conv and dense layers.
+#[test]
+fn activation_formulas_name_the_layers_function_and_its_derivative() {
+    for (activation, f, derivative) in [
+        (
+            Activation::Relu,
+            "a = relu(z)",
+            "relu′(z) = 1 if z > 0 else 0",
+        ),
+        (
+            Activation::LeakyRelu,
+            "a = leaky_relu(z)",
+            "leaky_relu′(z) = 1 if z > 0 else 0.01",
+        ),
+        (Activation::Sigmoid, "a = sigmoid(z)", "σ′(z) = a·(1 − a)"),
+        (Activation::Tanh, "a = tanh(z)", "tanh′(z) = 1 − a²"),
+        (Activation::Identity, "a = identity(z)", "identity′(z) = 1"),
+    ] {
+        let mut model = rich_model();
+        for l in [0, 5] {
+            match &mut model.layers[l].kind {
+                LayerKind::Conv(c) => c.activation = activation,
+                LayerKind::Dense(d) => d.activation = activation,
+                LayerKind::Pool(_) => unreachable!(),
+            }
+        }
+        let trace = model.trace(0);
+        let ctx = Context {
+            model: &model,
+            trace: &trace,
+            updated: None,
+            backward_from: 0,
+        };
+        for (l, index) in [(0, vec![1, 2, 3]), (5, vec![2])] {
+            let formula = |tensor| {
+                explain(&ctx, &CellRef::new(Node::Layer(l), tensor, &index))
+                    .unwrap()
+                    .formula
+            };
+            assert_eq!(formula(N::A), f, "layer {l}");
+            assert_eq!(
+                formula(N::DeltaZ),
+                format!("δz = δa · f′(z),   {derivative}"),
+                "layer {l}"
+            );
+        }
+    }
+}
