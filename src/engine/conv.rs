@@ -1029,12 +1029,7 @@ mod tests {
             return;
         }
         let mut next = 11u64;
-        let mut rand = move || {
-            next = next
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((next >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-        };
+        let mut rand = move || kernels::test_random(&mut next);
         use BackwardRoute::{SparseScalar, SparseTiles};
         for (c, k, kh, kw, stride, padding, h, w, route) in [
             (8, 4, 3, 3, [1, 1], [1, 1], 9, 7, SparseTiles),
@@ -1128,12 +1123,7 @@ mod tests {
         seed: u64,
     ) -> Option<(Conv, Array3<f64>, Array3<f64>)> {
         let mut next = seed;
-        let mut rand = move || {
-            next = next
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((next >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-        };
+        let mut rand = move || kernels::test_random(&mut next);
         let layer = Conv {
             weights: Array4::from_shape_simple_fn((k, c, kh, kw), &mut rand),
             bias: Array1::from_shape_simple_fn(k, &mut rand),

@@ -166,12 +166,7 @@ mod tests {
     fn each_path_computes_z_with_its_own_kernels() {
         let (outputs, inputs) = (11, 37);
         let mut next = 7u64;
-        let mut rand = move || {
-            next = next
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((next >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-        };
+        let mut rand = move || kernels::test_random(&mut next);
         let layer = Dense {
             weights: Array2::from_shape_simple_fn((outputs, inputs), &mut rand),
             bias: Array1::from_shape_simple_fn(outputs, &mut rand),

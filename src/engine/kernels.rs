@@ -589,10 +589,23 @@ mod avx512 {
     }
 }
 
+/// Reproducible numbers in [−0.5, 0.5) for the engine's unit tests (a 64-bit LCG).
+#[cfg(test)]
+pub(crate) fn test_random(seed: &mut u64) -> f64 {
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    ((*seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::ffi::OsStr;
+
+    fn rand(seed: &mut u64) -> f64 {
+        test_random(seed)
+    }
 
     #[test]
     fn paths_have_the_names_users_write() {
@@ -695,13 +708,6 @@ mod tests {
         };
         assert!(run(6).is_err());
         assert_eq!(run(7).unwrap(), [2.0; 4]);
-    }
-
-    fn rand(seed: &mut u64) -> f64 {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((*seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
     }
 
     #[test]

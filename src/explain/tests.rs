@@ -8,6 +8,16 @@ use crate::scenario::default_scenario;
 use ndarray::Array3;
 use ndarray::{Array1, Array2, Array4, array};
 
+/// The inspector's view of step 0, before any update.
+fn context<'a>(model: &'a Model, trace: &'a StepTrace) -> Context<'a> {
+    Context {
+        model,
+        trace,
+        updated: None,
+        backward_from: 0,
+    }
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12
 }
@@ -15,12 +25,7 @@ fn close(a: f64, b: f64) -> bool {
 /// Every cell of every tensor named: its terms combine to its traced value.
 fn check_all(model: &Model, layer: usize, tensor: N) -> usize {
     let trace = model.trace(0);
-    let ctx = Context {
-        model,
-        trace: &trace,
-        updated: None,
-        backward_from: 0,
-    };
+    let ctx = context(model, &trace);
     let node = Node::Layer(layer);
     let shape = tensor_shape(&ctx, node, tensor).expect("tensor exists");
     let n: usize = shape.iter().product();
@@ -144,12 +149,7 @@ fn conv_delta_input_rotated_kernel_terms_sum_to_the_traced_value() {
 fn conv_delta_input_lists_rot180_index_and_delta_z_cell() {
     let model = default_scenario().model;
     let trace = model.trace(0);
-    let ctx = Context {
-        model: &model,
-        trace: &trace,
-        updated: None,
-        backward_from: 0,
-    };
+    let ctx = context(&model, &trace);
     // An interior cell of conv2's input: every tap of both 2×2 kernels lands on δz.
     let cell = CellRef::new(Node::Layer(2), N::DeltaInput, &[0, 1, 1]);
     let e = explain(&ctx, &cell).unwrap();
@@ -199,12 +199,7 @@ fn pool_output_and_delta_input_for_max_mean_and_l2() {
 fn max_pool_output_names_the_winner() {
     let model = rich_model();
     let trace = model.trace(0);
-    let ctx = Context {
-        model: &model,
-        trace: &trace,
-        updated: None,
-        backward_from: 0,
-    };
+    let ctx = context(&model, &trace);
     let e = explain(&ctx, &CellRef::new(Node::Layer(1), N::Output, &[0, 0, 0])).unwrap();
     assert_eq!(e.combine, Combine::Max);
     assert_eq!(e.terms.len(), 9);
@@ -248,12 +243,7 @@ fn inputs_and_output_deltas_point_at_their_neighbours() {
 fn loss_cells_are_explained() {
     for model in [rich_model(), default_scenario().model] {
         let trace = model.trace(0);
-        let ctx = Context {
-            model: &model,
-            trace: &trace,
-            updated: None,
-            backward_from: 0,
-        };
+        let ctx = context(&model, &trace);
         for i in 0..trace.output.len() {
             for t in [N::Output, N::LossGrad] {
                 let e = explain(&ctx, &CellRef::new(Node::Loss, t, &[i])).unwrap();
@@ -289,12 +279,7 @@ fn updated_parameters_are_w_minus_lr_grad() {
 fn out_of_range_cells_have_no_explanation() {
     let model = default_scenario().model;
     let trace = model.trace(0);
-    let ctx = Context {
-        model: &model,
-        trace: &trace,
-        updated: None,
-        backward_from: 0,
-    };
+    let ctx = context(&model, &trace);
     assert!(explain(&ctx, &CellRef::new(Node::Layer(0), N::Z, &[9, 0, 0])).is_none());
     assert!(explain(&ctx, &CellRef::new(Node::Layer(0), N::Argmax, &[0])).is_none());
     assert!(explain(&ctx, &CellRef::new(Node::Layer(1), N::Z, &[0, 0, 0])).is_none());
@@ -328,12 +313,7 @@ fn index_expressions_drop_a_stride_of_1_and_a_padding_of_0() {
     assert_eq!(index_expr("i", 2, "u", 1), "i·2+u−1");
     let model = default_scenario().model;
     let trace = model.trace(0);
-    let ctx = Context {
-        model: &model,
-        trace: &trace,
-        updated: None,
-        backward_from: 0,
-    };
+    let ctx = context(&model, &trace);
     let e = explain(&ctx, &CellRef::new(Node::Layer(0), N::Z, &[0, 0, 0])).unwrap();
     assert!(e.formula.contains("x[c, i+u, j+v]"), "{}", e.formula);
 }
@@ -347,12 +327,7 @@ fn a_max_pool_cell_that_is_no_switch_says_so_plainly() {
     .unwrap()
     .model;
     let trace = model.trace(0);
-    let ctx = Context {
-        model: &model,
-        trace: &trace,
-        updated: None,
-        backward_from: 0,
-    };
+    let ctx = context(&model, &trace);
     let e = explain(
         &ctx,
         &CellRef::new(Node::Layer(3), N::DeltaInput, &[0, 0, 0]),
@@ -376,12 +351,7 @@ fn a_max_pool_cell_that_is_no_switch_says_so_plainly() {
 fn mean_pool_formulas_say_what_m_is() {
     let model = default_scenario().model;
     let trace = model.trace(0);
-    let ctx = Context {
-        model: &model,
-        trace: &trace,
-        updated: None,
-        backward_from: 0,
-    };
+    let ctx = context(&model, &trace);
     let e = explain(
         &ctx,
         &CellRef::new(Node::Layer(1), N::DeltaInput, &[0, 0, 0]),
@@ -415,12 +385,7 @@ fn delta_terms_match_the_traced_value_where_values_are_not_finite() {
             .unwrap_or_else(|e| panic!("{path}: {e}"))
             .model;
         let trace = model.trace(0);
-        let ctx = Context {
-            model: &model,
-            trace: &trace,
-            updated: None,
-            backward_from: 0,
-        };
+        let ctx = context(&model, &trace);
         for (l, layer) in model.layers.iter().enumerate() {
             let tensor = match layer.kind {
                 LayerKind::Pool(_) => N::DeltaInput,
@@ -472,12 +437,7 @@ fn activation_formulas_name_the_layers_function_and_its_derivative() {
             }
         }
         let trace = model.trace(0);
-        let ctx = Context {
-            model: &model,
-            trace: &trace,
-            updated: None,
-            backward_from: 0,
-        };
+        let ctx = context(&model, &trace);
         for (l, index) in [(0, vec![1, 2, 3]), (5, vec![2])] {
             let formula = |tensor| {
                 explain(&ctx, &CellRef::new(Node::Layer(l), tensor, &index))
