@@ -498,7 +498,7 @@ pub fn gradient_check(model: &Model, options: CheckOptions) -> CheckReport {
 
 /// The larger of two error figures, or NaN when either is: a column of maxima shows a NaN
 /// error rather than the largest finite one.
-fn max_or_nan(a: f64, b: f64) -> f64 {
+pub(crate) fn max_or_nan(a: f64, b: f64) -> f64 {
     if a.is_nan() || b.is_nan() {
         f64::NAN
     } else {

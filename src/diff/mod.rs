@@ -11,7 +11,7 @@ pub use theirs::parse_theirs;
 
 use ndarray::ArrayD;
 
-use crate::check::{sci, unravel};
+use crate::check::{max_or_nan, sci, unravel};
 use crate::engine::trace::{CONV_TENSORS, DENSE_TENSORS};
 use crate::engine::{LayerKind, LayerTrace, Model, StepTrace, TensorName as N};
 use crate::error::FieldError;
@@ -25,6 +25,29 @@ pub fn cell_mismatch(yours: f64, reference: f64, tolerance: f64) -> bool {
         return !(yours.is_nan() && reference.is_nan() || yours == reference);
     }
     (yours - reference).abs() > tolerance * reference.abs().max(1.0)
+}
+
+/// The absolute and relative error of one cell, as the table reports them. A cell that
+/// agrees (NaN with NaN, inf with the same inf included) has error 0, and no relative error
+/// when its reference is 0. A cell that differs has the error it has: NaN where either side
+/// is NaN, inf where an infinity is involved, and an infinite relative error where the
+/// reference is 0 (no multiple of 0 is anything else).
+fn cell_errors(yours: f64, reference: f64, differs: bool) -> (f64, Option<f64>) {
+    if !differs {
+        if !(yours.is_finite() && reference.is_finite()) {
+            return (0.0, None);
+        }
+        let abs = (yours - reference).abs();
+        return (abs, (reference != 0.0).then(|| abs / reference.abs()));
+    }
+    let abs = (yours - reference).abs();
+    if abs.is_nan() {
+        return (f64::NAN, Some(f64::NAN));
+    }
+    if reference == 0.0 || !reference.is_finite() || abs.is_infinite() {
+        return (abs, Some(f64::INFINITY));
+    }
+    (abs, Some(abs / reference.abs()))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -230,14 +253,13 @@ pub fn diff(
             diagnosis: None,
         };
         for (i, (&y, &r)) in g.values.iter().zip(reference.iter()).enumerate() {
-            let abs = (y - r).abs();
-            if abs.is_finite() {
-                d.max_abs_error = d.max_abs_error.max(abs);
-                if r != 0.0 {
-                    d.max_rel_error = d.max_rel_error.max(abs / r.abs());
-                }
+            let differs = cell_mismatch(y, r, tolerance);
+            let (abs, rel) = cell_errors(y, r, differs);
+            d.max_abs_error = max_or_nan(d.max_abs_error, abs);
+            if let Some(rel) = rel {
+                d.max_rel_error = max_or_nan(d.max_rel_error, rel);
             }
-            if cell_mismatch(y, r, tolerance) {
+            if differs {
                 d.mismatches += 1;
                 if d.first.is_none() {
                     d.first = Some(CellMismatch {
@@ -373,8 +395,17 @@ impl DiffReport {
                 t.pass.name(),
                 t.label,
                 format!("{:?}", t.shape),
-                sci(t.max_abs_error),
-                sci(t.max_rel_error),
+                // An argmax is a position: how many differ says it, an error would not.
+                if t.tensor == N::Argmax {
+                    "-".to_string()
+                } else {
+                    sci(t.max_abs_error)
+                },
+                if t.tensor == N::Argmax {
+                    "-".to_string()
+                } else {
+                    sci(t.max_rel_error)
+                },
                 if t.mismatches == 0 {
                     "ok".to_string()
                 } else {
@@ -625,10 +656,104 @@ mod tests {
         assert_eq!(d.mismatches, 2);
         // The largest |yours − reference| is the dead ReLU's 0.75 ...
         assert_eq!(d.max_abs_error, 0.75);
-        // ... which has no relative error: the largest is |yours − r| / |r| of the other.
+        // ... whose reference is 0: no multiple of 0 gives 0.75, its relative error is inf.
+        assert_eq!(d.max_rel_error, f64::INFINITY);
+        // Without it, the largest relative error is |yours − r| / |r| of the other cell.
+        yours.as_slice_mut().unwrap()[zero] = 0.0;
+        let given = [GivenTensor {
+            values: yours.clone(),
+            ..given[0].clone()
+        }];
+        let report = diff(&s.name, &s.model, &given, DEFAULT_TOLERANCE).unwrap();
+        let d = &report.tensors[0];
         let changed = yours.as_slice().unwrap()[other];
         assert_eq!(d.max_rel_error, (changed - r).abs() / r.abs());
         assert!((d.max_rel_error - 0.5).abs() < 1e-12, "{}", d.max_rel_error);
+    }
+
+    #[test]
+    fn a_cells_errors_show_what_is_wrong_with_it() {
+        let (nan, inf) = (f64::NAN, f64::INFINITY);
+        let is = |got: (f64, Option<f64>), abs: f64, rel: Option<f64>| {
+            let same = |a: f64, b: f64| a == b || a.is_nan() && b.is_nan();
+            same(got.0, abs) && got.1.is_some() == rel.is_some() && {
+                got.1.zip(rel).is_none_or(|(g, r)| same(g, r))
+            }
+        };
+        // Cells that agree: error 0 (also NaN with NaN, inf with inf), none relative to 0.
+        assert!(is(cell_errors(nan, nan, false), 0.0, None));
+        assert!(is(cell_errors(inf, inf, false), 0.0, None));
+        assert!(is(cell_errors(1e-9, 0.0, false), 1e-9, None));
+        assert!(is(cell_errors(2.5, 2.0, false), 0.5, Some(0.25)));
+        // Cells that differ.
+        assert!(is(cell_errors(nan, 1.0, true), nan, Some(nan)));
+        assert!(is(cell_errors(1.0, nan, true), nan, Some(nan)));
+        assert!(is(cell_errors(inf, 1.0, true), inf, Some(inf)));
+        assert!(is(cell_errors(1.0, -inf, true), inf, Some(inf)));
+        assert!(is(cell_errors(-inf, inf, true), inf, Some(inf)));
+        assert!(is(cell_errors(0.5, 0.0, true), 0.5, Some(inf)));
+        assert!(is(cell_errors(-3.0, 2.0, true), 5.0, Some(2.5)));
+    }
+
+    /// A tensor whose only wrong cell is NaN reports NaN, not error 0; an argmax reports how
+    /// many switches differ, with no error figure.
+    #[test]
+    fn the_table_shows_nan_and_leaves_argmax_without_an_error() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/max_pool_switches.json"
+        );
+        let s = crate::scenario::load(std::path::Path::new(path)).unwrap();
+        let trace = s.model.trace(0);
+        let mut z = trace.layers[0].1.tensor(N::Z).unwrap().to_owned();
+        let cells = z.len();
+        z.as_slice_mut().unwrap()[3] = f64::NAN;
+        let pool = (s.model.layers.iter())
+            .position(
+                |l| matches!(&l.kind, LayerKind::Pool(p) if p.kind == crate::engine::PoolKind::Max),
+            )
+            .expect("a max pool");
+        let mut argmax = reference_tensor(&trace, Some(pool), N::Argmax).unwrap();
+        argmax.as_slice_mut().unwrap()[0] += 1.0;
+        let given = vec![
+            GivenTensor {
+                step: 0,
+                pass: Pass::Forward,
+                layer: Some(0),
+                tensor: N::Z,
+                values: z,
+                path: "steps[0].layers[0].z".into(),
+            },
+            GivenTensor {
+                step: 0,
+                pass: Pass::Forward,
+                layer: Some(pool),
+                tensor: N::Argmax,
+                values: argmax,
+                path: format!("steps[0].layers[{pool}].argmax"),
+            },
+        ];
+        let report = diff(&s.name, &s.model, &given, DEFAULT_TOLERANCE).unwrap();
+        let z = &report.tensors[0];
+        assert!(z.max_abs_error.is_nan() && z.max_rel_error.is_nan());
+        assert_eq!(z.mismatches, 1);
+        let text = report.to_text();
+        let row = |name: &str| -> Vec<String> {
+            let line = text.lines().find(|l| l.contains(name)).expect(name);
+            line.split_whitespace().map(String::from).collect()
+        };
+        let z = row(".z ");
+        assert_eq!(
+            z[z.len() - 3..],
+            ["NaN", "NaN", &format!("1/{cells}")],
+            "{text}"
+        );
+        let switches = row(".argmax");
+        assert_eq!(
+            switches[switches.len() - 3..switches.len() - 1],
+            ["-", "-"],
+            "{text}"
+        );
     }
 
     #[test]
