@@ -85,15 +85,34 @@ fn diagnosis(out: &str) -> &str {
         .unwrap_or_else(|| panic!("no diagnosis in:\n{out}"))
 }
 
-/// The c of a diagnosis "yours = c × the reference everywhere…".
+/// The c of a diagnosis "yours = c × the reference everywhere…", where c is written "4",
+/// "1/4", "-1/2" or "2.5", followed by the exact value in brackets when that differs.
 fn factor(out: &str) -> f64 {
     let d = diagnosis(out);
-    d.strip_prefix("yours = ")
+    let c = d
+        .strip_prefix("yours = ")
         .and_then(|d| d.split_once(" × the reference everywhere"))
         .unwrap_or_else(|| panic!("no factor in:\n{out}"))
-        .0
-        .parse()
-        .unwrap()
+        .0;
+    let (simple, exact) = match c.split_once(" (") {
+        Some((simple, exact)) => (
+            simple,
+            exact.strip_suffix(')').map(|e| e.parse::<f64>().unwrap()),
+        ),
+        None => (c, None),
+    };
+    let simple: f64 = match simple.split_once('/') {
+        Some((num, den)) => num.parse::<f64>().unwrap() / den.parse::<f64>().unwrap(),
+        None => simple.parse().unwrap(),
+    };
+    match exact {
+        // The exact value, when it is not the simple one, is within rounding of it.
+        Some(exact) => {
+            assert!((exact - simple).abs() <= 1e-9 * simple.abs(), "{out}");
+            exact
+        }
+        None => simple,
+    }
 }
 
 fn run_diff(scenario: &str, theirs: &Value) -> (i32, String) {
@@ -469,16 +488,16 @@ fn a_factor_2_is_named_for_half_sse_and_other_factors_only_as_factors() {
         diagnosis(&out),
         "yours = 2 × the reference everywhere: a factor 2 in the loss; half_sse = ½Σ(y − t)² has ∂L/∂y = y − t, mse = mean (y − t)² has 2(y − t)/n"
     );
-    // A mean over the outputs where half_sse sums: 1/n, named only as a factor.
-    // The sign turned, t − y: −1.
-    for (wrong, c) in [((&y - &t) / n, 1.0 / n), (&t - &y, -1.0)] {
+    // A mean over the outputs where half_sse sums: 1/n, named only as a factor (no list of
+    // guesses). The sign turned, t − y: −1.
+    for (wrong, c, text) in [((&y - &t) / n, 1.0 / n, "1/5"), (&t - &y, -1.0, "-1")] {
         let (status, out) = diff_loss_grad(&half_sse, &wrong);
         assert_eq!(status, 1, "{out}");
         assert!((factor(&out) - c).abs() < 1e-9, "{out}");
+        let d = diagnosis(&out);
+        assert!(d.starts_with(&format!("yours = {text} ")), "{out}");
         assert!(
-            diagnosis(&out).ends_with(
-                " × the reference everywhere: a constant factor, such as a pool divisor or the loss reduction (sum vs mean)"
-            ),
+            d.ends_with(" × the reference everywhere") || d.ends_with(')'),
             "{out}"
         );
     }
@@ -529,7 +548,7 @@ fn mean_pool_delta_divided_by_the_window_area_twice() {
     assert_eq!(status, 1, "{out}");
     assert_eq!(
         diagnosis(&out),
-        "yours = 0.25 × the reference everywhere: mean-pool δ divided by the window area m = 4 twice"
+        "yours = 1/4 × the reference everywhere: mean-pool δ divided by the window area m = 4 twice"
     );
 }
 
@@ -1044,4 +1063,50 @@ fn a_large_trace_is_read_in_memory_proportional_to_its_numbers() {
         mb(bound),
         mb(base)
     );
+}
+
+#[test]
+fn a_bias_gradient_averaged_over_the_map_is_named_as_such() {
+    let step = reference("mean_pool_classic");
+    let conv = layer(&step, "conv1");
+    let delta_z = maps(&conv["delta_z"]);
+    let (k, h, w) = delta_z.dim();
+    assert!(k >= 2, "a factor needs two kernels");
+    // np.mean(delta_z, axis=(1, 2)) where the gradient is the sum.
+    let averaged = delta_z
+        .sum_axis(ndarray::Axis(2))
+        .sum_axis(ndarray::Axis(1))
+        / (h * w) as f64;
+    let (status, out) = diff_one(
+        "mean_pool_classic",
+        "conv1",
+        "grad_bias",
+        &averaged.into_dyn(),
+    );
+    assert_eq!(status, 1, "{out}");
+    assert!((factor(&out) - 1.0 / (h * w) as f64).abs() < 1e-12, "{out}");
+    assert!(
+        diagnosis(&out).ends_with(&format!(
+            " × the reference everywhere: the bias gradient averaged over the map instead of summed; ∂L/∂b[k] = Σ δz[k] over its {h}×{w} cells"
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_zero_tensor_is_called_that_and_one_number_is_no_factor() {
+    let step = reference("mean_pool_classic");
+    let conv = layer(&step, "conv1");
+    let grad_bias = tensor(&conv["grad_bias"]);
+    // Zeros, also negative ones: not "-0 × the reference".
+    let zeros = grad_bias.mapv(|_| -0.0);
+    let (status, out) = diff_one("mean_pool_classic", "conv1", "grad_bias", &zeros);
+    assert_eq!(status, 1, "{out}");
+    assert_eq!(diagnosis(&out), "yours is all zeros");
+    // The loss alone: any number is a multiple of any other, so no factor is claimed.
+    let loss = step["loss"].as_f64().unwrap();
+    let theirs = json!({"steps": [{"step": 0, "loss": loss * 0.2667}]});
+    let (status, out) = run_diff("mean_pool_classic", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(!out.contains("× the reference"), "{out}");
 }

@@ -33,20 +33,48 @@ pub fn diagnose(
             return Some(explanation);
         }
     }
+    // A fact, not a guess: said only where the reference is not all zeros too (it differs).
+    if yours.iter().all(|&y| y == 0.0) {
+        return Some("yours is all zeros".into());
+    }
     scale_factor(yours, reference, tolerance)
         .map(|c| explain_scale(c, layer, tensor, loss, reference.len()))
 }
 
-/// The c with yours = c · reference, when there is one (and it is not 1).
+/// The c with yours = c · reference, when there is one (and it is not 1 or 0). It takes two
+/// non-zero reference cells to show a ratio: any one number is a multiple of any other.
 fn scale_factor(yours: &ArrayD<f64>, reference: &ArrayD<f64>, tolerance: f64) -> Option<f64> {
+    if reference.iter().filter(|&&r| r != 0.0).count() < 2 {
+        return None;
+    }
     let rr: f64 = reference.iter().map(|r| r * r).sum();
-    if rr == 0.0 || !rr.is_finite() {
+    if !rr.is_finite() {
         return None;
     }
     let c = yours.iter().zip(reference).map(|(y, r)| y * r).sum::<f64>() / rr;
     let scaled = reference.mapv(|r| c * r);
-    ((c - 1.0).abs() > tolerance && c.is_finite() && matches(yours, &scaled, tolerance))
+    ((c - 1.0).abs() > tolerance && c != 0.0 && c.is_finite() && matches(yours, &scaled, tolerance))
         .then_some(c)
+}
+
+/// A factor as the simple number it is within rounding ("4", "1/4", "-1"), with the exact
+/// value beside it when the two differ; other factors as they are.
+fn factor_text(c: f64) -> String {
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs();
+    let (simple, value) = if close(c, c.round()) {
+        (format!("{}", c.round()), c.round())
+    } else if close(1.0 / c, (1.0 / c).round()) {
+        let q = (1.0 / c).round();
+        let sign = if q < 0.0 { "-" } else { "" };
+        (format!("{sign}1/{}", q.abs()), 1.0 / q)
+    } else {
+        return format!("{c}");
+    };
+    if value == c {
+        simple
+    } else {
+        format!("{simple} ({c})")
+    }
 }
 
 fn near(a: f64, b: f64) -> bool {
@@ -60,7 +88,7 @@ fn explain_scale(
     loss: &Loss,
     n: usize,
 ) -> String {
-    let mut text = format!("yours = {c} × the reference everywhere");
+    let mut text = format!("yours = {} × the reference everywhere", factor_text(c));
     if let Some((LayerKind::Pool(pool), _)) = layer
         && pool.kind == PoolKind::Mean
         && tensor == N::DeltaInput
@@ -74,6 +102,17 @@ fn explain_scale(
         }
         return text;
     }
+    if let Some((LayerKind::Conv(_), LayerTrace::Conv(t))) = layer
+        && tensor == N::GradBias
+    {
+        let [_, h, w] = [t.z.dim().0, t.z.dim().1, t.z.dim().2];
+        if near(c, 1.0 / (h * w) as f64) {
+            text += &format!(
+                ": the bias gradient averaged over the map instead of summed; ∂L/∂b[k] = Σ δz[k] over its {h}×{w} cells"
+            );
+        }
+        return text;
+    }
     if tensor.is_backward() {
         match loss {
             Loss::Mse { .. } if near(c, n as f64) || near(c, 0.5 * n as f64) => {
@@ -82,9 +121,8 @@ fn explain_scale(
             Loss::Mse { .. } | Loss::HalfSse { .. } if near(c, 2.0) || near(c, 0.5) => {
                 text += ": a factor 2 in the loss; half_sse = ½Σ(y − t)² has ∂L/∂y = y − t, mse = mean (y − t)² has 2(y − t)/n";
             }
-            _ => {
-                text += ": a constant factor, such as a pool divisor or the loss reduction (sum vs mean)"
-            }
+            // No cause this factor is known to come from: the factor alone, no guesses.
+            _ => {}
         }
     }
     text
@@ -256,6 +294,47 @@ mod tests {
         assert!(!near(4.0 * (1.0 + 2e-9), 4.0));
         assert!(!near(0.25, 4.0));
         assert!(!near(2.0, 4.0));
+    }
+
+    #[test]
+    fn a_factor_is_written_as_the_simple_number_it_is_with_the_exact_value_beside() {
+        assert_eq!(factor_text(4.0), "4");
+        assert_eq!(factor_text(3.9999999999999996), "4 (3.9999999999999996)");
+        assert_eq!(factor_text(0.25), "1/4");
+        assert_eq!(
+            factor_text(0.25000000000000006),
+            "1/4 (0.25000000000000006)"
+        );
+        assert_eq!(factor_text(1.0 / 16.0), "1/16");
+        assert_eq!(factor_text(0.5), "1/2");
+        assert_eq!(factor_text(-1.0), "-1");
+        assert_eq!(factor_text(-0.5), "-1/2");
+        assert_eq!(factor_text(0.2667), "0.2667");
+        assert_eq!(factor_text(2.5), "2.5");
+    }
+
+    #[test]
+    fn no_factor_from_one_cell_or_from_zeros() {
+        // Any single number is a multiple of any other: one non-zero reference cell shows
+        // no ratio, whatever the other cells are.
+        assert_eq!(scale_factor(&t(&[0.8]), &t(&[3.0]), 1e-6), None);
+        assert_eq!(scale_factor(&t(&[0.8, 0.0]), &t(&[3.0, 0.0]), 1e-6), None);
+        let c = scale_factor(&t(&[0.8, 1.6]), &t(&[3.0, 6.0]), 1e-6).unwrap();
+        assert!(near(c, 0.8 / 3.0), "{c}");
+        // A tensor of zeros is no multiple: diagnose() calls it what it is.
+        assert_eq!(scale_factor(&t(&[0.0, -0.0]), &t(&[3.0, 6.0]), 1e-6), None);
+        let yours = t(&[0.0, -0.0]);
+        let said = diagnose(
+            None,
+            N::LossGrad,
+            &Loss::HalfSse {
+                target: t(&[0.0, 0.0]),
+            },
+            &yours,
+            &t(&[3.0, 6.0]),
+            1e-6,
+        );
+        assert_eq!(said.as_deref(), Some("yours is all zeros"));
     }
 
     #[test]
