@@ -65,7 +65,7 @@ fn factor_text(c: f64) -> String {
         (format!("{}", c.round()), c.round())
     } else if close(1.0 / c, (1.0 / c).round()) {
         let q = (1.0 / c).round();
-        let sign = if q < 0.0 { "-" } else { "" };
+        let sign = if q.is_sign_negative() { "-" } else { "" };
         (format!("{sign}1/{}", q.abs()), 1.0 / q)
     } else {
         return format!("{c}");
@@ -311,6 +311,9 @@ mod tests {
         assert_eq!(factor_text(-0.5), "-1/2");
         assert_eq!(factor_text(0.2667), "0.2667");
         assert_eq!(factor_text(2.5), "2.5");
+        // Within rounding means relative to the factor's size.
+        assert_eq!(factor_text(1000.0000001), "1000 (1000.0000001)");
+        assert_eq!(factor_text(1.0000001), "1.0000001");
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub fn cell_mismatch(yours: f64, reference: f64, tolerance: f64) -> bool {
 /// reference is 0 (no multiple of 0 is anything else).
 fn cell_errors(yours: f64, reference: f64, differs: bool) -> (f64, Option<f64>) {
     if !differs {
-        if !(yours.is_finite() && reference.is_finite()) {
+        // Cells that agree are both finite, or both the same NaN or infinity.
+        if !reference.is_finite() {
             return (0.0, None);
         }
         let abs = (yours - reference).abs();
@@ -44,10 +45,14 @@ fn cell_errors(yours: f64, reference: f64, differs: bool) -> (f64, Option<f64>) 
     if abs.is_nan() {
         return (f64::NAN, Some(f64::NAN));
     }
-    if reference == 0.0 || !reference.is_finite() || abs.is_infinite() {
-        return (abs, Some(f64::INFINITY));
-    }
-    (abs, Some(abs / reference.abs()))
+    // With an infinity on either side the error is inf (not inf/inf); over a reference of
+    // 0 the division gives inf by itself.
+    let rel = if abs.is_infinite() {
+        f64::INFINITY
+    } else {
+        abs / reference.abs()
+    };
+    (abs, Some(rel))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
