@@ -826,6 +826,60 @@ fn a_full_export_with_one_wrong_cell_lists_only_what_differs() {
 }
 
 #[test]
+fn the_steps_after_the_first_difference_are_folded_to_a_line_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("reference.json");
+    Command::cargo_bin("deltascope")
+        .unwrap()
+        .args(["export"])
+        .arg(bundled("digit_classifier"))
+        .arg("-o")
+        .arg(&export)
+        .assert()
+        .success();
+    // One wrong tensor in step 2, one in step 5 and two in step 9, each one cell off.
+    let mut trace: Value = serde_json::from_str(&fs::read_to_string(&export).unwrap()).unwrap();
+    for (step, tensor) in [(2, "z"), (5, "z"), (9, "z"), (9, "delta_z")] {
+        let layers = trace["steps"][step]["layers"].as_array_mut().unwrap();
+        let dense1 = layers.iter_mut().find(|l| l["name"] == "dense1").unwrap();
+        let cell = &mut dense1[tensor][0];
+        *cell = json!(cell.as_f64().unwrap() + 0.5);
+    }
+    let mine = dir.path().join("mine.json");
+    fs::write(&mine, trace.to_string()).unwrap();
+    let (status, out) = run_diff_file("digit_classifier", &mine, &[]);
+    assert_eq!(status, 1, "{out}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.ends_with("1/10")).collect();
+    assert_eq!(rows.len(), 1, "only the first step's rows: {out}");
+    assert!(rows[0].starts_with("   2  forward   dense1.z "), "{out}");
+    assert!(
+        out.contains(
+            "\n   5  1 tensor differs, after the first difference in step 2 (--all lists them)\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "\n   9  2 tensors differ, after the first difference in step 2 (--all lists them)\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("first difference: step 2, forward pass, dense1.z[0]"),
+        "{out}"
+    );
+    // --all: every row, none folded, and the same exit status.
+    let (status, out) = run_diff_file("digit_classifier", &mine, &["--all"]);
+    assert_eq!(status, 1, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.ends_with("1/10")).count(),
+        4,
+        "{out}"
+    );
+    assert!(!out.contains("after the first difference"), "{out}");
+}
+
+#[test]
 fn the_first_difference_follows_the_order_of_the_computation() {
     // Both pool2.delta_input and conv1.delta_input are wrong; pool2's comes first in the
     // backward pass, though conv1 comes first in the file.

@@ -389,8 +389,16 @@ impl DiffReport {
                 "step", "pass", "tensor", "shape", "max abs err", "max rel err", "differ"
             );
         }
+        // Without --all, the steps after the first difference are folded to a line each:
+        // one early mistake would otherwise bury it under rows of later differences.
+        let first_step = self.first_mismatch().map(|t| t.step);
+        let mut folded = std::collections::BTreeMap::<usize, usize>::new();
         for t in &self.tensors {
             if !every_row && t.mismatches == 0 {
+                continue;
+            }
+            if !every_row && first_step.is_some_and(|first| t.step > first) {
+                *folded.entry(t.step).or_default() += 1;
                 continue;
             }
             let _ = writeln!(
@@ -416,6 +424,15 @@ impl DiffReport {
                 } else {
                     format!("{}/{}", t.mismatches, t.shape.iter().product::<usize>())
                 }
+            );
+        }
+        for (step, n) in &folded {
+            let _ = writeln!(
+                out,
+                "{step:>4}  {} {}, after the first difference in step {} (--all lists them)",
+                count(*n, "tensor"),
+                if *n == 1 { "differs" } else { "differ" },
+                first_step.expect("folded steps follow a first difference"),
             );
         }
         match self.first_mismatch() {
