@@ -10,7 +10,7 @@ use std::fmt;
 
 use ndarray::{ArrayViewD, Dimension};
 
-use crate::diff::Pass;
+use crate::engine::Pass;
 use crate::engine::{StepTrace, TensorName};
 
 /// Where a run first produced a value that is not a finite number.

@@ -11,7 +11,7 @@ use std::path::Path;
 use assert_cmd::Command;
 use deltascope::anomaly::{first_anomaly, first_anomaly_in_step};
 use deltascope::app::{Config, State};
-use deltascope::diff::Pass;
+use deltascope::engine::Pass;
 use serde_json::Value;
 
 const DIVERGING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/diverging.json");

@@ -129,7 +129,7 @@ impl Comparison {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::Pass;
+    use crate::engine::Pass;
     use crate::scenario::default_scenario;
 
     #[test]

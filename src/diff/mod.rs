@@ -13,7 +13,7 @@ use ndarray::ArrayD;
 
 use crate::check::{max_or_nan, sci, unravel};
 use crate::engine::trace::{CONV_TENSORS, DENSE_TENSORS};
-use crate::engine::{LayerKind, LayerTrace, Model, StepTrace, TensorName as N};
+use crate::engine::{LayerKind, LayerTrace, Model, Pass, StepTrace, TensorName as N};
 use crate::error::FieldError;
 
 pub const DEFAULT_TOLERANCE: f64 = 1e-6;
@@ -53,33 +53,6 @@ fn cell_errors(yours: f64, reference: f64, differs: bool) -> (f64, Option<f64>) 
         abs / reference.abs()
     };
     (abs, Some(rel))
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Pass {
-    Forward,
-    Loss,
-    Backward,
-}
-
-impl Pass {
-    /// The pass that computes a tensor of a layer: δs and gradients are backward, the rest
-    /// forward.
-    pub fn of_layer_tensor(tensor: N) -> Pass {
-        if tensor.is_backward() {
-            Pass::Backward
-        } else {
-            Pass::Forward
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Pass::Forward => "forward",
-            Pass::Loss => "loss",
-            Pass::Backward => "backward",
-        }
-    }
 }
 
 /// One tensor the user gave, with where it sits in the computation.

@@ -17,7 +17,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::{GivenTensor, Pass, is_layer_tensor, tensor_order};
+use super::{GivenTensor, is_layer_tensor, tensor_order};
+use crate::engine::Pass;
 use crate::engine::{LayerKind, Model, PoolKind, TensorName as N};
 use crate::error::FieldError;
 use crate::scenario::limits::{MAX_NUMBERS_PER_TRACE, MAX_STEPS};

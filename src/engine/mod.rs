@@ -19,4 +19,4 @@ pub use kernels::{KernelPath, PathChoice};
 pub use loss::Loss;
 pub use network::{Layer, LayerKind, LayerRun, Model};
 pub use pool::{Pool, PoolKind};
-pub use trace::{LayerTrace, StepTrace, TensorName};
+pub use trace::{LayerTrace, Pass, StepTrace, TensorName};

@@ -84,6 +84,35 @@ pub enum TensorName {
     BiasNext,
 }
 
+/// The part of a training step that computes a tensor: the order in which a step runs, for
+/// the timeline, the first-anomaly scan and diff alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Pass {
+    Forward,
+    Loss,
+    Backward,
+}
+
+impl Pass {
+    /// The pass that computes a tensor of a layer: δs and gradients are backward, the rest
+    /// forward.
+    pub fn of_layer_tensor(tensor: TensorName) -> Pass {
+        if tensor.is_backward() {
+            Pass::Backward
+        } else {
+            Pass::Forward
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Pass::Forward => "forward",
+            Pass::Loss => "loss",
+            Pass::Backward => "backward",
+        }
+    }
+}
+
 impl TensorName {
     /// Every name, each once.
     pub const ALL: [TensorName; 19] = [

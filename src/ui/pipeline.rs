@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 
 use super::theme::Theme;
 use crate::app::State;
-use crate::diff::Pass;
+use crate::engine::Pass;
 use crate::engine::{LayerKind, LayerTrace, TensorName};
 use crate::explain::short;
 use crate::timeline::{Event, Node};
