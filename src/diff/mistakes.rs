@@ -60,10 +60,9 @@ fn scale_factor(yours: &ArrayD<f64>, reference: &ArrayD<f64>, tolerance: f64) ->
 /// A factor as the simple number it is within rounding ("4", "1/4", "-1"), with the exact
 /// value beside it when the two differ; other factors as they are.
 fn factor_text(c: f64) -> String {
-    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs();
-    let (simple, value) = if close(c, c.round()) {
+    let (simple, value) = if near(c, c.round()) {
         (format!("{}", c.round()), c.round())
-    } else if close(1.0 / c, (1.0 / c).round()) {
+    } else if near(1.0 / c, (1.0 / c).round()) {
         let q = (1.0 / c).round();
         let sign = if q.is_sign_negative() { "-" } else { "" };
         (format!("{sign}1/{}", q.abs()), 1.0 / q)
@@ -105,7 +104,7 @@ fn explain_scale(
     if let Some((LayerKind::Conv(_), LayerTrace::Conv(t))) = layer
         && tensor == N::GradBias
     {
-        let [_, h, w] = [t.z.dim().0, t.z.dim().1, t.z.dim().2];
+        let (_, h, w) = t.z.dim();
         if near(c, 1.0 / (h * w) as f64) {
             text += &format!(
                 ": the bias gradient averaged over the map instead of summed; ∂L/∂b[k] = Σ δz[k] over its {h}×{w} cells"

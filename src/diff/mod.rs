@@ -364,7 +364,8 @@ impl DiffReport {
         }
         // Without --all, the steps after the first difference are folded to a line each:
         // one early mistake would otherwise bury it under rows of later differences.
-        let first_step = self.first_mismatch().map(|t| t.step);
+        let first = self.first_mismatch();
+        let first_step = first.map(|t| t.step);
         let mut folded = std::collections::BTreeMap::<usize, usize>::new();
         for t in &self.tensors {
             if !every_row && t.mismatches == 0 {
@@ -374,6 +375,12 @@ impl DiffReport {
                 *folded.entry(t.step).or_default() += 1;
                 continue;
             }
+            // An argmax is a position: how many differ says it, an error would not.
+            let [abs_error, rel_error] = if t.tensor == N::Argmax {
+                ["-".to_string(), "-".to_string()]
+            } else {
+                [sci(t.max_abs_error), sci(t.max_rel_error)]
+            };
             let _ = writeln!(
                 out,
                 "{:>4}  {:<8}  {:<24} {:>14} {:>11} {:>11} {:>9}",
@@ -381,17 +388,8 @@ impl DiffReport {
                 t.pass.name(),
                 t.label,
                 format!("{:?}", t.shape),
-                // An argmax is a position: how many differ says it, an error would not.
-                if t.tensor == N::Argmax {
-                    "-".to_string()
-                } else {
-                    sci(t.max_abs_error)
-                },
-                if t.tensor == N::Argmax {
-                    "-".to_string()
-                } else {
-                    sci(t.max_rel_error)
-                },
+                abs_error,
+                rel_error,
                 if t.mismatches == 0 {
                     "ok".to_string()
                 } else {
@@ -399,16 +397,17 @@ impl DiffReport {
                 }
             );
         }
-        for (step, n) in &folded {
-            let _ = writeln!(
-                out,
-                "{step:>4}  {} {}, after the first difference in step {} (--all lists them)",
-                count(*n, "tensor"),
-                if *n == 1 { "differs" } else { "differ" },
-                first_step.expect("folded steps follow a first difference"),
-            );
+        if let Some(first_step) = first_step {
+            for (step, n) in &folded {
+                let _ = writeln!(
+                    out,
+                    "{step:>4}  {} {}, after the first difference in step {first_step} (--all lists them)",
+                    count(*n, "tensor"),
+                    if *n == 1 { "differs" } else { "differ" },
+                );
+            }
         }
-        match self.first_mismatch() {
+        match first {
             None => {
                 let steps: std::collections::BTreeSet<usize> =
                     self.tensors.iter().map(|t| t.step).collect();

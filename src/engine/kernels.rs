@@ -603,10 +603,6 @@ mod tests {
     use super::*;
     use std::ffi::OsStr;
 
-    fn rand(seed: &mut u64) -> f64 {
-        test_random(seed)
-    }
-
     #[test]
     fn paths_have_the_names_users_write() {
         assert_eq!(KernelPath::Portable.name(), "portable");
@@ -659,8 +655,8 @@ mod tests {
     fn the_portable_dot_product_is_the_sum_of_products() {
         let mut seed = 3;
         for n in 0..=40 {
-            let a: Vec<f64> = (0..n).map(|_| rand(&mut seed)).collect();
-            let b: Vec<f64> = (0..n).map(|_| rand(&mut seed)).collect();
+            let a: Vec<f64> = (0..n).map(|_| test_random(&mut seed)).collect();
+            let b: Vec<f64> = (0..n).map(|_| test_random(&mut seed)).collect();
             let plain: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             let got = dot_portable(&a, &b);
             assert!((got - plain).abs() <= 1e-14, "n={n}: {got} against {plain}");
@@ -722,12 +718,12 @@ mod tests {
                 let ntaps = 11;
                 let src_row = out_cols + 3;
                 let src: Vec<f64> = (0..ntaps * 2 + (out_rows + 2) * src_row + 8)
-                    .map(|_| rand(&mut seed))
+                    .map(|_| test_random(&mut seed))
                     .collect();
                 let taps: Vec<usize> = (0..ntaps).map(|t| t * 2 + t % 3).collect();
                 let chunks = row_chunks(out_rows, out_cols, src_row, out_cols);
-                let a: Vec<f64> = (0..ntaps * rows).map(|_| rand(&mut seed)).collect();
-                let init: Vec<f64> = (0..rows).map(|_| rand(&mut seed)).collect();
+                let a: Vec<f64> = (0..ntaps * rows).map(|_| test_random(&mut seed)).collect();
+                let init: Vec<f64> = (0..rows).map(|_| test_random(&mut seed)).collect();
                 let cells = out_rows * out_cols;
                 let mut out = vec![0.0; rows * cells];
                 gather_gemm(
@@ -757,7 +753,7 @@ mod tests {
                     }
                 }
                 // dot: a as [rows][cells], out [rows][taps]
-                let a: Vec<f64> = (0..rows * cells).map(|_| rand(&mut seed)).collect();
+                let a: Vec<f64> = (0..rows * cells).map(|_| test_random(&mut seed)).collect();
                 let mut out = vec![0.0; rows * ntaps];
                 dot_gemm(rows, &a, cells, &src, &taps, &chunks, &mut out, ntaps);
                 for k in 0..rows {
@@ -780,8 +776,8 @@ mod tests {
     fn dot_matches_the_plain_sum() {
         let mut seed = 3;
         for n in [0, 1, 7, 8, 9, 31, 32, 33, 100] {
-            let a: Vec<f64> = (0..n).map(|_| rand(&mut seed)).collect();
-            let b: Vec<f64> = (0..n).map(|_| rand(&mut seed)).collect();
+            let a: Vec<f64> = (0..n).map(|_| test_random(&mut seed)).collect();
+            let b: Vec<f64> = (0..n).map(|_| test_random(&mut seed)).collect();
             let plain: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             assert!((dot(&a, &b) - plain).abs() < 1e-12);
         }
