@@ -251,17 +251,14 @@ pub fn diff(
         // A tensor that differs: the derivation of its first wrong cell, and a diagnosis.
         if let Some(first) = &d.first {
             d.why = why(params, trace, g.layer, g.tensor, &d.shape, &first.index);
-            let layer = g
-                .layer
-                .map(|l| (&params.layers[l].kind, &trace.layers[l].1));
-            d.diagnosis = mistakes::diagnose(
-                layer,
-                g.tensor,
-                &params.loss,
-                &g.values,
-                &reference,
-                tolerance,
-            );
+            let subject = mistakes::Subject {
+                model: params,
+                step: trace,
+                previous: g.step.checked_sub(1).map(|s| &traces[s].1),
+                layer: g.layer,
+                tensor: g.tensor,
+            };
+            d.diagnosis = mistakes::diagnose(&subject, &g.values, &reference, tolerance);
         }
         tensors.push(d);
     }

@@ -1,12 +1,55 @@
 //! Known backprop mistakes, each recomputed with the engine's own pieces so that a
 //! diagnosis is proven (the user's tensor equals the wrong computation), not guessed.
 
-use ndarray::{Array3, ArrayD, Axis, s};
+mod conv;
+mod pool;
 
-use crate::engine::conv::ConvForward;
-use crate::engine::{Conv, LayerKind, LayerTrace, Loss, Pool, PoolKind, TensorName as N};
+use ndarray::ArrayD;
+
+use crate::engine::{LayerKind, LayerTrace, Loss, Model, PoolKind, StepTrace, TensorName as N};
 
 use super::cell_mismatch;
+
+/// What a diagnosis looks at: one tensor of one step, with everything it is computed from
+/// as the user's file has it.
+pub struct Subject<'a> {
+    /// The network at this step: layer kinds and geometry, the loss, the learning rate.
+    /// (Its weights are the reference's: the step's own are in `step`.)
+    pub model: &'a Model,
+    /// The step as the user's file gives it: their tensors where the file holds them, the
+    /// reference's elsewhere. A wrong computation reads its inputs from here (a conv's
+    /// δ_input from `delta_z` and `weights` of its layer trace), so that it is proven on
+    /// the user's own inputs wherever they gave them.
+    pub step: &'a StepTrace,
+    /// The step before, likewise (None at step 0): what the update reads.
+    pub previous: Option<&'a StepTrace>,
+    /// The layer, or None for the loss node (loss and loss_grad).
+    pub layer: Option<usize>,
+    pub tensor: N,
+}
+
+impl<'a> Subject<'a> {
+    /// The layer's kind and its trace in the user's view of the step.
+    fn layer(&self) -> Option<(&'a LayerKind, &'a LayerTrace)> {
+        let l = self.layer?;
+        Some((&self.model.layers[l].kind, &self.step.layers[l].1))
+    }
+}
+
+/// One known mistake: the numbers it gives, and what it means.
+pub struct Mistake {
+    pub values: ArrayD<f64>,
+    pub says: String,
+}
+
+impl Mistake {
+    fn new(values: ArrayD<f64>, says: impl Into<String>) -> Self {
+        Mistake {
+            values,
+            says: says.into(),
+        }
+    }
+}
 
 /// Whether every cell of `yours` agrees with `candidate` within the tolerance.
 fn matches(yours: &ArrayD<f64>, candidate: &ArrayD<f64>, tolerance: f64) -> bool {
@@ -17,28 +60,41 @@ fn matches(yours: &ArrayD<f64>, candidate: &ArrayD<f64>, tolerance: f64) -> bool
             .all(|(&y, &c)| !cell_mismatch(y, c, tolerance))
 }
 
-/// A diagnosis for a tensor that differs from the reference, when one of the known
-/// mistakes reproduces the user's numbers exactly.
+/// A diagnosis for a tensor that differs from what a correct computation gives from the
+/// same inputs (`correct`), when one of the known mistakes reproduces the user's numbers
+/// exactly. A mistake that gives the correct numbers on these inputs proves nothing and
+/// is skipped.
 pub fn diagnose(
-    layer: Option<(&LayerKind, &LayerTrace)>,
-    tensor: N,
-    loss: &Loss,
+    subject: &Subject,
     yours: &ArrayD<f64>,
-    reference: &ArrayD<f64>,
+    correct: &ArrayD<f64>,
     tolerance: f64,
 ) -> Option<String> {
-    let candidates = wrong_computations(layer, tensor);
-    for (candidate, explanation) in candidates {
-        if !matches(reference, &candidate, tolerance) && matches(yours, &candidate, tolerance) {
-            return Some(explanation);
+    for mistake in wrong_computations(subject) {
+        if !matches(correct, &mistake.values, tolerance)
+            && matches(yours, &mistake.values, tolerance)
+        {
+            return Some(mistake.says);
         }
     }
-    // A fact, not a guess: said only where the reference is not all zeros too (it differs).
+    // A fact, not a guess: said only where the correct numbers are not all zeros too.
     if yours.iter().all(|&y| y == 0.0) {
         return Some("yours is all zeros".into());
     }
-    scale_factor(yours, reference, tolerance)
-        .map(|c| explain_scale(c, layer, tensor, loss, reference.len()))
+    scale_factor(yours, correct, tolerance).map(|c| explain_scale(c, subject, correct.len()))
+}
+
+/// The known wrong versions of the subject's tensor, grouped by layer kind.
+fn wrong_computations(subject: &Subject) -> Vec<Mistake> {
+    match subject.layer() {
+        Some((LayerKind::Conv(conv), LayerTrace::Conv(t))) => {
+            conv::mistakes(subject.tensor, conv, t)
+        }
+        Some((LayerKind::Pool(pool), LayerTrace::Pool(t))) => {
+            pool::mistakes(subject.tensor, pool, t)
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// The c with yours = c · reference, when there is one (and it is not 1 or 0). It takes two
@@ -80,13 +136,8 @@ fn near(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
 }
 
-fn explain_scale(
-    c: f64,
-    layer: Option<(&LayerKind, &LayerTrace)>,
-    tensor: N,
-    loss: &Loss,
-    n: usize,
-) -> String {
+fn explain_scale(c: f64, subject: &Subject, n: usize) -> String {
+    let (layer, tensor, loss) = (subject.layer(), subject.tensor, &subject.model.loss);
     let mut text = format!("yours = {} × the reference everywhere", factor_text(c));
     if let Some((LayerKind::Pool(pool), _)) = layer
         && pool.kind == PoolKind::Mean
@@ -125,156 +176,6 @@ fn explain_scale(
         }
     }
     text
-}
-
-fn rot180(conv: &Conv) -> Conv {
-    let mut flipped = conv.clone();
-    flipped.weights = conv.weights.slice(s![.., .., ..;-1, ..;-1]).to_owned();
-    flipped
-}
-
-/// The known wrong versions of one tensor, each with what it means.
-fn wrong_computations(
-    layer: Option<(&LayerKind, &LayerTrace)>,
-    tensor: N,
-) -> Vec<(ArrayD<f64>, String)> {
-    let mut out = Vec::new();
-    match layer {
-        Some((LayerKind::Conv(conv), LayerTrace::Conv(t))) => {
-            let fwd = ConvForward {
-                z: t.z.clone(),
-                a: t.a.clone(),
-            };
-            if tensor == N::DeltaInput {
-                let wrong = rot180(conv)
-                    .backward(&t.input, &fwd, &t.delta_a)
-                    .delta_input;
-                out.push((
-                    wrong.into_dyn(),
-                    "the kernel was not rotated by 180°: δ_input is the full convolution of δz with rot180(w) (a correlation with w itself gives these numbers)".into(),
-                ));
-                out.extend(padding_shifts(conv, t));
-            }
-            if tensor == N::GradWeights {
-                let rotated = t.grad_weights.slice(s![.., .., ..;-1, ..;-1]).to_owned();
-                out.push((
-                    rotated.into_dyn(),
-                    "the kernel gradient is rotated by 180°: ∂L/∂w is the correlation of the layer input with δz, without rotation".into(),
-                ));
-            }
-        }
-        Some((LayerKind::Pool(pool), LayerTrace::Pool(t))) => {
-            let last_max = "max-pool ties are routed to the last maximum; PyTorch (and this reference) send δ to the first maximum in row-major order";
-            match tensor {
-                N::DeltaInput => {
-                    // Only windows that share cells can overwrite each other's δ. (Where
-                    // none do, the `=` backward writes each cell once and is the reference
-                    // bit for bit, which diagnose() skips: so `<=` here would say the same.)
-                    if pool.stride[0] < pool.size[0] || pool.stride[1] < pool.size[1] {
-                        out.push((
-                            pool_backward_without_accumulation(pool, t).into_dyn(),
-                            "overlapping windows overwrite instead of accumulate: a cell in several windows must get the sum of their δ (+=, not =)".into(),
-                        ));
-                    }
-                    if pool.kind == PoolKind::Max {
-                        let (_, delta_input) = max_pool_last_max_wins(pool, t);
-                        out.push((delta_input.into_dyn(), last_max.into()));
-                    }
-                }
-                // Only max pooling has argmax: the trace reader refuses it for the others.
-                N::Argmax => {
-                    let (argmax, _) = max_pool_last_max_wins(pool, t);
-                    out.push((argmax.mapv(|i| i as f64).into_dyn(), last_max.into()));
-                }
-                _ => {}
-            }
-        }
-        _ => {}
-    }
-    out
-}
-
-/// δ of the padded input cropped at every offset but the right one (the padding itself).
-fn padding_shifts(conv: &Conv, t: &crate::engine::trace::ConvTrace) -> Vec<(ArrayD<f64>, String)> {
-    let [ph, pw] = conv.padding;
-    if ph == 0 && pw == 0 {
-        return Vec::new();
-    }
-    let (c, h, w) = t.input.dim();
-    let mut padded_input = Array3::zeros((c, h + 2 * ph, w + 2 * pw));
-    padded_input
-        .slice_mut(s![.., ph..ph + h, pw..pw + w])
-        .assign(&t.input);
-    let unpadded = Conv {
-        padding: [0, 0],
-        ..conv.clone()
-    };
-    let fwd = ConvForward {
-        z: t.z.clone(),
-        a: t.a.clone(),
-    };
-    let delta_padded = unpadded
-        .backward(&padded_input, &fwd, &t.delta_a)
-        .delta_input;
-    let mut out = Vec::new();
-    for oy in 0..=2 * ph {
-        for ox in 0..=2 * pw {
-            if (oy, ox) == (ph, pw) {
-                continue;
-            }
-            let cropped = delta_padded
-                .slice(s![.., oy..oy + h, ox..ox + w])
-                .to_owned();
-            out.push((
-                cropped.into_dyn(),
-                format!(
-                    "δ of the padded input cropped at offset ({oy}, {ox}) instead of ({ph}, {pw}): remove exactly the padding on every side"
-                ),
-            ));
-        }
-    }
-    out
-}
-
-/// The pool backward with `=` in place of `+=`: later windows overwrite earlier ones.
-fn pool_backward_without_accumulation(
-    pool: &Pool,
-    t: &crate::engine::trace::PoolTrace,
-) -> Array3<f64> {
-    let mut delta_input = Array3::zeros(t.input.raw_dim());
-    for ((c, i, j), &d) in t.delta_output.indexed_iter() {
-        for cell in pool.window(i, j) {
-            let weight = pool.routing_weight(t, c, i, j, cell);
-            if pool.kind != PoolKind::Max || weight != 0.0 {
-                delta_input[[c, cell[0], cell[1]]] = d * weight;
-            }
-        }
-    }
-    delta_input
-}
-
-/// Max pooling where a later equal value takes the switch (`>=` instead of `>`).
-fn max_pool_last_max_wins(
-    pool: &Pool,
-    t: &crate::engine::trace::PoolTrace,
-) -> (Array3<usize>, Array3<f64>) {
-    let w = t.input.len_of(Axis(2));
-    let mut argmax = Array3::zeros(t.output.raw_dim());
-    let mut delta_input = Array3::zeros(t.input.raw_dim());
-    for ((c, i, j), &d) in t.delta_output.indexed_iter() {
-        let mut best = f64::NEG_INFINITY;
-        let mut best_at = [0, 0];
-        for cell in pool.window(i, j) {
-            let v = t.input[[c, cell[0], cell[1]]];
-            if v >= best {
-                best = v;
-                best_at = cell;
-            }
-        }
-        argmax[[c, i, j]] = best_at[0] * w + best_at[1];
-        delta_input[[c, best_at[0], best_at[1]]] += d;
-    }
-    (argmax, delta_input)
 }
 
 #[cfg(test)]
@@ -325,17 +226,17 @@ mod tests {
         assert!(near(c, 0.8 / 3.0), "{c}");
         // A tensor of zeros is no multiple: diagnose() calls it what it is.
         assert_eq!(scale_factor(&t(&[0.0, -0.0]), &t(&[3.0, 6.0]), 1e-6), None);
-        let yours = t(&[0.0, -0.0]);
-        let said = diagnose(
-            None,
-            N::LossGrad,
-            &Loss::HalfSse {
-                target: t(&[0.0, 0.0]),
-            },
-            &yours,
-            &t(&[3.0, 6.0]),
-            1e-6,
-        );
+        let s = crate::scenario::default_scenario();
+        let trace = s.model.trace(0);
+        let subject = Subject {
+            model: &s.model,
+            step: &trace,
+            previous: None,
+            layer: None,
+            tensor: N::LossGrad,
+        };
+        let yours = trace.loss_grad.mapv(|_| -0.0);
+        let said = diagnose(&subject, &yours, &trace.loss_grad, 1e-6);
         assert_eq!(said.as_deref(), Some("yours is all zeros"));
     }
 
