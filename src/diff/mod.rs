@@ -4,6 +4,7 @@
 
 pub mod compare;
 mod mistakes;
+mod origin;
 mod theirs;
 
 pub use compare::Comparison;
@@ -15,6 +16,7 @@ use crate::check::{max_or_nan, sci, unravel};
 use crate::engine::trace::{CONV_TENSORS, DENSE_TENSORS};
 use crate::engine::{LayerKind, LayerTrace, Model, Pass, StepTrace, TensorName as N};
 use crate::error::FieldError;
+pub use origin::{Cause, Verdict, Whose};
 
 pub const DEFAULT_TOLERANCE: f64 = 1e-6;
 
@@ -92,6 +94,9 @@ pub struct TensorDiff {
     /// How the reference value of that cell is computed, with the numbers.
     pub why: Vec<String>,
     pub diagnosis: Option<String>,
+    /// Where the difference comes from, recomputed from the user's own inputs (tensors that
+    /// differ only).
+    pub cause: Option<origin::Cause>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -196,10 +201,9 @@ pub fn diff(
             traces.push((training.clone(), training.train_step(step)));
         }
     }
-    let mut tensors = Vec::new();
-    for g in given {
-        let (params, trace) = &traces[g.step];
-        let reference = reference_tensor(trace, g.layer, g.tensor)
+    // Every shape first: the recomputations below read the user's tensors of a whole step.
+    for g in &given {
+        let reference = reference_tensor(&traces[g.step].1, g.layer, g.tensor)
             .expect("tensor names were checked while parsing");
         if g.values.shape() != reference.shape() {
             let hint = padded_shape_hint(model, g.layer, g.tensor, g.values.shape());
@@ -212,6 +216,22 @@ pub fn diff(
                 ),
             ));
         }
+    }
+    let yours = origin::Given::new(
+        // Any step's trace has the shapes; with nothing given there is nothing to compare.
+        traces.first().map(|(_, t)| t),
+        given
+            .iter()
+            .map(|g| ((g.step, g.layer, g.tensor), &g.values)),
+    );
+    // The user's view of the step being compared and of the step before (for the update);
+    // built when a tensor of the step differs, one step after another.
+    let mut views: Vec<(usize, StepTrace)> = Vec::new();
+    let mut tensors = Vec::new();
+    for g in given {
+        let (params, trace) = &traces[g.step];
+        let reference = reference_tensor(trace, g.layer, g.tensor)
+            .expect("tensor names were checked while parsing");
         let label = match g.layer {
             Some(l) => format!("{}.{}", model.layers[l].name, g.tensor),
             None => g.tensor.to_string(),
@@ -226,39 +246,48 @@ pub fn diff(
             max_abs_error: 0.0,
             max_rel_error: 0.0,
             mismatches: 0,
-            first: None,
+            first: first_mismatch(&g.values, &reference, tolerance),
             why: Vec::new(),
             diagnosis: None,
+            cause: None,
         };
-        for (i, (&y, &r)) in g.values.iter().zip(reference.iter()).enumerate() {
+        for (&y, &r) in g.values.iter().zip(reference.iter()) {
             let differs = cell_mismatch(y, r, tolerance);
             let (abs, rel) = cell_errors(y, r, differs);
             d.max_abs_error = max_or_nan(d.max_abs_error, abs);
             if let Some(rel) = rel {
                 d.max_rel_error = max_or_nan(d.max_rel_error, rel);
             }
-            if differs {
-                d.mismatches += 1;
-                if d.first.is_none() {
-                    d.first = Some(CellMismatch {
-                        index: unravel(&d.shape, i),
-                        yours: y,
-                        reference: r,
-                    });
-                }
-            }
+            d.mismatches += usize::from(differs);
         }
-        // A tensor that differs: the derivation of its first wrong cell, and a diagnosis.
+        // A tensor that differs: the derivation of its first wrong cell, where the mistake
+        // is made, and what it is.
         if let Some(first) = &d.first {
             d.why = why(params, trace, g.layer, g.tensor, &d.shape, &first.index);
-            let subject = mistakes::Subject {
-                model: params,
-                step: trace,
-                previous: g.step.checked_sub(1).map(|s| &traces[s].1),
-                layer: g.layer,
-                tensor: g.tensor,
-            };
-            d.diagnosis = mistakes::diagnose(&subject, &g.values, &reference, tolerance);
+            views.retain(|(s, _)| s + 1 >= g.step);
+            let from = g.step.saturating_sub(1);
+            for (s, (params, trace)) in traces.iter().enumerate().take(g.step + 1).skip(from) {
+                if !views.iter().any(|(v, _)| *v == s) {
+                    views.push((s, origin::view(params, trace, &yours)));
+                }
+            }
+            let view_of = |s: usize| views.iter().find(|(v, _)| *v == s).map(|(_, t)| t);
+            let step = view_of(g.step).expect("built above");
+            let previous = g.step.checked_sub(1).and_then(view_of);
+            let correct = origin::recompute(params, step, previous, g.layer, g.tensor);
+            let key = (g.step, g.layer, g.tensor);
+            let cause = origin::cause(params, &yours, key, &g.values, &correct, tolerance);
+            if cause.verdict != origin::Verdict::Follows {
+                let subject = mistakes::Subject {
+                    model: params,
+                    step,
+                    previous,
+                    layer: g.layer,
+                    tensor: g.tensor,
+                };
+                d.diagnosis = mistakes::diagnose(&subject, &g.values, &correct, tolerance);
+            }
+            d.cause = Some(cause);
         }
         tensors.push(d);
     }
@@ -266,6 +295,24 @@ pub fn diff(
         scenario: name.to_string(),
         tolerance,
         tensors,
+    })
+}
+
+/// The first cell, in row-major order, where `yours` differs from `reference`.
+fn first_mismatch(
+    yours: &ArrayD<f64>,
+    reference: &ArrayD<f64>,
+    tolerance: f64,
+) -> Option<CellMismatch> {
+    let (i, (&y, &r)) = yours
+        .iter()
+        .zip(reference.iter())
+        .enumerate()
+        .find(|(_, (y, r))| cell_mismatch(**y, **r, tolerance))?;
+    Some(CellMismatch {
+        index: unravel(reference.shape(), i),
+        yours: y,
+        reference: r,
     })
 }
 
@@ -461,43 +508,227 @@ impl DiffReport {
                         let _ = writeln!(out, "  {line}");
                     }
                 }
-                match &t.diagnosis {
-                    Some(d) => {
-                        let _ = writeln!(out, "diagnosis: {d}");
-                    }
-                    None => {
-                        let _ = writeln!(
-                            out,
-                            "diagnosis: none of the known mistakes reproduces your numbers"
-                        );
-                    }
-                }
-                let later = differing - 1;
-                if later > 0 {
-                    let _ = writeln!(
-                        out,
-                        "{} too (often as a consequence of the first)",
-                        match later {
-                            1 => "1 later tensor differs".to_string(),
-                            n => format!("{n} later tensors differ"),
-                        }
-                    );
-                }
+                self.explain_origin(t, &mut out);
             }
         }
         out
     }
 }
 
+impl DiffReport {
+    /// Where the first difference comes from, what the mistake is, and what the later
+    /// differences are: the same mistake again, another one, or only its consequences.
+    fn explain_origin(&self, first: &TensorDiff, out: &mut String) {
+        use std::fmt::Write;
+        let Some(cause) = &first.cause else { return };
+        let _ = writeln!(out, "{}", where_it_goes_wrong(first, cause, true));
+        if cause.verdict != Verdict::Follows {
+            let _ = writeln!(
+                out,
+                "diagnosis: {}",
+                first
+                    .diagnosis
+                    .as_deref()
+                    .unwrap_or("none of the known mistakes reproduces your numbers")
+            );
+        }
+        let later: Vec<&TensorDiff> = self
+            .tensors
+            .iter()
+            .filter(|t| t.mismatches > 0 && !std::ptr::eq(*t, first))
+            .collect();
+        let made_here = |t: &&TensorDiff| {
+            matches!(
+                t.cause.as_ref().map(|c| &c.verdict),
+                Some(Verdict::MadeHere(_))
+            )
+        };
+        let same_place =
+            |a: &TensorDiff, b: &TensorDiff| a.layer == b.layer && a.tensor == b.tensor;
+        // The same mistake made again at later steps, said once.
+        let again: Vec<usize> = later
+            .iter()
+            .filter(|t| made_here(t) && same_place(t, first))
+            .map(|t| t.step)
+            .collect();
+        if !again.is_empty() {
+            let _ = writeln!(out, "the same mistake again in {}", steps(&again));
+        }
+        let mut others: Vec<&TensorDiff> = Vec::new();
+        for t in later
+            .iter()
+            .filter(|t| made_here(t) && !same_place(t, first))
+        {
+            if others.iter().any(|o| same_place(o, t)) {
+                continue;
+            }
+            others.push(t);
+            let cause = t.cause.as_ref().expect("made here");
+            let _ = writeln!(out, "\nanother {}", where_it_goes_wrong(t, cause, false));
+            let _ = writeln!(
+                out,
+                "  diagnosis: {}",
+                t.diagnosis
+                    .as_deref()
+                    .unwrap_or("none of the known mistakes reproduces your numbers")
+            );
+            let again: Vec<usize> = later
+                .iter()
+                .filter(|u| made_here(u) && same_place(u, t) && u.step != t.step)
+                .map(|u| u.step)
+                .collect();
+            if !again.is_empty() {
+                let _ = writeln!(out, "  the same again in {}", steps(&again));
+            }
+        }
+        let follows: Vec<String> = later
+            .iter()
+            .filter(|t| matches!(t.cause.as_ref().map(|c| &c.verdict), Some(Verdict::Follows)))
+            .map(|t| step_label(t, first.step))
+            .collect();
+        if !follows.is_empty() {
+            let _ = writeln!(
+                out,
+                "{} only because {} inputs do: {} what a correct computation gives from your own inputs ({})",
+                count_differ(follows.len(), "later tensor"),
+                if follows.len() == 1 { "its" } else { "their" },
+                if follows.len() == 1 {
+                    "it is"
+                } else {
+                    "each is"
+                },
+                some_of(&follows)
+            );
+        }
+        let unknown: Vec<String> = later
+            .iter()
+            .filter(|t| {
+                !made_here(t)
+                    && !matches!(t.cause.as_ref().map(|c| &c.verdict), Some(Verdict::Follows))
+            })
+            .map(|t| step_label(t, first.step))
+            .collect();
+        if !unknown.is_empty() {
+            let _ = writeln!(
+                out,
+                "{} too; {} inputs are not all in your file, so diff can't tell whether {} only follow{} from the first ({})",
+                count_differ(unknown.len(), "later tensor"),
+                if unknown.len() == 1 { "its" } else { "their" },
+                if unknown.len() == 1 { "it" } else { "they" },
+                if unknown.len() == 1 { "s" } else { "" },
+                some_of(&unknown)
+            );
+        }
+    }
+}
+
+/// The paragraph that says where a difference comes from. `first`: the report's first
+/// difference (whose derivation from the reference is shown just above).
+fn where_it_goes_wrong(t: &TensorDiff, cause: &Cause, first: bool) -> String {
+    let inputs = origin::name_inputs(&cause.inputs);
+    match &cause.verdict {
+        Verdict::MadeHere(cell) if cause.inputs.is_empty() => format!(
+            "mistake: step {}, {}: your {}{:?} is {}, the scenario's is {} (deltascope export writes it)",
+            t.step, cause.place, t.label, cell.index, cell.yours, cell.reference
+        ),
+        Verdict::MadeHere(cell) => format!(
+            "mistake: step {}, {}. Computed correctly from {inputs}, {}{:?} is {} (yours {}): the mistake is made here{}",
+            t.step,
+            cause.place,
+            t.label,
+            cell.index,
+            cell.reference,
+            cell.yours,
+            if first { ", not before" } else { "" }
+        ),
+        Verdict::Unknown(missing) => {
+            let missing = join(missing);
+            let mut text = format!(
+                "mistake: not located. {} is computed from {inputs}; your file does not hold {missing}, so the mistake may be in {} or before it: add {missing} to your file to tell",
+                t.label, cause.place
+            );
+            if t.diagnosis.is_some() {
+                text += &format!(
+                    ". With the reference's in their place, the diagnosis below reproduces every cell of yours: the mistake is most likely made in {}",
+                    cause.place
+                );
+            }
+            text
+        }
+        Verdict::Follows => format!(
+            "mistake: before {}. Computed correctly from {inputs}, it is yours: one of them is where to look",
+            t.label
+        ),
+    }
+}
+
+/// "a", "a and b", "a, b and c".
+fn join(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// A few names of a list, and how many more.
+fn some_of(names: &[String]) -> String {
+    const SHOWN: usize = 4;
+    if names.len() <= SHOWN + 1 {
+        return names.join(", ");
+    }
+    format!(
+        "{}, and {} more",
+        names[..SHOWN].join(", "),
+        names.len() - SHOWN
+    )
+}
+
+/// "conv1.delta_z", or "conv1.delta_z of step 2" when it is not of the step in view.
+fn step_label(t: &TensorDiff, step: usize) -> String {
+    if t.step == step {
+        t.label.clone()
+    } else {
+        format!("{} of step {}", t.label, t.step)
+    }
+}
+
+/// "step 2", "steps 1, 2 and 3".
+fn steps(list: &[usize]) -> String {
+    let mut list = list.to_vec();
+    list.dedup();
+    let names: Vec<String> = list.iter().map(usize::to_string).collect();
+    if names.len() == 1 {
+        format!("step {}", names[0])
+    } else {
+        format!("steps {}", join(&names))
+    }
+}
+
+/// "1 later tensor differs", "3 later tensors differ".
+fn count_differ(n: usize, noun: &str) -> String {
+    format!(
+        "{} {}",
+        count(n, noun),
+        if n == 1 { "differs" } else { "differ" }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A row of layer "a", "b", "c"… (layer 0, 1, 2…); one that differs is made there.
     fn row(step: usize, label: &str, mismatches: usize) -> TensorDiff {
+        let cell = CellMismatch {
+            index: vec![0, 1],
+            yours: 1.5,
+            reference: 1.0,
+        };
         TensorDiff {
             step,
             pass: Pass::Backward,
-            layer: Some(0),
+            layer: Some(usize::from(label.as_bytes()[0] - b'a')),
             label: label.into(),
             tensor: N::DeltaInput,
             shape: vec![2, 2],
@@ -511,7 +742,17 @@ mod tests {
             }),
             why: Vec::new(),
             diagnosis: None,
+            cause: (mismatches > 0).then(|| Cause {
+                place: format!("{}'s backward pass", &label[..1]),
+                inputs: vec![(Whose::Yours, format!("{}.delta_z", &label[..1]))],
+                verdict: Verdict::MadeHere(cell),
+            }),
         }
+    }
+
+    fn with(mut row: TensorDiff, verdict: Verdict) -> TensorDiff {
+        row.cause.as_mut().expect("a row that differs").verdict = verdict;
+        row
     }
 
     fn report(tensors: Vec<TensorDiff>) -> DiffReport {
@@ -591,6 +832,7 @@ mod tests {
                 "4 other tensors agree within 1.0e-6 (--all lists every tensor)",
                 "",
                 "first difference: step 0, backward pass, b.delta_input[0, 1]: yours 1.5, reference 1",
+                "mistake: step 0, b's backward pass. Computed correctly from your b.delta_z, b.delta_input[0, 1] is 1 (yours 1.5): the mistake is made here, not before",
                 "diagnosis: none of the known mistakes reproduces your numbers",
             ]
         );
@@ -749,18 +991,34 @@ mod tests {
 
     #[test]
     fn counts_are_singular_or_plural() {
-        let text = report(vec![row(0, "a", 1), row(0, "b", 0), row(2, "c", 1)]).to_text();
+        let text = report(vec![
+            row(0, "a", 1),
+            row(0, "b", 0),
+            with(row(2, "c", 1), Verdict::Follows),
+        ])
+        .to_text();
         assert!(
             text.contains("\n1 other tensor agrees within 1.0e-6 ("),
             "{text}"
         );
         assert!(
-            text.contains("\n1 later tensor differs too (often as a consequence of the first)"),
+            text.contains("\n1 later tensor differs only because its inputs do: it is what a correct computation gives from your own inputs (c of step 2)\n"),
             "{text}"
         );
-        let text = report(vec![row(0, "a", 1), row(0, "b", 1), row(2, "c", 1)]).to_text();
+        let unknown = || Verdict::Unknown(vec!["x".into()]);
+        let text = report(vec![
+            row(0, "a", 1),
+            with(row(0, "b", 1), Verdict::Follows),
+            with(row(1, "c", 1), Verdict::Follows),
+            with(row(2, "c", 1), unknown()),
+            with(row(2, "d", 1), unknown()),
+        ])
+        .to_text();
         assert!(!text.contains("agree"), "{text}");
-        assert!(text.contains("\n2 later tensors differ too"), "{text}");
+        assert!(text.contains("\n2 later tensors differ only because their inputs do: each is what a correct computation gives from your own inputs (b, c of step 1)\n"), "{text}");
+        assert!(text.contains("\n2 later tensors differ too; their inputs are not all in your file, so diff can't tell whether they only follow from the first (c of step 2, d of step 2)\n"), "{text}");
+        let text = report(vec![row(0, "a", 1), with(row(0, "b", 1), unknown())]).to_text();
+        assert!(text.contains("\n1 later tensor differs too; its inputs are not all in your file, so diff can't tell whether it only follows from the first (b)\n"), "{text}");
 
         // All agree: a line of counts, without the table unless asked for.
         let text = report(vec![row(3, "a", 0)]).to_text();

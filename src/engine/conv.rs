@@ -265,6 +265,27 @@ impl Conv {
         out
     }
 
+    /// The backward pass from a given δz rather than from δa: ∂L/∂w, ∂L/∂b and δ_input as
+    /// [`Conv::backward`] computes them from that δz. For checking a user's tensors one
+    /// computation at a time.
+    pub fn backward_from_delta_z(
+        &self,
+        input: &Array3<f64>,
+        delta_z: &Array3<f64>,
+    ) -> ConvBackward {
+        // With the identity activation, δz = δa · 1 = δa.
+        let layer = Conv {
+            activation: Activation::Identity,
+            ..self.clone()
+        };
+        let unused = Array3::zeros(delta_z.raw_dim());
+        let fwd = ConvForward {
+            z: unused.clone(),
+            a: unused,
+        };
+        layer.backward(input, &fwd, delta_z)
+    }
+
     /// The backward pass of the step whose forward pass ran with `scratch`, into the last
     /// four arrays.
     #[allow(clippy::too_many_arguments)]

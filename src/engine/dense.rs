@@ -107,6 +107,26 @@ impl Dense {
         out
     }
 
+    /// The backward pass from a given δz rather than from δa: ∂L/∂W, ∂L/∂b and δ_input as
+    /// [`Dense::backward`] computes them from that δz.
+    pub fn backward_from_delta_z(
+        &self,
+        input: &Array1<f64>,
+        delta_z: &Array1<f64>,
+    ) -> DenseBackward {
+        // With the identity activation, δz = δa · 1 = δa.
+        let layer = Dense {
+            activation: Activation::Identity,
+            ..self.clone()
+        };
+        let unused = Array1::zeros(delta_z.raw_dim());
+        let fwd = DenseForward {
+            z: unused.clone(),
+            a: unused,
+        };
+        layer.backward(input, &fwd, delta_z)
+    }
+
     /// δz = δa ⊙ f′(z), ∂L/∂W = δz ⊗ x, ∂L/∂b = δz, δx = Wᵀ·δz, on slices. One code for
     /// every path: δx is Σₖ δzₖ·Wₖ added row after row, the order in which ndarray's
     /// matrix-vector product would add it too, so a second path could only repeat it.

@@ -1,6 +1,6 @@
 //! The trace of one training step: every tensor the forward and backward passes computed.
 
-use ndarray::{Array1, Array2, Array3, Array4, ArrayD, ArrayViewD};
+use ndarray::{Array1, Array2, Array3, Array4, ArrayD, ArrayViewD, ArrayViewMutD};
 
 use super::pool::PoolKind;
 
@@ -260,6 +260,39 @@ impl LayerTrace {
             (LayerTrace::Pool(t), N::Output) => t.output.view().into_dyn(),
             (LayerTrace::Pool(t), N::DeltaOutput) => t.delta_output.view().into_dyn(),
             (LayerTrace::Pool(t), N::DeltaInput) => t.delta_input.view().into_dyn(),
+            _ => return None,
+        };
+        Some(view)
+    }
+
+    /// The layer's f64 tensor of that name, to write into (see [`LayerTrace::tensor`]).
+    pub fn tensor_mut(&mut self, name: TensorName) -> Option<ArrayViewMutD<'_, f64>> {
+        use TensorName as N;
+        let view = match (self, name) {
+            (LayerTrace::Conv(t), N::Input) => t.input.view_mut().into_dyn(),
+            (LayerTrace::Conv(t), N::Weights) => t.weights.view_mut().into_dyn(),
+            (LayerTrace::Conv(t), N::Bias) => t.bias.view_mut().into_dyn(),
+            (LayerTrace::Conv(t), N::Z) => t.z.view_mut().into_dyn(),
+            (LayerTrace::Conv(t), N::A) => t.a.view_mut().into_dyn(),
+            (LayerTrace::Conv(t), N::DeltaA) => t.delta_a.view_mut().into_dyn(),
+            (LayerTrace::Conv(t), N::DeltaZ) => t.delta_z.view_mut().into_dyn(),
+            (LayerTrace::Conv(t), N::GradWeights) => t.grad_weights.view_mut().into_dyn(),
+            (LayerTrace::Conv(t), N::GradBias) => t.grad_bias.view_mut().into_dyn(),
+            (LayerTrace::Conv(t), N::DeltaInput) => t.delta_input.view_mut().into_dyn(),
+            (LayerTrace::Dense(t), N::Input) => t.input.view_mut().into_dyn(),
+            (LayerTrace::Dense(t), N::Weights) => t.weights.view_mut().into_dyn(),
+            (LayerTrace::Dense(t), N::Bias) => t.bias.view_mut().into_dyn(),
+            (LayerTrace::Dense(t), N::Z) => t.z.view_mut().into_dyn(),
+            (LayerTrace::Dense(t), N::A) => t.a.view_mut().into_dyn(),
+            (LayerTrace::Dense(t), N::DeltaA) => t.delta_a.view_mut().into_dyn(),
+            (LayerTrace::Dense(t), N::DeltaZ) => t.delta_z.view_mut().into_dyn(),
+            (LayerTrace::Dense(t), N::GradWeights) => t.grad_weights.view_mut().into_dyn(),
+            (LayerTrace::Dense(t), N::GradBias) => t.grad_bias.view_mut().into_dyn(),
+            (LayerTrace::Dense(t), N::DeltaInput) => t.delta_input.view_mut().into_dyn(),
+            (LayerTrace::Pool(t), N::Input) => t.input.view_mut().into_dyn(),
+            (LayerTrace::Pool(t), N::Output) => t.output.view_mut().into_dyn(),
+            (LayerTrace::Pool(t), N::DeltaOutput) => t.delta_output.view_mut().into_dyn(),
+            (LayerTrace::Pool(t), N::DeltaInput) => t.delta_input.view_mut().into_dyn(),
             _ => return None,
         };
         Some(view)

@@ -22,6 +22,7 @@ pub struct Subject<'a> {
     /// the user's own inputs wherever they gave them.
     pub step: &'a StepTrace,
     /// The step before, likewise (None at step 0): what the update reads.
+    #[allow(dead_code)] // read by the update's mistakes, which come next
     pub previous: Option<&'a StepTrace>,
     /// The layer, or None for the loss node (loss and loss_grad).
     pub layer: Option<usize>,

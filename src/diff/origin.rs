@@ -1,0 +1,538 @@
+//! Where a mistake is made. Each tensor of the user's that differs is recomputed from
+//! their own inputs with the engine's pieces: the first one that is wrong given its own
+//! inputs is where the mistake is made; one that is right given its (wrong) inputs only
+//! follows from an earlier mistake; one whose inputs the file does not hold can't tell.
+
+use std::collections::HashMap;
+
+use ndarray::{ArrayD, IxDyn};
+
+use crate::engine::pool::PoolForward;
+use crate::engine::{Conv, Dense, LayerKind, LayerTrace, Model, PoolKind, StepTrace};
+use crate::engine::{TensorName as N, trace::ConvTrace, trace::DenseTrace};
+
+use super::CellMismatch;
+
+/// A tensor of the computation: step, layer (None: the loss node), name.
+pub type Key = (usize, Option<usize>, N);
+
+/// What a tensor is computed from, by the engine's rules.
+enum Source {
+    /// Fixed by the scenario: the network input, the initial parameters.
+    Scenario,
+    /// Another layer's tensor passed on as it is (flattened or reshaped): a layer's input is
+    /// the previous layer's output; the δ a layer receives is the next one's δ_input, or
+    /// ∂L/∂y for the last layer.
+    Passed(Key),
+    /// Computed from these.
+    Computed(Vec<Key>),
+}
+
+fn output_name(kind: &LayerKind) -> N {
+    match kind {
+        LayerKind::Pool(_) => N::Output,
+        _ => N::A,
+    }
+}
+
+fn source(model: &Model, (step, layer, tensor): Key) -> Source {
+    let last = model.layers.len() - 1;
+    let Some(l) = layer else {
+        // The loss and ∂L/∂y, from the network's output y (the target is the scenario's).
+        return Source::Computed(vec![(
+            step,
+            Some(last),
+            output_name(&model.layers[last].kind),
+        )]);
+    };
+    let this = |t| (step, Some(l), t);
+    let before = |t| (step - 1, Some(l), t);
+    let computed = |ts: &[N]| Source::Computed(ts.iter().map(|&t| this(t)).collect());
+    match tensor {
+        N::Input if l == 0 => Source::Scenario,
+        N::Input => Source::Passed((step, Some(l - 1), output_name(&model.layers[l - 1].kind))),
+        N::Weights | N::Bias if step == 0 => Source::Scenario,
+        N::Weights => Source::Computed(vec![before(N::Weights), before(N::GradWeights)]),
+        N::Bias => Source::Computed(vec![before(N::Bias), before(N::GradBias)]),
+        N::DeltaA | N::DeltaOutput if l == last => Source::Passed((step, None, N::LossGrad)),
+        N::DeltaA | N::DeltaOutput => Source::Passed((step, Some(l + 1), N::DeltaInput)),
+        N::Z => computed(&[N::Input, N::Weights, N::Bias]),
+        N::A => computed(&[N::Z]),
+        N::Output | N::Argmax => computed(&[N::Input]),
+        N::DeltaZ => computed(&[N::DeltaA, N::Z]),
+        N::GradWeights => computed(&[N::Input, N::DeltaZ]),
+        N::GradBias => computed(&[N::DeltaZ]),
+        N::DeltaInput => match &model.layers[l].kind {
+            LayerKind::Conv(_) | LayerKind::Dense(_) => computed(&[N::DeltaZ, N::Weights]),
+            LayerKind::Pool(p) => match p.kind {
+                PoolKind::Mean => computed(&[N::DeltaOutput]),
+                PoolKind::Max => computed(&[N::DeltaOutput, N::Argmax]),
+                PoolKind::L2 => computed(&[N::DeltaOutput, N::Input]),
+            },
+        },
+        // Not tensors a trace gives.
+        N::Loss | N::LossGrad | N::Target | N::Mask | N::WeightsNext | N::BiasNext => {
+            Source::Computed(Vec::new())
+        }
+    }
+}
+
+/// Where an input of a recomputation comes from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Found {
+    /// The user's file holds it (this tensor, or the one passed on as it).
+    Yours(Key),
+    /// The scenario fixes it.
+    Scenario(Key),
+    /// Neither: the reference stands in for it, and nothing can be proven.
+    Missing(Key),
+}
+
+/// The user's tensors by key; max-pool switches that are no cell of their input plane are
+/// left out (they could route δ nowhere).
+pub struct Given<'a> {
+    tensors: HashMap<Key, &'a ArrayD<f64>>,
+}
+
+impl<'a> Given<'a> {
+    /// `shapes` is a trace of any step, for the shapes of the pool inputs (None: no
+    /// tensors).
+    pub fn new(
+        shapes: Option<&StepTrace>,
+        tensors: impl IntoIterator<Item = (Key, &'a ArrayD<f64>)>,
+    ) -> Self {
+        let tensors = tensors
+            .into_iter()
+            .filter(|((_, layer, tensor), values)| {
+                *tensor != N::Argmax
+                    || layer
+                        .zip(shapes)
+                        .is_some_and(|(l, s)| usable_switches(s, l, values))
+            })
+            .collect();
+        Given { tensors }
+    }
+
+    fn get(&self, key: Key) -> Option<&'a ArrayD<f64>> {
+        self.tensors.get(&key).copied()
+    }
+
+    fn has(&self, key: Key) -> bool {
+        self.tensors.contains_key(&key)
+    }
+}
+
+/// Whether every switch is the flat index of a cell of the pool's input plane.
+fn usable_switches(shapes: &StepTrace, layer: usize, values: &ArrayD<f64>) -> bool {
+    let input = shapes.layers[layer]
+        .1
+        .tensor(N::Input)
+        .expect("a pool has an input");
+    let plane = input.shape()[1..].iter().product::<usize>();
+    values
+        .iter()
+        .all(|&v| v >= 0.0 && v.fract() == 0.0 && v < plane as f64)
+}
+
+fn find(model: &Model, given: &Given, key: Key) -> Found {
+    if given.has(key) {
+        return Found::Yours(key);
+    }
+    match source(model, key) {
+        Source::Scenario => Found::Scenario(key),
+        Source::Passed(from) => match find(model, given, from) {
+            Found::Missing(_) => Found::Missing(key),
+            found => found,
+        },
+        // Switches follow from the input by PyTorch's rule: the user's input stands for them.
+        Source::Computed(_) if key.2 == N::Argmax => {
+            match find(model, given, (key.0, key.1, N::Input)) {
+                Found::Yours(input) => Found::Yours(input),
+                _ => Found::Missing(key),
+            }
+        }
+        Source::Computed(_) => Found::Missing(key),
+    }
+}
+
+/// The step as the user's file gives it: their tensors where it holds them (also at the
+/// other end of what one layer passes to the next), max-pool switches from their input
+/// where they gave no switches, the reference's everywhere else.
+pub fn view(model: &Model, reference: &StepTrace, given: &Given) -> StepTrace {
+    let step = reference.step;
+    let mut v = reference.clone();
+    for (&(s, layer, tensor), values) in &given.tensors {
+        if s == step {
+            set(&mut v, layer, tensor, values);
+        }
+    }
+    for l in 0..model.layers.len() {
+        for tensor in [N::Input, N::DeltaA, N::DeltaOutput] {
+            if v.layers[l].1.tensor(tensor).is_none() || given.has((step, Some(l), tensor)) {
+                continue;
+            }
+            if let Source::Passed(from) = source(model, (step, Some(l), tensor))
+                && let Some(values) = given.get(from)
+            {
+                set(&mut v, Some(l), tensor, values);
+            }
+        }
+        if let (LayerKind::Pool(pool), LayerTrace::Pool(t)) =
+            (&model.layers[l].kind, &mut v.layers[l].1)
+            && pool.kind == PoolKind::Max
+            && !given.has((step, Some(l), N::Argmax))
+            && matches!(
+                find(model, given, (step, Some(l), N::Input)),
+                Found::Yours(_)
+            )
+        {
+            t.argmax = pool.forward(&t.input).argmax;
+        }
+    }
+    let (_, last) = v.layers.last().expect("a network has layers");
+    v.output = last
+        .tensor(last.output_name())
+        .expect("every layer has an output")
+        .to_owned();
+    v
+}
+
+/// Writes a user's tensor into the view, in row-major order (a dense layer's input is the
+/// previous map flattened, and its δ_input that map's δ).
+fn set(v: &mut StepTrace, layer: Option<usize>, tensor: N, values: &ArrayD<f64>) {
+    let copy = |mut into: ndarray::ArrayViewMutD<'_, f64>| {
+        for (x, &y) in into.iter_mut().zip(values.iter()) {
+            *x = y;
+        }
+    };
+    match (layer, tensor) {
+        (None, N::Loss) => v.loss = values.iter().next().copied().unwrap_or(f64::NAN),
+        (None, N::LossGrad) => copy(v.loss_grad.view_mut()),
+        (Some(l), N::Argmax) => {
+            if let LayerTrace::Pool(t) = &mut v.layers[l].1
+                && let Some(argmax) = &mut t.argmax
+            {
+                for (x, &y) in argmax.iter_mut().zip(values.iter()) {
+                    *x = y as usize;
+                }
+            }
+        }
+        (Some(l), _) => {
+            if let Some(into) = v.layers[l].1.tensor_mut(tensor) {
+                copy(into);
+            }
+        }
+        (None, _) => {}
+    }
+}
+
+fn reshaped(values: ndarray::ArrayViewD<'_, f64>, shape: &[usize]) -> ArrayD<f64> {
+    ArrayD::from_shape_vec(IxDyn(shape), values.iter().copied().collect())
+        .expect("the same number of cells")
+}
+
+/// The tensor as a correct computation gives it from the inputs in the view `v` (and, for
+/// the parameters after an update, the view of the step before).
+pub fn recompute(
+    model: &Model,
+    v: &StepTrace,
+    previous: Option<&StepTrace>,
+    layer: Option<usize>,
+    tensor: N,
+) -> ArrayD<f64> {
+    let Some(l) = layer else {
+        let (loss, grad) = model.loss.value_and_grad(&v.output);
+        return match tensor {
+            N::Loss => ArrayD::from_elem(IxDyn(&[]), loss),
+            _ => grad,
+        };
+    };
+    let t = &v.layers[l].1;
+    let shape = |name| {
+        t.tensor(name)
+            .expect("a tensor of this layer")
+            .shape()
+            .to_vec()
+    };
+    match tensor {
+        N::Input if l == 0 => return reshaped(model.input.view().into_dyn(), &shape(tensor)),
+        N::Input => {
+            let before = &v.layers[l - 1].1;
+            let out = before.tensor(before.output_name()).expect("an output");
+            return reshaped(out, &shape(tensor));
+        }
+        N::DeltaA | N::DeltaOutput => {
+            let delta = match v.layers.get(l + 1) {
+                Some((_, next)) => next.tensor(N::DeltaInput).expect("a δ_input"),
+                None => v.loss_grad.view(),
+            };
+            return reshaped(delta, &shape(tensor));
+        }
+        N::Weights | N::Bias => {
+            let Some(previous) = previous else {
+                return model_parameter(&model.layers[l].kind, tensor);
+            };
+            let p = &previous.layers[l].1;
+            let grad = if tensor == N::Weights {
+                N::GradWeights
+            } else {
+                N::GradBias
+            };
+            let (w, g) = (
+                p.tensor(tensor).expect("parameters"),
+                p.tensor(grad).expect("gradients"),
+            );
+            // As the engine updates: w + (−η)·g.
+            return ndarray::Zip::from(&w)
+                .and(&g)
+                .map_collect(|&w, &g| w + -model.learning_rate * g);
+        }
+        _ => {}
+    }
+    match (&model.layers[l].kind, t) {
+        (LayerKind::Conv(conv), LayerTrace::Conv(t)) => conv_tensor(conv, t, tensor),
+        (LayerKind::Dense(dense), LayerTrace::Dense(t)) => dense_tensor(dense, t, tensor),
+        (LayerKind::Pool(pool), LayerTrace::Pool(t)) => {
+            let fwd = pool.forward(&t.input);
+            match tensor {
+                N::Output => fwd.output.into_dyn(),
+                N::Argmax => fwd
+                    .argmax
+                    .expect("only max pooling has switches")
+                    .mapv(|i| i as f64)
+                    .into_dyn(),
+                _ => {
+                    let fwd = PoolForward {
+                        output: fwd.output,
+                        argmax: t.argmax.clone(),
+                    };
+                    pool.backward(&t.input, &fwd, &t.delta_output).into_dyn()
+                }
+            }
+        }
+        _ => unreachable!("a layer's trace has its kind"),
+    }
+}
+
+fn model_parameter(kind: &LayerKind, tensor: N) -> ArrayD<f64> {
+    match (kind, tensor) {
+        (LayerKind::Conv(c), N::Weights) => c.weights.clone().into_dyn(),
+        (LayerKind::Conv(c), _) => c.bias.clone().into_dyn(),
+        (LayerKind::Dense(d), N::Weights) => d.weights.clone().into_dyn(),
+        (LayerKind::Dense(d), _) => d.bias.clone().into_dyn(),
+        (LayerKind::Pool(_), _) => unreachable!("a pool has no parameters"),
+    }
+}
+
+fn conv_tensor(conv: &Conv, t: &ConvTrace, tensor: N) -> ArrayD<f64> {
+    let layer = Conv {
+        weights: t.weights.clone(),
+        bias: t.bias.clone(),
+        ..conv.clone()
+    };
+    match tensor {
+        N::Z => layer.forward(&t.input).z.into_dyn(),
+        N::A => t.z.mapv(|z| conv.activation.apply(z)).into_dyn(),
+        N::DeltaZ => {
+            let a = t.z.mapv(|z| conv.activation.apply(z));
+            ndarray::Zip::from(&t.z)
+                .and(&a)
+                .and(&t.delta_a)
+                .map_collect(|&z, &a, &d| conv.activation.delta_z(z, a, d))
+                .into_dyn()
+        }
+        _ => {
+            let back = layer.backward_from_delta_z(&t.input, &t.delta_z);
+            match tensor {
+                N::GradWeights => back.grad_weights.into_dyn(),
+                N::GradBias => back.grad_bias.into_dyn(),
+                _ => back.delta_input.into_dyn(),
+            }
+        }
+    }
+}
+
+fn dense_tensor(dense: &Dense, t: &DenseTrace, tensor: N) -> ArrayD<f64> {
+    let layer = Dense {
+        weights: t.weights.clone(),
+        bias: t.bias.clone(),
+        ..dense.clone()
+    };
+    match tensor {
+        N::Z => layer.forward(&t.input).z.into_dyn(),
+        N::A => t.z.mapv(|z| dense.activation.apply(z)).into_dyn(),
+        N::DeltaZ => {
+            let a = t.z.mapv(|z| dense.activation.apply(z));
+            ndarray::Zip::from(&t.z)
+                .and(&a)
+                .and(&t.delta_a)
+                .map_collect(|&z, &a, &d| dense.activation.delta_z(z, a, d))
+                .into_dyn()
+        }
+        _ => {
+            let back = layer.backward_from_delta_z(&t.input, &t.delta_z);
+            match tensor {
+                N::GradWeights => back.grad_weights.into_dyn(),
+                N::GradBias => back.grad_bias.into_dyn(),
+                _ => back.delta_input.into_dyn(),
+            }
+        }
+    }
+}
+
+/// What the recomputation from the user's own inputs says about a tensor that differs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cause {
+    /// Where the tensor is computed: "pool1's backward pass".
+    pub place: String,
+    /// What it is computed from, as the recomputation found them.
+    pub inputs: Vec<(Whose, String)>,
+    pub verdict: Verdict,
+}
+
+/// Whose an input of a recomputation is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Whose {
+    /// The user's file holds it.
+    Yours,
+    /// The scenario fixes it.
+    Scenario,
+    /// Not in the user's file.
+    Missing,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// Recomputed from the user's own inputs it comes out as theirs: it differs only
+    /// because an input does.
+    Follows,
+    /// Recomputed from the user's own inputs it does not: a mistake is made here. The first
+    /// cell where theirs differs from the recomputation.
+    MadeHere(CellMismatch),
+    /// The file does not hold these inputs (what to add, by name).
+    Unknown(Vec<String>),
+}
+
+/// The cause of a difference in the tensor `key`, given what `correct` (the recomputation
+/// from the view) gives.
+pub fn cause(
+    model: &Model,
+    given: &Given,
+    key: Key,
+    yours: &ArrayD<f64>,
+    correct: &ArrayD<f64>,
+    tolerance: f64,
+) -> Cause {
+    let inputs = match source(model, key) {
+        Source::Scenario => Vec::new(),
+        Source::Passed(from) => vec![from],
+        Source::Computed(keys) => keys,
+    };
+    let found: Vec<Found> = inputs.iter().map(|&k| find(model, given, k)).collect();
+    let missing: Vec<String> = found
+        .iter()
+        .filter_map(|f| match *f {
+            Found::Missing(k) => Some(what_to_add(model, k, key.0)),
+            _ => None,
+        })
+        .collect();
+    let verdict = if !missing.is_empty() {
+        Verdict::Unknown(missing)
+    } else {
+        match super::first_mismatch(yours, correct, tolerance) {
+            Some(cell) => Verdict::MadeHere(cell),
+            None => Verdict::Follows,
+        }
+    };
+    Cause {
+        place: place(model, key),
+        inputs: found
+            .iter()
+            .map(|f| match *f {
+                Found::Yours(k) => (Whose::Yours, label(model, k, key.0)),
+                Found::Scenario((_, Some(0), N::Input)) => (Whose::Scenario, "input".to_string()),
+                Found::Scenario(k) => (Whose::Scenario, label(model, k, key.0)),
+                Found::Missing(k) => (Whose::Missing, label(model, k, key.0)),
+            })
+            .collect(),
+        verdict,
+    }
+}
+
+/// "pool1.delta_output", or "conv1.weights of step 0" when seen from another step.
+pub fn label(model: &Model, (s, layer, tensor): Key, seen_from: usize) -> String {
+    let name = match layer {
+        Some(l) => format!("{}.{tensor}", model.layers[l].name),
+        None => tensor.to_string(),
+    };
+    if s == seen_from {
+        name
+    } else {
+        format!("{name} of step {s}")
+    }
+}
+
+/// A missing input by name, with the tensor that stands for it where there is one.
+fn what_to_add(model: &Model, key: Key, seen_from: usize) -> String {
+    let name = label(model, key, seen_from);
+    match source(model, key) {
+        Source::Passed(from) => format!("{name} (or {})", label(model, from, seen_from)),
+        Source::Computed(_) if key.2 == N::Argmax => {
+            format!(
+                "{name} (or {})",
+                label(model, (key.0, key.1, N::Input), seen_from)
+            )
+        }
+        _ => name,
+    }
+}
+
+/// Where a tensor is computed, in the words of the report.
+pub fn place(model: &Model, key: Key) -> String {
+    let (step, layer, tensor) = key;
+    let Some(l) = layer else {
+        return "the loss".into();
+    };
+    let name = &model.layers[l].name;
+    match source(model, key) {
+        Source::Scenario if tensor == N::Input => "the network input".into(),
+        Source::Scenario => format!("{name}'s initial parameters"),
+        Source::Passed((_, Some(from), _)) if tensor == N::Input => {
+            format!("passing {}'s output to {name}", model.layers[from].name)
+        }
+        Source::Passed((_, Some(from), _)) => {
+            format!("passing δ from {} back to {name}", model.layers[from].name)
+        }
+        Source::Passed((_, None, _)) => format!("passing ∂L/∂y to {name}"),
+        Source::Computed(_) if matches!(tensor, N::Weights | N::Bias) => {
+            format!("{name}'s update after step {}", step - 1)
+        }
+        Source::Computed(_) if tensor.is_backward() => format!("{name}'s backward pass"),
+        Source::Computed(_) => format!("{name}'s forward pass"),
+    }
+}
+
+/// The inputs as the report names them: "your conv2.delta_z and conv2.weights", "conv1.delta_z
+/// and the scenario's conv1.weights".
+pub fn name_inputs(inputs: &[(Whose, String)]) -> String {
+    let of = |whose: Whose| -> Vec<String> {
+        (inputs.iter())
+            .filter(|(w, _)| *w == whose)
+            .map(|(_, name)| name.clone())
+            .collect()
+    };
+    let mut parts = Vec::new();
+    let missing = of(Whose::Missing);
+    if !missing.is_empty() {
+        parts.push(super::join(&missing));
+    }
+    let yours = of(Whose::Yours);
+    if !yours.is_empty() {
+        parts.push(format!("your {}", super::join(&yours)));
+    }
+    let scenario = of(Whose::Scenario);
+    if !scenario.is_empty() {
+        parts.push(format!("the scenario's {}", super::join(&scenario)));
+    }
+    super::join(&parts)
+}
