@@ -693,16 +693,28 @@ fn step_label(t: &TensorDiff, step: usize) -> String {
     }
 }
 
-/// "step 2", "steps 1, 2 and 3".
+/// "step 2", "steps 1 and 2", "steps 1–3 and 7": runs of consecutive steps as ranges.
 fn steps(list: &[usize]) -> String {
     let mut list = list.to_vec();
+    list.sort_unstable();
     list.dedup();
-    let names: Vec<String> = list.iter().map(usize::to_string).collect();
-    if names.len() == 1 {
-        format!("step {}", names[0])
-    } else {
-        format!("steps {}", join(&names))
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for s in list {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == s => *end = s,
+            _ => runs.push((s, s)),
+        }
     }
+    let names: Vec<String> = runs
+        .iter()
+        .flat_map(|&(a, b)| match b - a {
+            0 => vec![a.to_string()],
+            1 => vec![a.to_string(), b.to_string()],
+            _ => vec![format!("{a}–{b}")],
+        })
+        .collect();
+    let plural = names.len() > 1 || runs.iter().any(|(a, b)| a != b);
+    format!("step{} {}", if plural { "s" } else { "" }, join(&names))
 }
 
 /// "1 later tensor differs", "3 later tensors differ".
@@ -987,6 +999,16 @@ mod tests {
             ["-", "-"],
             "{text}"
         );
+    }
+
+    #[test]
+    fn steps_are_listed_with_runs_as_ranges() {
+        assert_eq!(steps(&[3]), "step 3");
+        assert_eq!(steps(&[1, 2]), "steps 1 and 2");
+        assert_eq!(steps(&[2, 1, 2]), "steps 1 and 2");
+        assert_eq!(steps(&[1, 2, 3]), "steps 1–3");
+        assert_eq!(steps(&[1, 2, 3, 7, 9, 10]), "steps 1–3, 7, 9 and 10");
+        assert_eq!(steps(&[0, 4, 5, 6, 7]), "steps 0 and 4–7");
     }
 
     #[test]

@@ -536,3 +536,193 @@ pub fn name_inputs(inputs: &[(Whose, String)]) -> String {
     }
     super::join(&parts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::trace::CONV_TENSORS;
+
+    fn load(name: &str) -> crate::scenario::Scenario {
+        let path = format!("{}/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        crate::scenario::load(std::path::Path::new(&path)).unwrap()
+    }
+
+    /// Every tensor of every layer kind, as the trace has them (argmax for max pools).
+    fn layer_tensors(kind: &LayerKind) -> Vec<N> {
+        match kind {
+            LayerKind::Pool(p) => {
+                let mut t = vec![N::Input, N::Output, N::DeltaOutput, N::DeltaInput];
+                if p.kind == PoolKind::Max {
+                    t.push(N::Argmax);
+                }
+                t
+            }
+            _ => CONV_TENSORS.to_vec(),
+        }
+    }
+
+    /// The recomputation rules are the engine's: from the reference's own inputs, every
+    /// tensor of every layer kind comes out as the reference, at step 0 and after an update.
+    #[test]
+    fn from_the_references_inputs_every_tensor_is_recomputed_as_the_reference() {
+        for name in [
+            "mean_pool_classic",
+            "max_pool_switches",
+            "l2_pool",
+            "digit_classifier",
+            "strided_padded_conv",
+            "leaky_tanh_sigmoid",
+        ] {
+            let s = load(name);
+            let mut model = s.model.clone();
+            let (p0, t0) = (model.clone(), model.train_step(0));
+            let (p1, t1) = (model.clone(), model.train_step(1));
+            let nothing = Given::new(Some(&t0), []);
+            let (v0, v1) = (view(&p0, &t0, &nothing), view(&p1, &t1, &nothing));
+            assert_eq!(
+                v0, t0,
+                "{name}: with nothing given, the view is the reference"
+            );
+            for (params, v, previous, reference) in
+                [(&p0, &v0, None, &t0), (&p1, &v1, Some(&v0), &t1)]
+            {
+                let mut keys: Vec<(Option<usize>, N)> = vec![(None, N::Loss), (None, N::LossGrad)];
+                for (l, layer) in params.layers.iter().enumerate() {
+                    keys.extend(layer_tensors(&layer.kind).into_iter().map(|t| (Some(l), t)));
+                }
+                for (layer, tensor) in keys {
+                    let got = recompute(params, v, previous, layer, tensor);
+                    let want = super::super::reference_tensor(reference, layer, tensor).unwrap();
+                    assert_eq!(got.shape(), want.shape(), "{name} {layer:?} {tensor}");
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!(
+                            (g - w).abs() <= 1e-12 * w.abs().max(1.0) || g.is_nan() && w.is_nan(),
+                            "{name} step {} {layer:?} {tensor}: {g} against {w}",
+                            reference.step
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_tensor_is_fixed_passed_on_or_computed_from_others_of_its_step_or_the_one_before() {
+        let s = load("digit_classifier");
+        let model = &s.model;
+        let last = model.layers.len() - 1;
+        for step in [0, 3] {
+            for (l, layer) in model.layers.iter().enumerate() {
+                for tensor in layer_tensors(&layer.kind) {
+                    let key = (step, Some(l), tensor);
+                    match source(model, key) {
+                        Source::Scenario => assert!(
+                            step == 0 && matches!(tensor, N::Weights | N::Bias)
+                                || l == 0 && tensor == N::Input,
+                            "{key:?}"
+                        ),
+                        Source::Passed((s, from, t)) => {
+                            assert_eq!(s, step);
+                            match tensor {
+                                N::Input => assert_eq!(from, Some(l - 1)),
+                                _ if l == last => assert_eq!((from, t), (None, N::LossGrad)),
+                                _ => assert_eq!((from, t), (Some(l + 1), N::DeltaInput)),
+                            }
+                        }
+                        Source::Computed(inputs) => {
+                            assert!(!inputs.is_empty(), "{key:?}");
+                            for (s, _, _) in inputs {
+                                assert!(s == step || s + 1 == step, "{key:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_input_is_found_in_the_file_at_either_end_of_what_is_passed_on() {
+        let s = load("mean_pool_classic");
+        let model = &s.model;
+        let t0 = model.trace(0);
+        let maps = ArrayD::zeros(IxDyn(&[2, 3, 3]));
+        // pool1.output given: conv2's input is found there; conv2's δz is computed, not found.
+        let given = Given::new(Some(&t0), [((0, Some(1), N::Output), &maps)]);
+        assert_eq!(
+            find(model, &given, (0, Some(2), N::Input)),
+            Found::Yours((0, Some(1), N::Output))
+        );
+        assert_eq!(
+            find(model, &given, (0, Some(2), N::DeltaZ)),
+            Found::Missing((0, Some(2), N::DeltaZ))
+        );
+        assert_eq!(
+            find(model, &given, (0, Some(0), N::Input)),
+            Found::Scenario((0, Some(0), N::Input))
+        );
+        assert_eq!(
+            find(model, &given, (1, Some(0), N::Weights)),
+            Found::Missing((1, Some(0), N::Weights))
+        );
+        assert_eq!(
+            what_to_add(model, (0, Some(2), N::Input), 0),
+            "conv2.input (or pool1.output)"
+        );
+        assert_eq!(
+            what_to_add(model, (0, Some(3), N::DeltaOutput), 0),
+            "pool2.delta_output (or loss_grad)"
+        );
+        assert_eq!(
+            what_to_add(model, (0, Some(0), N::Weights), 1),
+            "conv1.weights of step 0"
+        );
+    }
+
+    #[test]
+    fn switches_outside_the_input_plane_are_not_used() {
+        let s = load("max_pool_switches");
+        let t0 = s.model.trace(0);
+        let pool = 1;
+        let shape = t0.layers[pool]
+            .1
+            .tensor(N::Output)
+            .unwrap()
+            .shape()
+            .to_vec();
+        let plane: usize = t0.layers[pool].1.tensor(N::Input).unwrap().shape()[1..]
+            .iter()
+            .product();
+        let usable = |v: f64| usable_switches(&t0, pool, &ArrayD::from_elem(IxDyn(&shape), v));
+        assert!(usable(0.0) && usable((plane - 1) as f64));
+        assert!(!usable(plane as f64) && !usable(-1.0) && !usable(0.5) && !usable(f64::NAN));
+    }
+
+    #[test]
+    fn inputs_are_named_by_whose_they_are() {
+        let named = |inputs: &[(Whose, &str)]| {
+            name_inputs(
+                &inputs
+                    .iter()
+                    .map(|(w, n)| (*w, n.to_string()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            named(&[(Whose::Yours, "a"), (Whose::Yours, "b")]),
+            "your a and b"
+        );
+        assert_eq!(
+            named(&[(Whose::Yours, "a"), (Whose::Scenario, "w")]),
+            "your a and the scenario's w"
+        );
+        assert_eq!(
+            named(&[
+                (Whose::Scenario, "w"),
+                (Whose::Missing, "d"),
+                (Whose::Yours, "a")
+            ]),
+            "d, your a and the scenario's w"
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! `deltascope diff` says where a mistake is made: each tensor that differs is recomputed
+//! from the user's own inputs. The wrong traces are built here by hand from the reference
+//! export, as a learner's code would produce them (a wrong step and everything it feeds).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use deltascope::export::step_to_json;
+use deltascope::scenario;
+use deltascope::tensor_json::{NonFinite, parse_tensor, tensor_to_json};
+use ndarray::ArrayD;
+use serde_json::{Value, json};
+
+fn bundled(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(format!("{name}.json"))
+}
+
+/// The reference traces of the first `n` steps of a bundled scenario, as exported.
+fn reference_steps(name: &str, n: usize) -> Vec<Value> {
+    let mut model = scenario::load(&bundled(name)).unwrap().model;
+    (0..n)
+        .map(|step| step_to_json(&model.train_step(step)))
+        .collect()
+}
+
+fn layer_mut<'a>(step: &'a mut Value, name: &str) -> &'a mut Value {
+    step["layers"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|l| l["name"] == name)
+        .unwrap()
+}
+
+fn tensor(v: &Value) -> ArrayD<f64> {
+    parse_tensor(v, "t", NonFinite::AsStrings).unwrap()
+}
+
+/// Multiplies a tensor of the trace in place.
+fn scale(step: &mut Value, layer: &str, name: &str, by: f64) {
+    let t = &mut layer_mut(step, layer)[name];
+    *t = tensor_to_json(&tensor(t).mapv(|x| x * by).view());
+}
+
+fn run_diff(scenario: &str, theirs: &Value) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("theirs.json");
+    fs::write(&file, theirs.to_string()).unwrap();
+    let out = Command::cargo_bin("deltascope")
+        .unwrap()
+        .arg("diff")
+        .arg(bundled(scenario))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap();
+    (out.status.code().unwrap(), text)
+}
+
+/// The backward tensors of mean_pool_classic that pool2's δ_input feeds, in order.
+const AFTER_POOL2: [(&str, &str); 12] = [
+    ("conv2", "delta_a"),
+    ("conv2", "delta_z"),
+    ("conv2", "grad_weights"),
+    ("conv2", "grad_bias"),
+    ("conv2", "delta_input"),
+    ("pool1", "delta_output"),
+    ("pool1", "delta_input"),
+    ("conv1", "delta_a"),
+    ("conv1", "delta_z"),
+    ("conv1", "grad_weights"),
+    ("conv1", "grad_bias"),
+    ("conv1", "delta_input"),
+];
+
+/// A learner's step 0 of mean_pool_classic whose pool2 backward forgets to divide by the
+/// window area: the backward pass is linear in δ, so everything it feeds is 4× too.
+fn pool2_not_divided() -> Value {
+    let mut step = reference_steps("mean_pool_classic", 1).remove(0);
+    scale(&mut step, "pool2", "delta_input", 4.0);
+    for (layer, name) in AFTER_POOL2 {
+        scale(&mut step, layer, name, 4.0);
+    }
+    step
+}
+
+#[test]
+fn a_mistake_is_located_where_it_is_made_and_what_follows_from_it_is_said_once() {
+    let reference = reference_steps("mean_pool_classic", 1).remove(0);
+    let right = tensor(&layer_mut(&mut reference.clone(), "pool2")["delta_input"]);
+    let (status, out) = run_diff(
+        "mean_pool_classic",
+        &json!({"steps": [pool2_not_divided()]}),
+    );
+    assert_eq!(status, 1, "{out}");
+    let first = right.iter().next().unwrap();
+    assert!(
+        out.contains(&format!(
+            "\nmistake: step 0, pool2's backward pass. Computed correctly from your pool2.delta_output, pool2.delta_input[0, 0, 0] is {first} (yours {}): the mistake is made here, not before\n",
+            4.0 * first
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("\ndiagnosis: yours = 4 × the reference everywhere: mean-pool δ not divided by the window area m = 4"),
+        "{out}"
+    );
+    // Each of the 12 tensors downstream is what its (wrong) inputs give: no second mistake.
+    assert!(
+        out.contains("\n12 later tensors differ only because their inputs do: each is what a correct computation gives from your own inputs (conv2.delta_a, conv2.delta_z, conv2.grad_weights, conv2.grad_bias, and 8 more)\n"),
+        "{out}"
+    );
+    assert!(!out.contains("another mistake"), "{out}");
+}
+
+#[test]
+fn a_second_mistake_downstream_is_named_with_its_own_diagnosis() {
+    // pool1 forgets the division too: its δ_input is 4× what its (already 4×) δ_output gives.
+    let mut step = pool2_not_divided();
+    for (layer, name) in &AFTER_POOL2[6..] {
+        scale(&mut step, layer, name, 4.0);
+    }
+    let (status, out) = run_diff("mean_pool_classic", &json!({"steps": [step]}));
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("\nmistake: step 0, pool2's backward pass."),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n\nanother mistake: step 0, pool1's backward pass. Computed correctly from your pool1.delta_output, pool1.delta_input[0, 0, 0] is "),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n  diagnosis: yours = 4 × the reference everywhere: mean-pool δ not divided by the window area m = 4"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n11 later tensors differ only because their inputs do"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_same_mistake_at_every_step_is_said_once_with_the_steps() {
+    // Three steps whose pool2 forgets the division at each: the parameters drift apart after
+    // step 0, so later steps differ everywhere, but pool2's backward is the place each time.
+    let mut steps = reference_steps("mean_pool_classic", 3);
+    // Only pool2's δ_input and what it is computed from, at every step: consistent with
+    // the user's own δ_output whatever their parameters did.
+    let theirs: Vec<Value> = steps
+        .iter_mut()
+        .map(|s| {
+            scale(s, "pool2", "delta_input", 4.0);
+            let step = s["step"].clone();
+            let pool2 = layer_mut(s, "pool2");
+            json!({"step": step, "layers": [{"name": "pool2",
+                "delta_output": pool2["delta_output"], "delta_input": pool2["delta_input"]}]})
+        })
+        .collect();
+    let (status, out) = run_diff("mean_pool_classic", &json!({"steps": theirs}));
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("\nmistake: step 0, pool2's backward pass."),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nthe same mistake again in steps 1 and 2\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn without_its_inputs_a_difference_is_not_located_and_the_report_says_what_to_add() {
+    let mut step = reference_steps("mean_pool_classic", 1).remove(0);
+    scale(&mut step, "conv1", "delta_input", 1.5);
+    let conv1 = layer_mut(&mut step, "conv1");
+    let theirs = json!({"steps": [{"step": 0, "layers": [
+        {"name": "conv1", "delta_input": conv1["delta_input"]}]}]});
+    let (status, out) = run_diff("mean_pool_classic", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("\nmistake: not located. conv1.delta_input is computed from conv1.delta_z and the scenario's conv1.weights; your file does not hold conv1.delta_z, so the mistake may be in conv1's backward pass or before it: add conv1.delta_z to your file to tell\n"),
+        "{out}"
+    );
+    // Given its δz (the reference's), the same δ_input is located in conv1's backward pass.
+    let theirs = json!({"steps": [{"step": 0, "layers": [
+        {"name": "conv1", "delta_z": conv1["delta_z"], "delta_input": conv1["delta_input"]}]}]});
+    let (_, out) = run_diff("mean_pool_classic", &theirs);
+    assert!(
+        out.contains("\nmistake: step 0, conv1's backward pass. Computed correctly from your conv1.delta_z and the scenario's conv1.weights, conv1.delta_input[0, 0, 0] is "),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_input_passed_on_from_the_layer_before_counts_as_given() {
+    // conv2's δz and its input are not in the file, but what they are passed on from is:
+    // conv2.delta_a is pool2.delta_input, conv2.input is pool1.output.
+    let mut step = reference_steps("mean_pool_classic", 1).remove(0);
+    scale(&mut step, "conv2", "grad_weights", -1.0);
+    let (pool1, pool2, conv2) = (
+        layer_mut(&mut step, "pool1").clone(),
+        layer_mut(&mut step, "pool2").clone(),
+        layer_mut(&mut step, "conv2").clone(),
+    );
+    let theirs = json!({"steps": [{"step": 0, "layers": [
+        {"name": "pool1", "output": pool1["output"]},
+        {"name": "conv2", "z": conv2["z"], "grad_weights": conv2["grad_weights"]},
+        {"name": "pool2", "delta_input": pool2["delta_input"]}]}]});
+    let (status, out) = run_diff("mean_pool_classic", &theirs);
+    assert_eq!(status, 1, "{out}");
+    // δz is computed (from δa and z), not passed on: it must be given itself.
+    assert!(
+        out.contains("your file does not hold conv2.delta_z, so the mistake may be in conv2's backward pass or before it"),
+        "{out}"
+    );
+    let theirs = json!({"steps": [{"step": 0, "layers": [
+        {"name": "pool1", "output": pool1["output"]},
+        {"name": "conv2", "delta_z": conv2["delta_z"], "grad_weights": conv2["grad_weights"]}]}]});
+    let (_, out) = run_diff("mean_pool_classic", &theirs);
+    assert!(
+        out.contains("\nmistake: step 0, conv2's backward pass. Computed correctly from your pool1.output and conv2.delta_z, conv2.grad_weights[0, 0, 0, 0] is "),
+        "{out}"
+    );
+    assert!(
+        out.contains("\ndiagnosis: yours = -1 × the reference everywhere\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_mistake_between_layers_is_located_between_them() {
+    // ∂L/∂y right, but pool2 receives half of it.
+    let mut step = reference_steps("mean_pool_classic", 1).remove(0);
+    scale(&mut step, "pool2", "delta_output", 0.5);
+    let pool2 = layer_mut(&mut step, "pool2").clone();
+    let theirs = json!({"steps": [{"step": 0, "loss_grad": step["loss_grad"], "layers": [
+        {"name": "pool2", "delta_output": pool2["delta_output"]}]}]});
+    let (status, out) = run_diff("mean_pool_classic", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("\nmistake: step 0, passing ∂L/∂y to pool2. Computed correctly from your loss_grad, pool2.delta_output[0, 0, 0] is "),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_update_and_the_initial_parameters_are_places_too() {
+    let mut steps = reference_steps("mean_pool_classic", 2);
+    let lr = 0.1; // the scenario's learning rate
+    let conv1 = layer_mut(&mut steps[0], "conv1").clone();
+    let (w, g) = (tensor(&conv1["weights"]), tensor(&conv1["grad_weights"]));
+    // w + η·∂w: the sign of the step flipped.
+    let w1 = &w + &g.mapv(|g| lr * g);
+    let theirs = json!({"steps": [
+        {"step": 0, "layers": [{"name": "conv1", "weights": conv1["weights"], "grad_weights": conv1["grad_weights"]}]},
+        {"step": 1, "layers": [{"name": "conv1", "weights": tensor_to_json(&w1.view())}]}]});
+    let (status, out) = run_diff("mean_pool_classic", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("\nmistake: step 1, conv1's update after step 0. Computed correctly from your conv1.weights of step 0 and conv1.grad_weights of step 0, conv1.weights[0, 0, 0, 0] is "),
+        "{out}"
+    );
+    // Step 0's weights not the scenario's: said as such, with both numbers.
+    let mut w0 = w.clone();
+    w0[[0, 0, 0, 1]] += 0.5;
+    let theirs = json!({"steps": [{"step": 0, "layers": [{"name": "conv1", "weights": tensor_to_json(&w0.view())}]}]});
+    let (_, out) = run_diff("mean_pool_classic", &theirs);
+    assert!(
+        out.contains(&format!(
+            "\nmistake: step 0, conv1's initial parameters: your conv1.weights[0, 0, 0, 1] is {}, the scenario's is {} (deltascope export writes it)\n",
+            w0[[0, 0, 0, 1]],
+            w[[0, 0, 0, 1]]
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_max_pool_is_checked_from_its_input_when_the_switches_are_not_given() {
+    // δ sent to every cell of each window: wrong given pool1's δ_output and its input.
+    let mut step = reference_steps("max_pool_switches", 1).remove(0);
+    let pool1 = layer_mut(&mut step, "pool1").clone();
+    let delta_output = tensor(&pool1["delta_output"]);
+    let mut everywhere = tensor(&pool1["delta_input"]).mapv(|_| 0.0);
+    for ((c, y, x), v) in everywhere
+        .view_mut()
+        .into_dimensionality::<ndarray::Ix3>()
+        .unwrap()
+        .indexed_iter_mut()
+    {
+        if let Some(&d) = delta_output.get([c, y / 2, x / 2].as_slice()) {
+            *v = d;
+        }
+    }
+    let theirs = json!({"steps": [{"step": 0, "layers": [{"name": "pool1",
+        "input": pool1["input"], "delta_output": pool1["delta_output"],
+        "delta_input": tensor_to_json(&everywhere.view())}]}]});
+    let (status, out) = run_diff("max_pool_switches", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("\nmistake: step 0, pool1's backward pass. Computed correctly from your pool1.delta_output and pool1.input, pool1.delta_input"),
+        "{out}"
+    );
+    // Switches that point outside the input plane are no switches: not used, no panic.
+    let n = tensor(&pool1["output"]).len();
+    let theirs = json!({"steps": [{"step": 0, "layers": [{"name": "pool1",
+        "argmax": tensor_to_json(&ArrayD::from_elem(tensor(&pool1["output"]).shape(), 999.0).view()),
+        "delta_output": pool1["delta_output"],
+        "delta_input": tensor_to_json(&everywhere.view())}]}]});
+    let (status, out) = run_diff("max_pool_switches", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "\nfirst difference: step 0, forward pass, pool1.argmax[0, 0, 0]: yours 999, reference "
+        )),
+        "{out}"
+    );
+    // Its δ_input can't be checked from them, nor from the input the file does not hold.
+    assert!(
+        out.contains("\n1 later tensor differs too; its inputs are not all in your file, so diff can't tell whether it only follows from the first (pool1.delta_input)\n"),
+        "{out} {n}"
+    );
+}
