@@ -306,7 +306,6 @@ fn a_max_pool_is_checked_from_its_input_when_the_switches_are_not_given() {
         "{out}"
     );
     // Switches that point outside the input plane are no switches: not used, no panic.
-    let n = tensor(&pool1["output"]).len();
     let theirs = json!({"steps": [{"step": 0, "layers": [{"name": "pool1",
         "argmax": tensor_to_json(&ArrayD::from_elem(tensor(&pool1["output"]).shape(), 999.0).view()),
         "delta_output": pool1["delta_output"],
@@ -314,14 +313,14 @@ fn a_max_pool_is_checked_from_its_input_when_the_switches_are_not_given() {
     let (status, out) = run_diff("max_pool_switches", &theirs);
     assert_eq!(status, 1, "{out}");
     assert!(
-        out.contains(&format!(
+        out.contains(
             "\nfirst difference: step 0, forward pass, pool1.argmax[0, 0, 0]: yours 999, reference "
-        )),
+        ),
         "{out}"
     );
     // Its δ_input can't be checked from them, nor from the input the file does not hold.
     assert!(
         out.contains("\n1 later tensor differs too; its inputs are not all in your file, so diff can't tell whether it only follows from the first (pool1.delta_input)\n"),
-        "{out} {n}"
+        "{out}"
     );
 }
