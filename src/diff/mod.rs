@@ -425,9 +425,14 @@ impl DiffReport {
             } else {
                 [sci(t.max_abs_error), sci(t.max_rel_error)]
             };
+            // Where a mistake is made, the row says so: the rows below it follow from it.
+            let made_here = matches!(
+                t.cause.as_ref().map(|c| &c.verdict),
+                Some(Verdict::MadeHere(_))
+            );
             let _ = writeln!(
                 out,
-                "{:>4}  {:<8}  {:<24} {:>14} {:>11} {:>11} {:>9}",
+                "{:>4}  {:<8}  {:<24} {:>14} {:>11} {:>11} {:>9}{}",
                 t.step,
                 t.pass.name(),
                 t.label,
@@ -438,7 +443,8 @@ impl DiffReport {
                     "ok".to_string()
                 } else {
                     format!("{}/{}", t.mismatches, t.shape.iter().product::<usize>())
-                }
+                },
+                if made_here { "  ← mistake" } else { "" }
             );
         }
         if let Some(first_step) = first_step {
@@ -840,7 +846,7 @@ mod tests {
         assert_eq!(
             body(&text),
             [
-                "   0  backward  b.delta_input                    [2, 2]      5.0e-1           0       1/4",
+                "   0  backward  b.delta_input                    [2, 2]      5.0e-1           0       1/4  ← mistake",
                 "4 other tensors agree within 1.0e-6 (--all lists every tensor)",
                 "",
                 "first difference: step 0, backward pass, b.delta_input[0, 1]: yours 1.5, reference 1",
@@ -985,7 +991,12 @@ mod tests {
         let text = report.to_text();
         let row = |name: &str| -> Vec<String> {
             let line = text.lines().find(|l| l.contains(name)).expect(name);
-            line.split_whitespace().map(String::from).collect()
+            line.split("  ←")
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .map(String::from)
+                .collect()
         };
         let z = row(".z ");
         assert_eq!(
