@@ -7,7 +7,10 @@ use std::rc::Rc;
 
 use ndarray::{Array3, ArrayD, ArrayViewD, IxDyn};
 
-use crate::engine::{LayerKind, LayerTrace, Loss, TensorName as N};
+use crate::diff::Comparison;
+use crate::diff::compare::{SwitchPair, decode_switch};
+use crate::engine::trace::PoolTrace;
+use crate::engine::{LayerKind, LayerTrace, Loss, Pool, TensorName as N};
 use crate::explain::{self, CellRef, Context, Explanation};
 use crate::timeline::{Node, Position, Timeline};
 
@@ -151,7 +154,7 @@ pub struct MapTensor<'a> {
     pub covered: Option<Rc<Array3<bool>>>,
     /// With `--compare`: the user's values of this tensor (laid out like `data`) and
     /// which of their cells differ from the reference.
-    pub yours: Option<(ArrayD<f64>, ArrayD<bool>)>,
+    pub yours: Option<Rc<YourValues>>,
     /// Summaries of the values that drawing asks for many times per frame (the layout
     /// tries several arrangements), each computed once and kept across frames.
     pub memo: Rc<Memo>,
@@ -173,6 +176,8 @@ const CACHED_MEMOS: usize = 4096;
 pub struct ViewCache {
     memos: RefCell<HashMap<TensorKey, Rc<Memo>>>,
     masks: RefCell<HashMap<(usize, usize), PoolMask>>,
+    /// With `--compare`: the switch masks of the user's argmax, by (step, layer).
+    your_masks: RefCell<HashMap<(usize, usize), Option<Rc<YourValues>>>>,
     /// The last cell explained and where: the inspector redraws the same sum until the
     /// cursor or the position moves.
     explained: RefCell<Option<Explained>>,
@@ -183,6 +188,9 @@ type Explained = (Position, CellRef, Option<Rc<Explanation>>);
 
 /// A pool's routing mask over its input, and which input cells lie in any window.
 type PoolMask = (Rc<ArrayD<f64>>, Rc<Array3<bool>>);
+
+/// The user's values of a tensor and which of their cells differ from the reference.
+pub type YourValues = (ArrayD<f64>, ArrayD<bool>);
 
 impl ViewCache {
     fn memo(&self, key: TensorKey) -> Rc<Memo> {
@@ -195,6 +203,21 @@ impl ViewCache {
 
     fn mask(&self, step: usize, layer: usize, compute: impl FnOnce() -> PoolMask) -> PoolMask {
         let mut masks = self.masks.borrow_mut();
+        if masks.len() >= CACHED_MASKS && !masks.contains_key(&(step, layer)) {
+            masks.clear();
+        }
+        masks.entry((step, layer)).or_insert_with(compute).clone()
+    }
+
+    /// The user's switch mask of layer `layer` at `step` (None when they gave no argmax),
+    /// from `compute` unless it is kept.
+    pub fn your_mask(
+        &self,
+        step: usize,
+        layer: usize,
+        compute: impl FnOnce() -> Option<Rc<YourValues>>,
+    ) -> Option<Rc<YourValues>> {
+        let mut masks = self.your_masks.borrow_mut();
         if masks.len() >= CACHED_MASKS && !masks.contains_key(&(step, layer)) {
             masks.clear();
         }
@@ -276,7 +299,7 @@ impl MapTensor<'_> {
 
     /// The user's value of a cell and whether it differs from the reference (`--compare`).
     pub fn your_value(&self, index: &[usize]) -> Option<(f64, bool)> {
-        let (values, differs) = self.yours.as_ref()?;
+        let (values, differs) = &**self.yours.as_ref()?;
         Some((*values.get(IxDyn(index))?, *differs.get(IxDyn(index))?))
     }
 }
@@ -293,6 +316,122 @@ impl NodeMaps<'_> {
     pub fn position(&self, name: N) -> Option<usize> {
         self.tensors.iter().position(|t| t.name == name)
     }
+}
+
+/// A max-pool layer at a step with the user's switches beside the reference's
+/// (`--compare` with their argmax).
+#[derive(Clone, Debug)]
+pub struct Switches<'a> {
+    pub pool: &'a Pool,
+    pub trace: &'a PoolTrace,
+    /// Every window, in row-major order.
+    pub pairs: Vec<SwitchPair>,
+}
+
+/// The switches of layer `l` at `step`, when it is a max pool whose argmax the user gave.
+pub fn switches<'a>(
+    timeline: &'a Timeline,
+    compare: &Comparison,
+    step: usize,
+    l: usize,
+) -> Option<Switches<'a>> {
+    let LayerKind::Pool(pool) = &timeline.model(step).layers.get(l)?.kind else {
+        return None;
+    };
+    let LayerTrace::Pool(trace) = &timeline.step(step)?.trace.layers[l].1 else {
+        return None;
+    };
+    let pairs = compare.switch_pairs(step, l, trace.argmax.as_ref()?)?;
+    Some(Switches { pool, trace, pairs })
+}
+
+impl Switches<'_> {
+    /// [H, W] of the input plane the switches index.
+    pub fn plane(&self) -> [usize; 2] {
+        let (_, h, w) = self.trace.input.dim();
+        [h, w]
+    }
+
+    /// The switch mask of the user's switches, derived as the reference's is (by
+    /// [`Pool::routing_mask`]), and the cells to mark: for each switch that differs, the
+    /// cell the reference's points at and the cell the user's points at, both. (A switch
+    /// outside its window counts in no window, as in the reference's mask, but its cell is
+    /// marked; one that names no cell marks the reference's only.)
+    pub fn your_mask(&self) -> YourValues {
+        let plane = self.plane();
+        let [_, w] = plane;
+        let cell = |switch: f64| decode_switch(switch, plane);
+        // usize::MAX is the flat index of no cell: such a switch wins no window.
+        let argmax = self
+            .pairs
+            .iter()
+            .map(|p| cell(p.yours).map_or(usize::MAX, |[y, x]| y * w + x));
+        let theirs = PoolTrace {
+            argmax: Some(
+                Array3::from_shape_vec(self.trace.output.raw_dim(), argmax.collect())
+                    .expect("one switch per output cell"),
+            ),
+            ..self.trace.clone()
+        };
+        let (mask, _) = self.pool.routing_mask(&theirs);
+        let mut differs = Array3::from_elem(self.trace.input.raw_dim(), false);
+        for p in self.pairs.iter().filter(|p| p.differs()) {
+            differs[[p.channel, p.reference / w, p.reference % w]] = true;
+            if let Some([y, x]) = cell(p.yours) {
+                differs[[p.channel, y, x]] = true;
+            }
+        }
+        (mask.into_dyn(), differs.into_dyn())
+    }
+
+    /// The switches that bear on a cell of the layer's `tensor`, decoded: for an output
+    /// cell, its window's; for a cell of the input plane (the mask, δ_input), every
+    /// differing switch that points at it, the reference's or the user's.
+    pub fn at(&self, tensor: N, index: &[usize]) -> Vec<YourSwitch> {
+        let plane = self.plane();
+        let [_, w] = plane;
+        let bears = |p: &SwitchPair| match (tensor, index) {
+            (N::Output, &[c, i, j]) => p.channel == c && p.window == [i, j],
+            (N::Mask | N::DeltaInput, &[c, y, x]) => {
+                p.channel == c
+                    && p.differs()
+                    && (p.reference == y * w + x || decode_switch(p.yours, plane) == Some([y, x]))
+            }
+            _ => false,
+        };
+        self.pairs
+            .iter()
+            .filter(|p| bears(p))
+            .map(|&pair| {
+                let yours = decode_switch(pair.yours, plane);
+                YourSwitch {
+                    pair,
+                    plane,
+                    reference: [pair.reference / w, pair.reference % w],
+                    yours,
+                    in_window: yours.is_some_and(|cell| {
+                        self.pool
+                            .window(pair.window[0], pair.window[1])
+                            .any(|c| c == cell)
+                    }),
+                }
+            })
+            .collect()
+    }
+}
+
+/// One window's switch as the inspector shows it: the reference's and the user's, decoded
+/// into cells [row, col] of the input plane.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct YourSwitch {
+    pub pair: SwitchPair,
+    /// [H, W] of the input plane.
+    pub plane: [usize; 2],
+    pub reference: [usize; 2],
+    /// None when the user's number names no cell of the plane.
+    pub yours: Option<[usize; 2]>,
+    /// Whether the user's cell lies in the window it is the switch of.
+    pub in_window: bool,
 }
 
 /// The explain context of the step at `pos` (None if that step is not computed).

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{Array3, ArrayD, ArrayViewD, IxDyn};
 
 use super::{DiffReport, GivenTensor, TensorDiff, cell_mismatch, diff};
 use crate::engine::{Model, TensorName};
@@ -25,6 +25,37 @@ pub struct Comparison {
 pub struct LayerAgreement {
     pub tensors: usize,
     pub differing: usize,
+}
+
+/// One window of a max-pool layer with the reference's switch and the user's: each the
+/// flat index h·W + w of a cell of the channel's input plane.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SwitchPair {
+    pub channel: usize,
+    /// The window (i, j), which is also the output cell it pools into.
+    pub window: [usize; 2],
+    pub reference: usize,
+    /// As the user's file gives it: any number, checked by [`decode_switch`], not trusted.
+    pub yours: f64,
+}
+
+impl SwitchPair {
+    /// Whether the user's switch names another cell than the reference's. A switch is a
+    /// position: it is the same cell or it is not, so no tolerance applies.
+    pub fn differs(&self) -> bool {
+        self.yours != self.reference as f64
+    }
+}
+
+/// The cell [row, col] that a flat switch h·W + w names in an input plane of
+/// `plane` = [H, W], or None when the number names no cell of it (negative, fractional,
+/// not finite, or past the plane's last cell).
+pub fn decode_switch(switch: f64, plane: [usize; 2]) -> Option<[usize; 2]> {
+    let [h, w] = plane;
+    (switch >= 0.0 && switch < (h * w) as f64 && switch.fract() == 0.0).then(|| {
+        let s = switch as usize;
+        [s / w, s % w]
+    })
 }
 
 impl Comparison {
@@ -101,6 +132,33 @@ impl Comparison {
             tensors: tensors.len(),
             differing: tensors.iter().filter(|t| t.mismatches > 0).count(),
         })
+    }
+
+    /// Every window of max-pool layer `layer` at `step`, the reference's switch (`reference`,
+    /// the trace's argmax) beside the user's, in row-major order; None unless the user gave
+    /// that layer's argmax.
+    pub fn switch_pairs(
+        &self,
+        step: usize,
+        layer: usize,
+        reference: &Array3<usize>,
+    ) -> Option<Vec<SwitchPair>> {
+        let yours = self.yours(step, Some(layer), TensorName::Argmax)?;
+        if yours.shape() != reference.shape() {
+            return None;
+        }
+        Some(
+            reference
+                .indexed_iter()
+                .zip(yours.iter())
+                .map(|(((channel, i, j), &reference), &yours)| SwitchPair {
+                    channel,
+                    window: [i, j],
+                    reference,
+                    yours,
+                })
+                .collect(),
+        )
     }
 
     /// The user's tensor laid out like `reference` (the debugger shows some tensors

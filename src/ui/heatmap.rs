@@ -295,7 +295,11 @@ impl Heatmap<'_, '_> {
             differs,
         } = cell;
         if !covered {
-            let _ = write!(out, "{:^cw$}", "·");
+            // A user's switch may point at a cell in no window: it is marked all the same.
+            let _ = write!(out, "{:^w$}", "·", w = cw - usize::from(differs));
+            if differs {
+                out.push('≠');
+            }
             return;
         }
         let n = self.format.chars;
@@ -445,6 +449,7 @@ mod tests {
     use crate::app::ColorMode;
     use crate::app::maps::{Phase, Shape, Values};
     use ndarray::array;
+    use std::rc::Rc;
 
     #[test]
     fn the_fixed_form_is_the_one_found_by_trying_every_decimal_count() {
@@ -585,7 +590,10 @@ mod tests {
     fn cells_where_the_users_numbers_differ_are_marked_in_every_mode() {
         let mut t = tensor();
         let differs = array![[[false, true], [false, false]]].into_dyn();
-        t.yours = Some((array![[[1.0, 0.5], [0.0, 0.25]]].into_dyn(), differs));
+        t.yours = Some(Rc::new((
+            array![[[1.0, 0.5], [0.0, 0.25]]].into_dyn(),
+            differs,
+        )));
         for (mode, width, expected) in [
             (ColorMode::Mono, 2u16, "+█≠▒"),
             (ColorMode::TrueColor, 2, "  ≠"),

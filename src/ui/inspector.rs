@@ -8,7 +8,8 @@ use ratatui::text::{Line, Span};
 
 use super::theme::Theme;
 use super::wrap;
-use crate::explain::{Combine, Explanation, Term, exact, short};
+use crate::app::maps::YourSwitch;
+use crate::explain::{Combine, Explanation, Term, exact, idx, short};
 
 /// The block title: "conv1.δx[0,3,4] = 0.0537… · what it is", the value exact (shortest
 /// round-trip digits, scientific when huge or tiny); what it is only when it fits in `width`.
@@ -37,13 +38,44 @@ fn what_fits_in_title(e: &Explanation, width: u16) -> bool {
         .is_some_and(|what| title(e, width).ends_with(&format!("· {what} ")))
 }
 
-/// The user's value of the cell under the cursor (`--compare`).
+/// What the user's numbers say about the cell under the cursor (`--compare`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct YourCell {
-    pub value: f64,
-    pub differs: bool,
+    /// Their value of the cell and whether it differs, when they gave the tensor.
+    pub value: Option<(f64, bool)>,
     /// The known mistake that reproduces the user's whole tensor, if one does.
     pub diagnosis: Option<String>,
+    /// A max pool's switches that bear on the cell, theirs beside the reference's.
+    pub switches: Vec<YourSwitch>,
+}
+
+/// "your switch of window (0,1): x[0,0,3] (flat 3)  ✗ the reference's is x[0,1,2] (flat 8)".
+fn switch_line<'a>(s: &YourSwitch, theme: &Theme) -> Vec<Span<'a>> {
+    let c = s.pair.channel;
+    let [i, j] = s.pair.window;
+    let cell = |[y, x]: [usize; 2]| format!("x{} (flat {})", idx(&[c, y, x]), y * s.plane[1] + x);
+    let yours = match s.yours {
+        Some(at) if s.in_window => cell(at),
+        Some(at) => format!("{}, outside the window", cell(at)),
+        None => format!(
+            "{}, which names no cell of the {}×{} plane",
+            exact(s.pair.yours),
+            s.plane[0],
+            s.plane[1]
+        ),
+    };
+    let head = format!("your switch of window ({i},{j}): {yours}");
+    if s.pair.differs() {
+        vec![Span::styled(
+            format!("{head}  ✗ the reference's is {}", cell(s.reference)),
+            theme.warning(),
+        )]
+    } else {
+        vec![Span::styled(
+            format!("{head}  ✓ the reference's"),
+            theme.good(),
+        )]
+    }
 }
 
 fn chars(s: &str) -> usize {
@@ -262,21 +294,32 @@ pub fn lines<'a>(
         );
     }
     if let Some(y) = yours {
-        let v = exact(y.value);
-        tail.push(Line::from(if y.differs {
-            Span::styled(
-                format!(
-                    "yours = {v}  ✗ differs from the reference by {}",
-                    short(y.value - e.value)
-                ),
-                theme.warning(),
-            )
-        } else {
-            Span::styled(
-                format!("yours = {v}  ✓ agrees with the reference"),
-                theme.good(),
-            )
-        }));
+        if let Some((value, differs)) = y.value {
+            let v = exact(value);
+            tail.push(Line::from(if !differs {
+                Span::styled(
+                    format!("yours = {v}  ✓ agrees with the reference"),
+                    theme.good(),
+                )
+            } else if value == e.value {
+                // A switch mask cell whose count is right but not its switches.
+                Span::styled(
+                    format!("yours = {v}  ✗ the same value, but a switch that points here differs"),
+                    theme.warning(),
+                )
+            } else {
+                Span::styled(
+                    format!(
+                        "yours = {v}  ✗ differs from the reference by {}",
+                        short(value - e.value)
+                    ),
+                    theme.warning(),
+                )
+            }));
+        }
+        for s in &y.switches {
+            push_wrapped(&mut tail, switch_line(s, theme), w, 2);
+        }
         if let Some(d) = &y.diagnosis {
             for l in wrap(&format!("diagnosis: {d}"), w) {
                 tail.push(Line::from(Span::styled(l, theme.warning())));
