@@ -708,6 +708,208 @@ mod tests {
     use super::*;
     use crate::scenario::default_scenario;
 
+    use crate::diff::GivenTensor;
+    use crate::engine::Pass;
+    use crate::scenario::Scenario;
+
+    fn max_pool_switches() -> Scenario {
+        crate::scenario::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scenarios/max_pool_switches.json"),
+        )
+        .unwrap()
+    }
+
+    /// pool1 (layer 1) of max_pool_switches: the reference's switches, with `edit` applied,
+    /// as the user's argmax.
+    fn their_switches(s: &Scenario, edit: impl FnOnce(&mut ArrayD<f64>)) -> Comparison {
+        let LayerTrace::Pool(p) = &s.model.trace(0).layers[1].1 else {
+            panic!("pool1 is layer 1")
+        };
+        let mut argmax = p.argmax.as_ref().unwrap().mapv(|a| a as f64).into_dyn();
+        edit(&mut argmax);
+        let given = vec![GivenTensor {
+            step: 0,
+            pass: Pass::Forward,
+            layer: Some(1),
+            tensor: N::Argmax,
+            values: argmax,
+            path: "steps[0].layers[1].argmax".into(),
+        }];
+        Comparison::new("mine.json", &s.name, &s.model, given, 1e-6).unwrap()
+    }
+
+    fn marked(differs: &ArrayD<bool>) -> Vec<Vec<usize>> {
+        differs
+            .indexed_iter()
+            .filter(|(_, d)| **d)
+            .map(|(i, _)| ndarray::Dimension::slice(&i).to_vec())
+            .collect()
+    }
+
+    fn reference_mask(t: &Timeline) -> ArrayD<f64> {
+        let (LayerKind::Pool(pool), LayerTrace::Pool(p)) = (
+            &t.model(0).layers[1].kind,
+            &t.step(0).unwrap().trace.layers[1].1,
+        ) else {
+            panic!("pool1 is layer 1")
+        };
+        pool.routing_mask(p).0.into_dyn()
+    }
+
+    #[test]
+    fn one_wrong_switch_marks_the_cell_of_each_side_and_moves_its_count() {
+        let s = max_pool_switches();
+        // Window (1,1) of channel 0: the reference's switch is 20 = [3,2]; theirs 14 = [2,2].
+        let c = their_switches(&s, |a| {
+            assert_eq!(a[[0, 1, 1]], 20.0);
+            a[[0, 1, 1]] = 14.0;
+        });
+        let t = Timeline::new(s.model, s.steps);
+        let sw = switches(&t, &c, 0, 1).unwrap();
+        assert_eq!(sw.plane(), [6, 6]);
+        let (mask, differs) = sw.your_mask();
+        assert_eq!(marked(&differs), vec![vec![0, 2, 2], vec![0, 3, 2]]);
+        let mut expected = reference_mask(&t);
+        expected[[0, 2, 2]] += 1.0;
+        expected[[0, 3, 2]] -= 1.0;
+        assert_eq!(
+            mask, expected,
+            "their count moves from the reference's cell to theirs"
+        );
+
+        let wrong = YourSwitch {
+            pair: SwitchPair {
+                channel: 0,
+                window: [1, 1],
+                reference: 20,
+                yours: 14.0,
+            },
+            plane: [6, 6],
+            reference: [3, 2],
+            yours: Some([2, 2]),
+            in_window: true,
+        };
+        for (tensor, index) in [
+            (N::Mask, [0, 2, 2]),
+            (N::Mask, [0, 3, 2]),
+            (N::DeltaInput, [0, 3, 2]),
+            (N::Output, [0, 1, 1]),
+        ] {
+            assert_eq!(sw.at(tensor, &index), vec![wrong], "{tensor} {index:?}");
+        }
+        // An output cell shows its window's switch, agreeing or not; a mask cell only the
+        // differing switches that point at it.
+        let agreeing = sw.at(N::Output, &[0, 0, 1]);
+        assert_eq!(agreeing.len(), 1);
+        assert!(!agreeing[0].pair.differs());
+        assert_eq!(agreeing[0].pair.window, [0, 1]);
+        assert_eq!(agreeing[0].reference, [1, 2], "8 = 1·6 + 2");
+        for (tensor, index) in [
+            (N::Mask, [0, 1, 2]),
+            (N::Mask, [1, 2, 2]),
+            (N::Input, [0, 2, 2]),
+            (N::DeltaOutput, [0, 1, 1]),
+        ] {
+            assert_eq!(sw.at(tensor, &index), vec![], "{tensor} {index:?}");
+        }
+    }
+
+    #[test]
+    fn a_switch_outside_its_window_or_naming_no_cell_marks_what_it_can() {
+        let s = max_pool_switches();
+        let c = their_switches(&s, |a| {
+            // Window (0,0) (cells [0..2, 0..2]; reference 6 = [1,0]) numbered inside the
+            // window: 3 is [0,3] of the plane, a cell of window (0,1).
+            assert_eq!(a[[0, 0, 0]], 6.0);
+            a[[0, 0, 0]] = 3.0;
+            // Past the 36 cells of the plane (reference 8 = [1,2]), and not a whole number
+            // (reference 5 = [0,5]).
+            a[[0, 0, 1]] = 36.0;
+            a[[0, 0, 2]] = 4.5;
+        });
+        let t = Timeline::new(s.model, s.steps);
+        let sw = switches(&t, &c, 0, 1).unwrap();
+        let (mask, differs) = sw.your_mask();
+        assert_eq!(
+            marked(&differs),
+            vec![vec![0, 0, 3], vec![0, 0, 5], vec![0, 1, 0], vec![0, 1, 2]]
+        );
+        let mut expected = reference_mask(&t);
+        // A switch outside its window wins no window, as Pool::routing_mask counts.
+        expected[[0, 1, 0]] -= 1.0;
+        expected[[0, 1, 2]] -= 1.0;
+        expected[[0, 0, 5]] -= 1.0;
+        assert_eq!(mask, expected);
+        let outside = sw.at(N::Mask, &[0, 0, 3]);
+        assert_eq!(outside.len(), 1);
+        assert_eq!(outside[0].yours, Some([0, 3]));
+        assert!(!outside[0].in_window);
+        let nowhere = sw.at(N::Mask, &[0, 1, 2]);
+        assert_eq!(nowhere.len(), 1);
+        assert_eq!((nowhere[0].pair.yours, nowhere[0].yours), (36.0, None));
+        assert!(!nowhere[0].in_window);
+        assert_eq!(sw.at(N::Output, &[0, 0, 2])[0].yours, None);
+    }
+
+    #[test]
+    fn the_mask_shows_the_users_switches_only_where_they_gave_them() {
+        let s = max_pool_switches();
+        let right = their_switches(&s, |_| {});
+        let state =
+            crate::app::State::new(s.clone(), crate::app::Config::default()).with_comparison(right);
+        let t = &state.timeline;
+        let (mask, differs) = switches(t, state.compare.as_ref().unwrap(), 0, 1)
+            .unwrap()
+            .your_mask();
+        assert_eq!(mask, reference_mask(t));
+        assert!(
+            marked(&differs).is_empty(),
+            "agreeing switches mark nothing"
+        );
+        // Not a max pool, or no argmax given: nothing to derive.
+        let c = state.compare.as_ref().unwrap();
+        assert!(switches(t, c, 0, 0).is_none(), "conv1");
+        assert!(switches(t, c, 0, 3).is_none(), "pool2: no argmax given");
+        assert!(switches(t, c, 0, 9).is_none(), "no such layer");
+        assert!(switches(t, c, 5, 1).is_none(), "step 5 is not computed");
+    }
+
+    #[test]
+    fn the_users_masks_are_kept_per_step_and_layer_until_the_cache_is_full() {
+        let cache = ViewCache::default();
+        let calls = std::cell::Cell::new(0);
+        let compute = || {
+            calls.set(calls.get() + 1);
+            Some(Rc::new((
+                ArrayD::zeros(IxDyn(&[1])),
+                ArrayD::default(IxDyn(&[1])),
+            )))
+        };
+        let first = cache.your_mask(0, 1, compute).unwrap();
+        let again = cache.your_mask(0, 1, compute).unwrap();
+        assert!(Rc::ptr_eq(&first, &again));
+        assert_eq!(calls.get(), 1);
+        for step in 1..CACHED_MASKS {
+            cache.your_mask(step, 1, compute);
+        }
+        assert_eq!(calls.get(), CACHED_MASKS);
+        cache.your_mask(0, 1, compute);
+        assert_eq!(
+            calls.get(),
+            CACHED_MASKS,
+            "a kept mask when the cache is full"
+        );
+        cache.your_mask(CACHED_MASKS, 1, compute);
+        cache.your_mask(0, 1, compute);
+        assert_eq!(
+            calls.get(),
+            CACHED_MASKS + 2,
+            "emptied when full, then refilled"
+        );
+        assert!(cache.your_mask(9, 9, || None).is_none());
+    }
+
     #[test]
     fn shapes_round_trip_between_index_and_map_cell() {
         for shape in [

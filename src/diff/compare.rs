@@ -187,7 +187,7 @@ impl Comparison {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Pass;
+    use crate::engine::{LayerTrace, Pass};
     use crate::scenario::default_scenario;
 
     #[test]
@@ -250,6 +250,69 @@ mod tests {
                 .filter(|&&m| m)
                 .count(),
             1
+        );
+    }
+
+    #[test]
+    fn a_flat_switch_decodes_to_a_cell_of_the_plane_or_to_none() {
+        assert_eq!(decode_switch(0.0, [3, 4]), Some([0, 0]));
+        assert_eq!(
+            decode_switch(6.0, [3, 4]),
+            Some([1, 2]),
+            "h·W + w with W = 4"
+        );
+        assert_eq!(decode_switch(11.0, [3, 4]), Some([2, 3]), "the last cell");
+        for none in [12.0, -1.0, 2.5, f64::NAN, f64::INFINITY, -0.5] {
+            assert_eq!(decode_switch(none, [3, 4]), None, "{none}");
+        }
+    }
+
+    #[test]
+    fn switch_pairs_hold_every_window_and_compare_positions_exactly() {
+        let s = crate::scenario::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scenarios/max_pool_switches.json"),
+        )
+        .unwrap();
+        let trace = s.model.trace(0);
+        let LayerTrace::Pool(pool) = &trace.layers[1].1 else {
+            panic!("pool1 is layer 1")
+        };
+        let reference = pool.argmax.clone().unwrap();
+        let mut yours = reference.mapv(|a| a as f64);
+        // Off by a hair: with a loose tolerance a number would agree, a position does not.
+        yours[[1, 2, 1]] += 1e-4;
+        let given = vec![GivenTensor {
+            step: 0,
+            pass: Pass::Forward,
+            layer: Some(1),
+            tensor: TensorName::Argmax,
+            values: yours.into_dyn(),
+            path: "steps[0].layers[1].argmax".into(),
+        }];
+        let c = Comparison::new("mine.json", &s.name, &s.model, given, 1e-3).unwrap();
+        let pairs = c.switch_pairs(0, 1, &reference).unwrap();
+        assert_eq!(pairs.len(), reference.len());
+        assert_eq!(
+            pairs[3 * 3 + 2 * 3 + 1],
+            SwitchPair {
+                channel: 1,
+                window: [2, 1],
+                reference: reference[[1, 2, 1]],
+                yours: reference[[1, 2, 1]] as f64 + 1e-4,
+            },
+            "row-major: channel, then window row, then column"
+        );
+        let differing: Vec<_> = pairs.iter().filter(|p| p.differs()).collect();
+        assert_eq!(differing.len(), 1);
+        assert_eq!(differing[0].window, [2, 1]);
+        assert!(
+            c.switch_pairs(0, 3, &reference).is_none(),
+            "no argmax given"
+        );
+        assert!(
+            c.switch_pairs(0, 1, &Array3::zeros((2, 2, 2))).is_none(),
+            "not the reference's shape"
         );
     }
 
