@@ -177,7 +177,7 @@ pub struct ViewCache {
     memos: RefCell<HashMap<TensorKey, Rc<Memo>>>,
     masks: RefCell<HashMap<(usize, usize), PoolMask>>,
     /// With `--compare`: the switch masks of the user's argmax, by (step, layer).
-    your_masks: RefCell<HashMap<(usize, usize), Option<Rc<YourValues>>>>,
+    your_masks: RefCell<HashMap<(usize, usize), YourMask>>,
     /// The last cell explained and where: the inspector redraws the same sum until the
     /// cursor or the position moves.
     explained: RefCell<Option<Explained>>,
@@ -191,6 +191,9 @@ type PoolMask = (Rc<ArrayD<f64>>, Rc<Array3<bool>>);
 
 /// The user's values of a tensor and which of their cells differ from the reference.
 pub type YourValues = (ArrayD<f64>, ArrayD<bool>);
+
+/// The user's switch mask of a layer, None when they gave no argmax for it.
+type YourMask = Option<Rc<YourValues>>;
 
 impl ViewCache {
     fn memo(&self, key: TensorKey) -> Rc<Memo> {
@@ -215,8 +218,8 @@ impl ViewCache {
         &self,
         step: usize,
         layer: usize,
-        compute: impl FnOnce() -> Option<Rc<YourValues>>,
-    ) -> Option<Rc<YourValues>> {
+        compute: impl FnOnce() -> YourMask,
+    ) -> YourMask {
         let mut masks = self.your_masks.borrow_mut();
         if masks.len() >= CACHED_MASKS && !masks.contains_key(&(step, layer)) {
             masks.clear();
