@@ -329,3 +329,64 @@ fn snapshots_of_a_wrong_switch() {
         });
     }
 }
+
+/// Ties sent to the last maximum (a known mistake): the argmax's diagnosis is shown on the
+/// switch mask, which stands for the argmax in the debugger, and on the output cells.
+#[test]
+fn the_argmax_diagnosis_is_shown_on_the_switch_mask_and_the_outputs() {
+    let s = scenario::load(&bundled("digit_classifier")).unwrap();
+    let trace = s.model.trace(0);
+    let pool1 = step_to_json(&trace)["layers"][1].clone();
+    assert_eq!(pool1["name"], "pool1");
+    // Recomputed here from pool1's input, independently of the engine: 2×2 windows,
+    // stride 2, `>=` so that the last of tied maxima wins.
+    let input: Vec<Vec<Vec<f64>>> = serde_json::from_value(pool1["input"].clone()).unwrap();
+    let w = input[0][0].len();
+    let argmax: Vec<Vec<Vec<usize>>> = input
+        .iter()
+        .map(|plane| {
+            (0..plane.len() / 2)
+                .map(|i| {
+                    (0..w / 2)
+                        .map(|j| {
+                            let mut at = (2 * i) * w + 2 * j;
+                            for (y, x) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                                let (y, x) = (2 * i + y, 2 * j + x);
+                                if plane[y][x] >= plane[at / w][at % w] {
+                                    at = y * w + x;
+                                }
+                            }
+                            at
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(argmax[1][0][3], 15, "a tied window of channel 1");
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("last.json");
+    fs::write(
+        &mine,
+        json!({"steps": [{"step": 0, "layers": [{"name": "pool1", "argmax": argmax}]}]})
+            .to_string(),
+    )
+    .unwrap();
+    let diagnosis = "diagnosis: max-pool ties are routed to the last maximum";
+    let scenario = bundled("digit_classifier");
+    // The mask cell [1,0,6], the reference's switch of window (0,3).
+    let frame = replay_in(&scenario, &mine, "n\nEnter\nm\nc\nl*6\nsnap\n", "truecolor");
+    assert!(frame.contains("pool1.switch[1,0,6] = 1"), "{frame}");
+    assert!(
+        frame.contains(
+            "your switch of window (0,3): x[1,1,7] (flat 15)  ✗ the reference's is x[1,0,6] (flat 6)"
+        ),
+        "{frame}"
+    );
+    assert!(frame.contains(diagnosis), "{frame}");
+    // The output cell of that window: no output given, the switch and its diagnosis.
+    let frame = replay_in(&scenario, &mine, "n\nEnter\nc\nl*3\nsnap\n", "truecolor");
+    assert!(frame.contains("pool1.y[1,0,3]"), "{frame}");
+    assert!(frame.contains("your switch of window (0,3)"), "{frame}");
+    assert!(frame.contains(diagnosis), "{frame}");
+}
