@@ -7,7 +7,10 @@ use std::rc::Rc;
 
 use ndarray::{Array3, ArrayD, ArrayViewD, IxDyn};
 
-use crate::engine::{LayerKind, LayerTrace, Loss, TensorName as N};
+use crate::diff::Comparison;
+use crate::diff::compare::{SwitchPair, decode_switch};
+use crate::engine::trace::PoolTrace;
+use crate::engine::{LayerKind, LayerTrace, Loss, Pool, TensorName as N};
 use crate::explain::{self, CellRef, Context, Explanation};
 use crate::timeline::{Node, Position, Timeline};
 
@@ -151,7 +154,7 @@ pub struct MapTensor<'a> {
     pub covered: Option<Rc<Array3<bool>>>,
     /// With `--compare`: the user's values of this tensor (laid out like `data`) and
     /// which of their cells differ from the reference.
-    pub yours: Option<(ArrayD<f64>, ArrayD<bool>)>,
+    pub yours: Option<Rc<YourValues>>,
     /// Summaries of the values that drawing asks for many times per frame (the layout
     /// tries several arrangements), each computed once and kept across frames.
     pub memo: Rc<Memo>,
@@ -173,6 +176,8 @@ const CACHED_MEMOS: usize = 4096;
 pub struct ViewCache {
     memos: RefCell<HashMap<TensorKey, Rc<Memo>>>,
     masks: RefCell<HashMap<(usize, usize), PoolMask>>,
+    /// With `--compare`: the switch masks of the user's argmax, by (step, layer).
+    your_masks: RefCell<HashMap<(usize, usize), YourMask>>,
     /// The last cell explained and where: the inspector redraws the same sum until the
     /// cursor or the position moves.
     explained: RefCell<Option<Explained>>,
@@ -183,6 +188,12 @@ type Explained = (Position, CellRef, Option<Rc<Explanation>>);
 
 /// A pool's routing mask over its input, and which input cells lie in any window.
 type PoolMask = (Rc<ArrayD<f64>>, Rc<Array3<bool>>);
+
+/// The user's values of a tensor and which of their cells differ from the reference.
+pub type YourValues = (ArrayD<f64>, ArrayD<bool>);
+
+/// The user's switch mask of a layer, None when they gave no argmax for it.
+type YourMask = Option<Rc<YourValues>>;
 
 impl ViewCache {
     fn memo(&self, key: TensorKey) -> Rc<Memo> {
@@ -195,6 +206,21 @@ impl ViewCache {
 
     fn mask(&self, step: usize, layer: usize, compute: impl FnOnce() -> PoolMask) -> PoolMask {
         let mut masks = self.masks.borrow_mut();
+        if masks.len() >= CACHED_MASKS && !masks.contains_key(&(step, layer)) {
+            masks.clear();
+        }
+        masks.entry((step, layer)).or_insert_with(compute).clone()
+    }
+
+    /// The user's switch mask of layer `layer` at `step` (None when they gave no argmax),
+    /// from `compute` unless it is kept.
+    pub fn your_mask(
+        &self,
+        step: usize,
+        layer: usize,
+        compute: impl FnOnce() -> YourMask,
+    ) -> YourMask {
+        let mut masks = self.your_masks.borrow_mut();
         if masks.len() >= CACHED_MASKS && !masks.contains_key(&(step, layer)) {
             masks.clear();
         }
@@ -276,7 +302,7 @@ impl MapTensor<'_> {
 
     /// The user's value of a cell and whether it differs from the reference (`--compare`).
     pub fn your_value(&self, index: &[usize]) -> Option<(f64, bool)> {
-        let (values, differs) = self.yours.as_ref()?;
+        let (values, differs) = &**self.yours.as_ref()?;
         Some((*values.get(IxDyn(index))?, *differs.get(IxDyn(index))?))
     }
 }
@@ -293,6 +319,122 @@ impl NodeMaps<'_> {
     pub fn position(&self, name: N) -> Option<usize> {
         self.tensors.iter().position(|t| t.name == name)
     }
+}
+
+/// A max-pool layer at a step with the user's switches beside the reference's
+/// (`--compare` with their argmax).
+#[derive(Clone, Debug)]
+pub struct Switches<'a> {
+    pub pool: &'a Pool,
+    pub trace: &'a PoolTrace,
+    /// Every window, in row-major order.
+    pub pairs: Vec<SwitchPair>,
+}
+
+/// The switches of layer `l` at `step`, when it is a max pool whose argmax the user gave.
+pub fn switches<'a>(
+    timeline: &'a Timeline,
+    compare: &Comparison,
+    step: usize,
+    l: usize,
+) -> Option<Switches<'a>> {
+    let LayerKind::Pool(pool) = &timeline.model(step).layers.get(l)?.kind else {
+        return None;
+    };
+    let LayerTrace::Pool(trace) = &timeline.step(step)?.trace.layers[l].1 else {
+        return None;
+    };
+    let pairs = compare.switch_pairs(step, l, trace.argmax.as_ref()?)?;
+    Some(Switches { pool, trace, pairs })
+}
+
+impl Switches<'_> {
+    /// [H, W] of the input plane the switches index.
+    pub fn plane(&self) -> [usize; 2] {
+        let (_, h, w) = self.trace.input.dim();
+        [h, w]
+    }
+
+    /// The switch mask of the user's switches, derived as the reference's is (by
+    /// [`Pool::routing_mask`]), and the cells to mark: for each switch that differs, the
+    /// cell the reference's points at and the cell the user's points at, both. (A switch
+    /// outside its window counts in no window, as in the reference's mask, but its cell is
+    /// marked; one that names no cell marks the reference's only.)
+    pub fn your_mask(&self) -> YourValues {
+        let plane = self.plane();
+        let [_, w] = plane;
+        let cell = |switch: f64| decode_switch(switch, plane);
+        // usize::MAX is the flat index of no cell: such a switch wins no window.
+        let argmax = self
+            .pairs
+            .iter()
+            .map(|p| cell(p.yours).map_or(usize::MAX, |[y, x]| y * w + x));
+        let theirs = PoolTrace {
+            argmax: Some(
+                Array3::from_shape_vec(self.trace.output.raw_dim(), argmax.collect())
+                    .expect("one switch per output cell"),
+            ),
+            ..self.trace.clone()
+        };
+        let (mask, _) = self.pool.routing_mask(&theirs);
+        let mut differs = Array3::from_elem(self.trace.input.raw_dim(), false);
+        for p in self.pairs.iter().filter(|p| p.differs()) {
+            differs[[p.channel, p.reference / w, p.reference % w]] = true;
+            if let Some([y, x]) = cell(p.yours) {
+                differs[[p.channel, y, x]] = true;
+            }
+        }
+        (mask.into_dyn(), differs.into_dyn())
+    }
+
+    /// The switches that bear on a cell of the layer's `tensor`, decoded: for an output
+    /// cell, its window's; for a cell of the input plane (the mask, δ_input), every
+    /// differing switch that points at it, the reference's or the user's.
+    pub fn at(&self, tensor: N, index: &[usize]) -> Vec<YourSwitch> {
+        let plane = self.plane();
+        let [_, w] = plane;
+        let bears = |p: &SwitchPair| match (tensor, index) {
+            (N::Output, &[c, i, j]) => p.channel == c && p.window == [i, j],
+            (N::Mask | N::DeltaInput, &[c, y, x]) => {
+                p.channel == c
+                    && p.differs()
+                    && (p.reference == y * w + x || decode_switch(p.yours, plane) == Some([y, x]))
+            }
+            _ => false,
+        };
+        self.pairs
+            .iter()
+            .filter(|p| bears(p))
+            .map(|&pair| {
+                let yours = decode_switch(pair.yours, plane);
+                YourSwitch {
+                    pair,
+                    plane,
+                    reference: [pair.reference / w, pair.reference % w],
+                    yours,
+                    in_window: yours.is_some_and(|cell| {
+                        self.pool
+                            .window(pair.window[0], pair.window[1])
+                            .any(|c| c == cell)
+                    }),
+                }
+            })
+            .collect()
+    }
+}
+
+/// One window's switch as the inspector shows it: the reference's and the user's, decoded
+/// into cells [row, col] of the input plane.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct YourSwitch {
+    pub pair: SwitchPair,
+    /// [H, W] of the input plane.
+    pub plane: [usize; 2],
+    pub reference: [usize; 2],
+    /// None when the user's number names no cell of the plane.
+    pub yours: Option<[usize; 2]>,
+    /// Whether the user's cell lies in the window it is the switch of.
+    pub in_window: bool,
 }
 
 /// The explain context of the step at `pos` (None if that step is not computed).
@@ -568,6 +710,208 @@ fn known_tensors<'a>(
 mod tests {
     use super::*;
     use crate::scenario::default_scenario;
+
+    use crate::diff::GivenTensor;
+    use crate::engine::Pass;
+    use crate::scenario::Scenario;
+
+    fn max_pool_switches() -> Scenario {
+        crate::scenario::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scenarios/max_pool_switches.json"),
+        )
+        .unwrap()
+    }
+
+    /// pool1 (layer 1) of max_pool_switches: the reference's switches, with `edit` applied,
+    /// as the user's argmax.
+    fn their_switches(s: &Scenario, edit: impl FnOnce(&mut ArrayD<f64>)) -> Comparison {
+        let LayerTrace::Pool(p) = &s.model.trace(0).layers[1].1 else {
+            panic!("pool1 is layer 1")
+        };
+        let mut argmax = p.argmax.as_ref().unwrap().mapv(|a| a as f64).into_dyn();
+        edit(&mut argmax);
+        let given = vec![GivenTensor {
+            step: 0,
+            pass: Pass::Forward,
+            layer: Some(1),
+            tensor: N::Argmax,
+            values: argmax,
+            path: "steps[0].layers[1].argmax".into(),
+        }];
+        Comparison::new("mine.json", &s.name, &s.model, given, 1e-6).unwrap()
+    }
+
+    fn marked(differs: &ArrayD<bool>) -> Vec<Vec<usize>> {
+        differs
+            .indexed_iter()
+            .filter(|(_, d)| **d)
+            .map(|(i, _)| ndarray::Dimension::slice(&i).to_vec())
+            .collect()
+    }
+
+    fn reference_mask(t: &Timeline) -> ArrayD<f64> {
+        let (LayerKind::Pool(pool), LayerTrace::Pool(p)) = (
+            &t.model(0).layers[1].kind,
+            &t.step(0).unwrap().trace.layers[1].1,
+        ) else {
+            panic!("pool1 is layer 1")
+        };
+        pool.routing_mask(p).0.into_dyn()
+    }
+
+    #[test]
+    fn one_wrong_switch_marks_the_cell_of_each_side_and_moves_its_count() {
+        let s = max_pool_switches();
+        // Window (1,1) of channel 0: the reference's switch is 20 = [3,2]; theirs 14 = [2,2].
+        let c = their_switches(&s, |a| {
+            assert_eq!(a[[0, 1, 1]], 20.0);
+            a[[0, 1, 1]] = 14.0;
+        });
+        let t = Timeline::new(s.model, s.steps);
+        let sw = switches(&t, &c, 0, 1).unwrap();
+        assert_eq!(sw.plane(), [6, 6]);
+        let (mask, differs) = sw.your_mask();
+        assert_eq!(marked(&differs), vec![vec![0, 2, 2], vec![0, 3, 2]]);
+        let mut expected = reference_mask(&t);
+        expected[[0, 2, 2]] += 1.0;
+        expected[[0, 3, 2]] -= 1.0;
+        assert_eq!(
+            mask, expected,
+            "their count moves from the reference's cell to theirs"
+        );
+
+        let wrong = YourSwitch {
+            pair: SwitchPair {
+                channel: 0,
+                window: [1, 1],
+                reference: 20,
+                yours: 14.0,
+            },
+            plane: [6, 6],
+            reference: [3, 2],
+            yours: Some([2, 2]),
+            in_window: true,
+        };
+        for (tensor, index) in [
+            (N::Mask, [0, 2, 2]),
+            (N::Mask, [0, 3, 2]),
+            (N::DeltaInput, [0, 3, 2]),
+            (N::Output, [0, 1, 1]),
+        ] {
+            assert_eq!(sw.at(tensor, &index), vec![wrong], "{tensor} {index:?}");
+        }
+        // An output cell shows its window's switch, agreeing or not; a mask cell only the
+        // differing switches that point at it.
+        let agreeing = sw.at(N::Output, &[0, 0, 1]);
+        assert_eq!(agreeing.len(), 1);
+        assert!(!agreeing[0].pair.differs());
+        assert_eq!(agreeing[0].pair.window, [0, 1]);
+        assert_eq!(agreeing[0].reference, [1, 2], "8 = 1·6 + 2");
+        for (tensor, index) in [
+            (N::Mask, [0, 1, 2]),
+            (N::Mask, [1, 2, 2]),
+            (N::Input, [0, 2, 2]),
+            (N::DeltaOutput, [0, 1, 1]),
+        ] {
+            assert_eq!(sw.at(tensor, &index), vec![], "{tensor} {index:?}");
+        }
+    }
+
+    #[test]
+    fn a_switch_outside_its_window_or_naming_no_cell_marks_what_it_can() {
+        let s = max_pool_switches();
+        let c = their_switches(&s, |a| {
+            // Window (0,0) (cells [0..2, 0..2]; reference 6 = [1,0]) numbered inside the
+            // window: 3 is [0,3] of the plane, a cell of window (0,1).
+            assert_eq!(a[[0, 0, 0]], 6.0);
+            a[[0, 0, 0]] = 3.0;
+            // Past the 36 cells of the plane (reference 8 = [1,2]), and not a whole number
+            // (reference 5 = [0,5]).
+            a[[0, 0, 1]] = 36.0;
+            a[[0, 0, 2]] = 4.5;
+        });
+        let t = Timeline::new(s.model, s.steps);
+        let sw = switches(&t, &c, 0, 1).unwrap();
+        let (mask, differs) = sw.your_mask();
+        assert_eq!(
+            marked(&differs),
+            vec![vec![0, 0, 3], vec![0, 0, 5], vec![0, 1, 0], vec![0, 1, 2]]
+        );
+        let mut expected = reference_mask(&t);
+        // A switch outside its window wins no window, as Pool::routing_mask counts.
+        expected[[0, 1, 0]] -= 1.0;
+        expected[[0, 1, 2]] -= 1.0;
+        expected[[0, 0, 5]] -= 1.0;
+        assert_eq!(mask, expected);
+        let outside = sw.at(N::Mask, &[0, 0, 3]);
+        assert_eq!(outside.len(), 1);
+        assert_eq!(outside[0].yours, Some([0, 3]));
+        assert!(!outside[0].in_window);
+        let nowhere = sw.at(N::Mask, &[0, 1, 2]);
+        assert_eq!(nowhere.len(), 1);
+        assert_eq!((nowhere[0].pair.yours, nowhere[0].yours), (36.0, None));
+        assert!(!nowhere[0].in_window);
+        assert_eq!(sw.at(N::Output, &[0, 0, 2])[0].yours, None);
+    }
+
+    #[test]
+    fn the_mask_shows_the_users_switches_only_where_they_gave_them() {
+        let s = max_pool_switches();
+        let right = their_switches(&s, |_| {});
+        let state =
+            crate::app::State::new(s.clone(), crate::app::Config::default()).with_comparison(right);
+        let t = &state.timeline;
+        let (mask, differs) = switches(t, state.compare.as_ref().unwrap(), 0, 1)
+            .unwrap()
+            .your_mask();
+        assert_eq!(mask, reference_mask(t));
+        assert!(
+            marked(&differs).is_empty(),
+            "agreeing switches mark nothing"
+        );
+        // Not a max pool, or no argmax given: nothing to derive.
+        let c = state.compare.as_ref().unwrap();
+        assert!(switches(t, c, 0, 0).is_none(), "conv1");
+        assert!(switches(t, c, 0, 3).is_none(), "pool2: no argmax given");
+        assert!(switches(t, c, 0, 9).is_none(), "no such layer");
+        assert!(switches(t, c, 5, 1).is_none(), "step 5 is not computed");
+    }
+
+    #[test]
+    fn the_users_masks_are_kept_per_step_and_layer_until_the_cache_is_full() {
+        let cache = ViewCache::default();
+        let calls = std::cell::Cell::new(0);
+        let compute = || {
+            calls.set(calls.get() + 1);
+            Some(Rc::new((
+                ArrayD::zeros(IxDyn(&[1])),
+                ArrayD::default(IxDyn(&[1])),
+            )))
+        };
+        let first = cache.your_mask(0, 1, compute).unwrap();
+        let again = cache.your_mask(0, 1, compute).unwrap();
+        assert!(Rc::ptr_eq(&first, &again));
+        assert_eq!(calls.get(), 1);
+        for step in 1..CACHED_MASKS {
+            cache.your_mask(step, 1, compute);
+        }
+        assert_eq!(calls.get(), CACHED_MASKS);
+        cache.your_mask(0, 1, compute);
+        assert_eq!(
+            calls.get(),
+            CACHED_MASKS,
+            "a kept mask when the cache is full"
+        );
+        cache.your_mask(CACHED_MASKS, 1, compute);
+        cache.your_mask(0, 1, compute);
+        assert_eq!(
+            calls.get(),
+            CACHED_MASKS + 2,
+            "emptied when full, then refilled"
+        );
+        assert!(cache.your_mask(9, 9, || None).is_none());
+    }
 
     #[test]
     fn shapes_round_trip_between_index_and_map_cell() {

@@ -1,5 +1,6 @@
 //! Everything the debugger shows follows from this state; `update` changes it, `view` draws it.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::check::CheckReport;
@@ -223,7 +224,16 @@ impl State {
                 Node::Loss => None,
             };
             for t in &mut maps.tensors {
-                t.yours = c.aligned(self.pos.step, layer, t.name, &t.data.view());
+                t.yours = match (t.name, layer) {
+                    // The switch mask is derived from the switches: the user's from theirs.
+                    (TensorName::Mask, Some(l)) => self.cache.your_mask(self.pos.step, l, || {
+                        let s = maps::switches(&self.timeline, c, self.pos.step, l)?;
+                        Some(Rc::new(s.your_mask()))
+                    }),
+                    _ => c
+                        .aligned(self.pos.step, layer, t.name, &t.data.view())
+                        .map(Rc::new),
+                };
             }
         }
         maps

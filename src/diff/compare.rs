@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{Array3, ArrayD, ArrayViewD, IxDyn};
 
 use super::{DiffReport, GivenTensor, TensorDiff, cell_mismatch, diff};
 use crate::engine::{Model, TensorName};
@@ -25,6 +25,37 @@ pub struct Comparison {
 pub struct LayerAgreement {
     pub tensors: usize,
     pub differing: usize,
+}
+
+/// One window of a max-pool layer with the reference's switch and the user's: each the
+/// flat index h·W + w of a cell of the channel's input plane.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SwitchPair {
+    pub channel: usize,
+    /// The window (i, j), which is also the output cell it pools into.
+    pub window: [usize; 2],
+    pub reference: usize,
+    /// As the user's file gives it: any number, checked by [`decode_switch`], not trusted.
+    pub yours: f64,
+}
+
+impl SwitchPair {
+    /// Whether the user's switch names another cell than the reference's. A switch is a
+    /// position: it is the same cell or it is not, so no tolerance applies.
+    pub fn differs(&self) -> bool {
+        self.yours != self.reference as f64
+    }
+}
+
+/// The cell [row, col] that a flat switch h·W + w names in an input plane of
+/// `plane` = [H, W], or None when the number names no cell of it (negative, fractional,
+/// not finite, or past the plane's last cell).
+pub fn decode_switch(switch: f64, plane: [usize; 2]) -> Option<[usize; 2]> {
+    let [h, w] = plane;
+    (switch >= 0.0 && switch < (h * w) as f64 && switch.fract() == 0.0).then(|| {
+        let s = switch as usize;
+        [s / w, s % w]
+    })
 }
 
 impl Comparison {
@@ -103,6 +134,33 @@ impl Comparison {
         })
     }
 
+    /// Every window of max-pool layer `layer` at `step`, the reference's switch (`reference`,
+    /// the trace's argmax) beside the user's, in row-major order; None unless the user gave
+    /// that layer's argmax.
+    pub fn switch_pairs(
+        &self,
+        step: usize,
+        layer: usize,
+        reference: &Array3<usize>,
+    ) -> Option<Vec<SwitchPair>> {
+        let yours = self.yours(step, Some(layer), TensorName::Argmax)?;
+        if yours.shape() != reference.shape() {
+            return None;
+        }
+        Some(
+            reference
+                .indexed_iter()
+                .zip(yours.iter())
+                .map(|(((channel, i, j), &reference), &yours)| SwitchPair {
+                    channel,
+                    window: [i, j],
+                    reference,
+                    yours,
+                })
+                .collect(),
+        )
+    }
+
     /// The user's tensor laid out like `reference` (the debugger shows some tensors
     /// flattened, e.g. ∂L/∂y), with a mask of the cells that differ from it.
     pub fn aligned(
@@ -129,7 +187,7 @@ impl Comparison {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Pass;
+    use crate::engine::{LayerTrace, Pass};
     use crate::scenario::default_scenario;
 
     #[test]
@@ -192,6 +250,69 @@ mod tests {
                 .filter(|&&m| m)
                 .count(),
             1
+        );
+    }
+
+    #[test]
+    fn a_flat_switch_decodes_to_a_cell_of_the_plane_or_to_none() {
+        assert_eq!(decode_switch(0.0, [3, 4]), Some([0, 0]));
+        assert_eq!(
+            decode_switch(6.0, [3, 4]),
+            Some([1, 2]),
+            "h·W + w with W = 4"
+        );
+        assert_eq!(decode_switch(11.0, [3, 4]), Some([2, 3]), "the last cell");
+        for none in [12.0, -1.0, 2.5, f64::NAN, f64::INFINITY, -0.5] {
+            assert_eq!(decode_switch(none, [3, 4]), None, "{none}");
+        }
+    }
+
+    #[test]
+    fn switch_pairs_hold_every_window_and_compare_positions_exactly() {
+        let s = crate::scenario::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scenarios/max_pool_switches.json"),
+        )
+        .unwrap();
+        let trace = s.model.trace(0);
+        let LayerTrace::Pool(pool) = &trace.layers[1].1 else {
+            panic!("pool1 is layer 1")
+        };
+        let reference = pool.argmax.clone().unwrap();
+        let mut yours = reference.mapv(|a| a as f64);
+        // Off by a hair: with a loose tolerance a number would agree, a position does not.
+        yours[[1, 2, 1]] += 1e-4;
+        let given = vec![GivenTensor {
+            step: 0,
+            pass: Pass::Forward,
+            layer: Some(1),
+            tensor: TensorName::Argmax,
+            values: yours.into_dyn(),
+            path: "steps[0].layers[1].argmax".into(),
+        }];
+        let c = Comparison::new("mine.json", &s.name, &s.model, given, 1e-3).unwrap();
+        let pairs = c.switch_pairs(0, 1, &reference).unwrap();
+        assert_eq!(pairs.len(), reference.len());
+        assert_eq!(
+            pairs[3 * 3 + 2 * 3 + 1],
+            SwitchPair {
+                channel: 1,
+                window: [2, 1],
+                reference: reference[[1, 2, 1]],
+                yours: reference[[1, 2, 1]] as f64 + 1e-4,
+            },
+            "row-major: channel, then window row, then column"
+        );
+        let differing: Vec<_> = pairs.iter().filter(|p| p.differs()).collect();
+        assert_eq!(differing.len(), 1);
+        assert_eq!(differing[0].window, [2, 1]);
+        assert!(
+            c.switch_pairs(0, 3, &reference).is_none(),
+            "no argmax given"
+        );
+        assert!(
+            c.switch_pairs(0, 1, &Array3::zeros((2, 2, 2))).is_none(),
+            "not the reference's shape"
         );
     }
 

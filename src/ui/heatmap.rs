@@ -295,7 +295,14 @@ impl Heatmap<'_, '_> {
             differs,
         } = cell;
         if !covered {
-            let _ = write!(out, "{:^cw$}", "·");
+            // A user's switch may point at a cell in no window: it is marked all the same.
+            let room = cw - usize::from(differs);
+            if room > 0 {
+                let _ = write!(out, "{:^room$}", "·");
+            }
+            if differs {
+                out.push('≠');
+            }
             return;
         }
         let n = self.format.chars;
@@ -445,6 +452,7 @@ mod tests {
     use crate::app::ColorMode;
     use crate::app::maps::{Phase, Shape, Values};
     use ndarray::array;
+    use std::rc::Rc;
 
     #[test]
     fn the_fixed_form_is_the_one_found_by_trying_every_decimal_count() {
@@ -585,7 +593,10 @@ mod tests {
     fn cells_where_the_users_numbers_differ_are_marked_in_every_mode() {
         let mut t = tensor();
         let differs = array![[[false, true], [false, false]]].into_dyn();
-        t.yours = Some((array![[[1.0, 0.5], [0.0, 0.25]]].into_dyn(), differs));
+        t.yours = Some(Rc::new((
+            array![[[1.0, 0.5], [0.0, 0.25]]].into_dyn(),
+            differs,
+        )));
         for (mode, width, expected) in [
             (ColorMode::Mono, 2u16, "+█≠▒"),
             (ColorMode::TrueColor, 2, "  ≠"),
@@ -619,6 +630,46 @@ mod tests {
                     .modifier
                     .contains(ratatui::style::Modifier::BOLD)
             );
+        }
+    }
+
+    /// A user's switch may point at a cell in no pooling window: the `·` keeps its place
+    /// and the cell is marked like any other.
+    #[test]
+    fn a_differing_cell_in_no_window_is_marked() {
+        let mut t = tensor();
+        t.covered = Some(Rc::new(
+            ndarray::Array3::from_shape_vec((1, 2, 2), vec![false, false, true, true]).unwrap(),
+        ));
+        let differs = array![[[true, false], [false, false]]].into_dyn();
+        t.yours = Some(Rc::new((
+            array![[[1.0, -0.5], [0.0, 0.25]]].into_dyn(),
+            differs,
+        )));
+        for (mode, width, expected) in [
+            (ColorMode::TrueColor, 1u16, "≠·"),
+            (ColorMode::TrueColor, 3, "· ≠ · "),
+            (ColorMode::Mono, 4, " · ≠ ·  "),
+        ] {
+            let theme = Theme::new(mode);
+            let mut buf = Buffer::empty(Rect::new(0, 0, 2 * width, 1));
+            Heatmap {
+                tensor: &t,
+                map: 0,
+                row0: 0,
+                col0: 0,
+                cell_width: width,
+                scale: scale(&t),
+                format: number_format(&t),
+                theme: &theme,
+                cursor: None,
+                highlights: None,
+            }
+            .render(buf.area, &mut buf);
+            let line: String = (0..2 * width)
+                .map(|x| buf[(x, 0)].symbol().to_string())
+                .collect();
+            assert_eq!(line, expected, "{mode:?} width {width}");
         }
     }
 

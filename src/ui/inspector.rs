@@ -8,7 +8,8 @@ use ratatui::text::{Line, Span};
 
 use super::theme::Theme;
 use super::wrap;
-use crate::explain::{Combine, Explanation, Term, exact, short};
+use crate::app::maps::YourSwitch;
+use crate::explain::{Combine, Explanation, Term, exact, idx, short};
 
 /// The block title: "conv1.δx[0,3,4] = 0.0537… · what it is", the value exact (shortest
 /// round-trip digits, scientific when huge or tiny); what it is only when it fits in `width`.
@@ -37,13 +38,49 @@ fn what_fits_in_title(e: &Explanation, width: u16) -> bool {
         .is_some_and(|what| title(e, width).ends_with(&format!("· {what} ")))
 }
 
-/// The user's value of the cell under the cursor (`--compare`).
+/// What the user's numbers say about the cell under the cursor (`--compare`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct YourCell {
-    pub value: f64,
-    pub differs: bool,
+    /// Their value of the cell and whether it differs, when they gave the tensor.
+    pub value: Option<(f64, bool)>,
     /// The known mistake that reproduces the user's whole tensor, if one does.
     pub diagnosis: Option<String>,
+    /// A max pool's switches that bear on the cell, theirs beside the reference's.
+    pub switches: Vec<YourSwitch>,
+}
+
+/// "your switch of window (0,1): x[0,0,3] (flat 3)  ✗ the reference's is x[0,1,2] (flat 8)",
+/// or "your switch of window (0,1): x[0,1,2]  ✓ the reference's".
+fn switch_line<'a>(s: &YourSwitch, theme: &Theme) -> Vec<Span<'a>> {
+    let c = s.pair.channel;
+    let [i, j] = s.pair.window;
+    let cell = |[y, x]: [usize; 2]| format!("x{} (flat {})", idx(&[c, y, x]), y * s.plane[1] + x);
+    let yours = match s.yours {
+        Some(at) if s.in_window => cell(at),
+        Some(at) => format!("{}, outside the window", cell(at)),
+        None => format!(
+            "{}, which names no cell of the {}×{} plane",
+            exact(s.pair.yours),
+            s.plane[0],
+            s.plane[1]
+        ),
+    };
+    let head = format!("your switch of window ({i},{j}): {yours}");
+    if s.pair.differs() {
+        vec![Span::styled(
+            format!("{head}  ✗ the reference's is {}", cell(s.reference)),
+            theme.warning(),
+        )]
+    } else {
+        // The explanation's note gives the flat index of an agreeing switch.
+        vec![Span::styled(
+            format!(
+                "your switch of window ({i},{j}): x{}  ✓ the reference's",
+                idx(&[c, s.reference[0], s.reference[1]])
+            ),
+            theme.good(),
+        )]
+    }
 }
 
 fn chars(s: &str) -> usize {
@@ -262,21 +299,32 @@ pub fn lines<'a>(
         );
     }
     if let Some(y) = yours {
-        let v = exact(y.value);
-        tail.push(Line::from(if y.differs {
-            Span::styled(
-                format!(
-                    "yours = {v}  ✗ differs from the reference by {}",
-                    short(y.value - e.value)
-                ),
-                theme.warning(),
-            )
-        } else {
-            Span::styled(
-                format!("yours = {v}  ✓ agrees with the reference"),
-                theme.good(),
-            )
-        }));
+        if let Some((value, differs)) = y.value {
+            let v = exact(value);
+            tail.push(Line::from(if !differs {
+                Span::styled(
+                    format!("yours = {v}  ✓ agrees with the reference"),
+                    theme.good(),
+                )
+            } else if value == e.value {
+                // A switch mask cell whose count is right but not its switches.
+                Span::styled(
+                    format!("yours = {v}  ✗ the same value, but a switch that points here differs"),
+                    theme.warning(),
+                )
+            } else {
+                Span::styled(
+                    format!(
+                        "yours = {v}  ✗ differs from the reference by {}",
+                        short(value - e.value)
+                    ),
+                    theme.warning(),
+                )
+            }));
+        }
+        for s in &y.switches {
+            push_wrapped(&mut tail, switch_line(s, theme), w, 2);
+        }
         if let Some(d) = &y.diagnosis {
             for l in wrap(&format!("diagnosis: {d}"), w) {
                 tail.push(Line::from(Span::styled(l, theme.warning())));
@@ -406,5 +454,136 @@ pub fn render_parts(
     }
     for line in tail.iter().take(tail_h) {
         put(line, &mut y);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::ColorMode;
+    use crate::diff::compare::SwitchPair;
+    use crate::engine::TensorName;
+    use crate::explain::CellRef;
+    use crate::timeline::Node;
+
+    fn text(lines: &[Line<'_>]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
+    }
+
+    /// Window (1,1) of channel 0 in a 6×6 plane, whose reference switch is 20 = [3,2].
+    fn switch(yours: f64, cell: Option<[usize; 2]>, in_window: bool) -> YourSwitch {
+        YourSwitch {
+            pair: SwitchPair {
+                channel: 0,
+                window: [1, 1],
+                reference: 20,
+                yours,
+            },
+            plane: [6, 6],
+            reference: [3, 2],
+            yours: cell,
+            in_window,
+        }
+    }
+
+    #[test]
+    fn a_users_switch_is_decoded_beside_the_references() {
+        let theme = Theme::new(ColorMode::TrueColor);
+        let line = |s: YourSwitch| {
+            let spans = switch_line(&s, &theme);
+            let style = spans[0].style;
+            (text(&[Line::from(spans)]).remove(0), style)
+        };
+        assert_eq!(
+            line(switch(14.0, Some([2, 2]), true)),
+            (
+                "your switch of window (1,1): x[0,2,2] (flat 14)  ✗ the reference's is x[0,3,2] (flat 20)"
+                    .into(),
+                theme.warning()
+            )
+        );
+        assert_eq!(
+            line(switch(3.0, Some([0, 3]), false)).0,
+            "your switch of window (1,1): x[0,0,3] (flat 3), outside the window  ✗ the reference's is x[0,3,2] (flat 20)"
+        );
+        assert_eq!(
+            line(switch(36.0, None, false)).0,
+            "your switch of window (1,1): 36, which names no cell of the 6×6 plane  ✗ the reference's is x[0,3,2] (flat 20)"
+        );
+        assert_eq!(
+            line(switch(20.0, Some([3, 2]), true)),
+            (
+                "your switch of window (1,1): x[0,3,2]  ✓ the reference's".into(),
+                theme.good()
+            )
+        );
+    }
+
+    fn explanation(value: f64) -> Explanation {
+        Explanation {
+            cell: CellRef::new(Node::Layer(1), TensorName::Mask, &[0, 2, 2]),
+            value,
+            title: "pool1.switch[0,2,2]".into(),
+            formula: "switch[c,y,x] = the number of windows whose maximum is this cell".into(),
+            combine: Combine::Sum,
+            terms: Vec::new(),
+            notes: Vec::new(),
+            no_terms: None,
+        }
+    }
+
+    #[test]
+    fn the_users_value_comes_before_their_switches_and_the_diagnosis() {
+        let theme = Theme::new(ColorMode::TrueColor);
+        let tail = |e: &Explanation, y: &YourCell| text(&lines(e, 120, Some(y), &theme).2);
+        let moved = YourCell {
+            value: Some((1.0, true)),
+            diagnosis: Some("the last maximum wins ties".into()),
+            switches: vec![switch(14.0, Some([2, 2]), true)],
+        };
+        assert_eq!(
+            tail(&explanation(0.0), &moved),
+            vec![
+                "yours = 1  ✗ differs from the reference by 1",
+                "your switch of window (1,1): x[0,2,2] (flat 14)  ✗ the reference's is x[0,3,2] (flat 20)",
+                "diagnosis: the last maximum wins ties",
+            ]
+        );
+        // The same count from other switches: no "differs by 0".
+        let swapped = YourCell {
+            value: Some((1.0, true)),
+            diagnosis: None,
+            switches: vec![switch(14.0, Some([2, 2]), true)],
+        };
+        assert_eq!(
+            tail(&explanation(1.0), &swapped)[0],
+            "yours = 1  ✗ the same value, but a switch that points here differs"
+        );
+        // A cell whose tensor they did not give: their switch alone.
+        let switch_only = YourCell {
+            value: None,
+            diagnosis: None,
+            switches: vec![switch(20.0, Some([3, 2]), true)],
+        };
+        assert_eq!(
+            tail(&explanation(1.0), &switch_only),
+            vec!["your switch of window (1,1): x[0,3,2]  ✓ the reference's"]
+        );
+        let agrees = YourCell {
+            value: Some((1.0, false)),
+            diagnosis: None,
+            switches: Vec::new(),
+        };
+        assert_eq!(
+            tail(&explanation(1.0), &agrees),
+            vec!["yours = 1  ✓ agrees with the reference"]
+        );
+        // Narrow: a switch line wraps, nothing is cut.
+        let narrow = text(&lines(&explanation(0.0), 50, Some(&moved), &theme).2).join(" ");
+        assert!(narrow.contains("x[0,2,2] (flat 14)"), "{narrow}");
+        assert!(narrow.contains("x[0,3,2] (flat 20)"), "{narrow}");
     }
 }

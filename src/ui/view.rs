@@ -235,22 +235,32 @@ pub fn view(state: &State, frame: &mut Frame) {
         (_, Some(description)) => render_intro(frame, inner, description, state, &theme),
         (Some(e), None) => {
             let yours = resolved.and_then(|r| {
+                let c = state.compare.as_ref()?;
                 let t = &node_maps.tensors[r.tensor_index];
-                let (value, differs) =
-                    t.your_value(&t.shape.index(r.cursor.map, r.cursor.row, r.cursor.col)?)?;
+                let index = t.shape.index(r.cursor.map, r.cursor.row, r.cursor.col)?;
                 let layer = match state.selected {
                     Node::Layer(l) => Some(l),
                     Node::Loss => None,
                 };
-                let diagnosis = state.compare.as_ref().and_then(|c| {
-                    c.tensor_diff(state.pos.step, layer, t.name)?
-                        .diagnosis
-                        .clone()
-                });
-                Some(inspector::YourCell {
+                let value = t.your_value(&index);
+                let switches = layer
+                    .and_then(|l| maps::switches(&state.timeline, c, state.pos.step, l))
+                    .map(|s| s.at(t.name, &index))
+                    .unwrap_or_default();
+                // The mask has no tensor of its own in the user's file: its diagnosis is
+                // the argmax's, as is that of a switch shown on a cell they gave no value of.
+                let diagnosed = if value.is_none() || t.name == TensorName::Mask {
+                    TensorName::Argmax
+                } else {
+                    t.name
+                };
+                let diagnosis = c
+                    .tensor_diff(state.pos.step, layer, diagnosed)
+                    .and_then(|d| d.diagnosis.clone());
+                (value.is_some() || !switches.is_empty()).then_some(inspector::YourCell {
                     value,
-                    differs,
                     diagnosis,
+                    switches,
                 })
             });
             inspector::render(
