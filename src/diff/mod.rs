@@ -232,6 +232,12 @@ pub fn diff(
         let (params, trace) = &traces[g.step];
         let reference = reference_tensor(trace, g.layer, g.tensor)
             .expect("tensor names were checked while parsing");
+        // A switch is a position: the same cell or another, whatever the tolerance.
+        let tolerance = if g.tensor == N::Argmax {
+            0.0
+        } else {
+            tolerance
+        };
         let label = match g.layer {
             Some(l) => format!("{}.{}", model.layers[l].name, g.tensor),
             None => g.tensor.to_string(),
@@ -965,7 +971,11 @@ mod tests {
             )
             .expect("a max pool");
         let mut argmax = reference_tensor(&trace, Some(pool), N::Argmax).unwrap();
-        argmax.as_slice_mut().unwrap()[0] += 1.0;
+        // The last switch, whose index (a cell of the last rows) is large enough that a
+        // tolerance of 0.1 × it would cover an error of 1.
+        let last = argmax.len() - 1;
+        assert!(argmax.as_slice().unwrap()[last] >= 10.0);
+        argmax.as_slice_mut().unwrap()[last] += 1.0;
         let given = vec![
             GivenTensor {
                 step: 0,
@@ -985,6 +995,10 @@ mod tests {
             },
         ];
         let report = diff(&s.name, &s.model, &given, DEFAULT_TOLERANCE).unwrap();
+        // A switch one cell off differs under any tolerance.
+        let loose = diff(&s.name, &s.model, &given, 0.1).unwrap();
+        assert_eq!(loose.tensors[1].tensor, N::Argmax);
+        assert_eq!(loose.tensors[1].mismatches, 1);
         let z = &report.tensors[0];
         assert!(z.max_abs_error.is_nan() && z.max_rel_error.is_nan());
         assert_eq!(z.mismatches, 1);
