@@ -22,7 +22,8 @@ fn bundled(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.json"))
 }
 
-/// A student's trace: conv2's δ_input right, pool1's δ_input not divided by the window area.
+/// A student's trace: conv2's δ_input right, pool1's δ_input not divided by the window area,
+/// and conv1's δa, which is that δ_input passed on.
 fn mine(dir: &Path) -> std::path::PathBuf {
     let s = scenario::load(&scenario_path()).unwrap();
     let step = step_to_json(&s.model.trace(0));
@@ -44,7 +45,8 @@ fn mine(dir: &Path) -> std::path::PathBuf {
     }
     let theirs = json!({"steps": [{"step": 0, "layers": [
         {"name": "conv2", "delta_input": layer("conv2")["delta_input"]},
-        {"name": "pool1", "delta_input": times_four(&layer("pool1")["delta_input"])}
+        {"name": "pool1", "delta_input": times_four(&layer("pool1")["delta_input"])},
+        {"name": "conv1", "delta_a": times_four(&layer("conv1")["delta_a"])}
     ]}]});
     let file = dir.join("mine.json");
     fs::write(&file, theirs.to_string()).unwrap();
@@ -83,15 +85,25 @@ fn differing_cells_layers_and_the_diagnosis_are_shown_once_computed() {
     // At the backward event of pool1 (event 8): conv2 agrees, pool1 differs everywhere.
     let frame = replay(&mine, "n*7\nEnter\nsnap\n");
     assert!(frame.contains("conv2 2×2×2 ✓ yours"), "{frame}");
-    assert!(frame.contains("pool1 2×3×3 ✗ yours 1/1"), "{frame}");
+    // pool1's δ_input is wrong given its δ_output (conv2's δ_input, passed on): the
+    // mistake is made there.
+    assert!(frame.contains("pool1 2×3×3 ✗ mistake here"), "{frame}");
     assert!(frame.contains('≠'), "differing cells are marked: {frame}");
     assert!(frame.contains("✗ differs from the reference by"), "{frame}");
+    assert!(
+        frame.contains("mistake made here, in pool1's backward pass: computed correctly from"),
+        "{frame}"
+    );
     assert!(
         frame.contains(
             "diagnosis: yours = 4 × the reference everywhere: mean-pool δ not divided by"
         ),
         "{frame}"
     );
+    // One event on, conv1's δa differs only because pool1's δ_input does.
+    let frame = replay(&mine, "n*8\nEnter\nsnap\n");
+    assert!(frame.contains("pool1 2×3×3 ✗ mistake here"), "{frame}");
+    assert!(frame.contains("conv1 2×6×6 ✗ yours 1/1"), "{frame}");
 }
 
 #[test]

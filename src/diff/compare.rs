@@ -25,6 +25,8 @@ pub struct Comparison {
 pub struct LayerAgreement {
     pub tensors: usize,
     pub differing: usize,
+    /// How many of those are wrong given the user's own inputs: a mistake is made here.
+    pub mistakes: usize,
 }
 
 /// One window of a max-pool layer with the reference's switch and the user's: each the
@@ -131,6 +133,7 @@ impl Comparison {
         (!tensors.is_empty()).then(|| LayerAgreement {
             tensors: tensors.len(),
             differing: tensors.iter().filter(|t| t.mismatches > 0).count(),
+            mistakes: tensors.iter().filter(|t| t.made_here()).count(),
         })
     }
 
@@ -209,18 +212,41 @@ mod tests {
             values: wrong,
             path: "steps[0].layers[1].delta_input".into(),
         }];
-        let c = Comparison::new("mine.json", &s.name, &s.model, given, 1e-6).unwrap();
+        let c = Comparison::new("mine.json", &s.name, &s.model, given.clone(), 1e-6).unwrap();
         let (yours, mask) = c
             .aligned(0, Some(1), TensorName::DeltaInput, &reference.view())
             .unwrap();
         assert_eq!(yours[[0, 0, 1]], reference[[0, 0, 1]] + 1.0);
         assert_eq!(mask.iter().filter(|&&m| m).count(), 1);
         assert!(mask[[0, 0, 1]]);
+        // Its δ_output is not in the file: the difference is not located.
         assert_eq!(
             c.agreement(0, Some(1), |_| true),
             Some(LayerAgreement {
                 tensors: 1,
-                differing: 1
+                differing: 1,
+                mistakes: 0
+            })
+        );
+        // With it (the reference's), the mistake is made in this layer.
+        let mut with_input = given.clone();
+        with_input.push(GivenTensor {
+            tensor: TensorName::DeltaOutput,
+            values: trace.layers[1]
+                .1
+                .tensor(TensorName::DeltaOutput)
+                .unwrap()
+                .to_owned(),
+            path: "steps[0].layers[1].delta_output".into(),
+            ..given[0].clone()
+        });
+        let located = Comparison::new("mine.json", &s.name, &s.model, with_input, 1e-6).unwrap();
+        assert_eq!(
+            located.agreement(0, Some(1), |_| true),
+            Some(LayerAgreement {
+                tensors: 2,
+                differing: 1,
+                mistakes: 1
             })
         );
         assert_eq!(

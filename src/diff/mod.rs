@@ -108,6 +108,41 @@ pub struct DiffReport {
     pub tensors: Vec<TensorDiff>,
 }
 
+impl TensorDiff {
+    /// Whether it is wrong given the user's own inputs: a mistake is made here.
+    pub fn made_here(&self) -> bool {
+        matches!(
+            self.cause.as_ref().map(|c| &c.verdict),
+            Some(Verdict::MadeHere(_))
+        )
+    }
+
+    /// Where its difference comes from, in one sentence for the debugger's inspector
+    /// (None when it agrees).
+    pub fn origin_line(&self) -> Option<String> {
+        let cause = self.cause.as_ref()?;
+        let inputs = origin::name_inputs(&cause.inputs);
+        Some(match &cause.verdict {
+            Verdict::MadeHere(_) if cause.inputs.is_empty() => format!(
+                "mistake made here ({}): yours is not the scenario's (deltascope export writes it)",
+                cause.place
+            ),
+            Verdict::MadeHere(_) => format!(
+                "mistake made here, in {}: computed correctly from {inputs}, this tensor is not yours",
+                cause.place
+            ),
+            Verdict::Follows => format!(
+                "no mistake here: computed correctly from {inputs}, this tensor is yours; the mistake is made before it"
+            ),
+            Verdict::Unknown(missing) => format!(
+                "mistake not located: your file does not hold {}; add it to tell whether the mistake is made in {}",
+                join(missing),
+                cause.place
+            ),
+        })
+    }
+}
+
 impl DiffReport {
     pub fn agrees(&self) -> bool {
         self.tensors.iter().all(|t| t.mismatches == 0)
@@ -432,10 +467,7 @@ impl DiffReport {
                 [sci(t.max_abs_error), sci(t.max_rel_error)]
             };
             // Where a mistake is made, the row says so: the rows below it follow from it.
-            let made_here = matches!(
-                t.cause.as_ref().map(|c| &c.verdict),
-                Some(Verdict::MadeHere(_))
-            );
+            let made_here = t.made_here();
             let _ = writeln!(
                 out,
                 "{:>4}  {:<8}  {:<24} {:>14} {:>11} {:>11} {:>9}{}",

@@ -43,6 +43,8 @@ fn what_fits_in_title(e: &Explanation, width: u16) -> bool {
 pub struct YourCell {
     /// Their value of the cell and whether it differs, when they gave the tensor.
     pub value: Option<(f64, bool)>,
+    /// Where the tensor's difference comes from, recomputed from the user's own inputs.
+    pub origin: Option<String>,
     /// The known mistake that reproduces the user's whole tensor, if one does.
     pub diagnosis: Option<String>,
     /// A max pool's switches that bear on the cell, theirs beside the reference's.
@@ -325,6 +327,11 @@ pub fn lines<'a>(
         for s in &y.switches {
             push_wrapped(&mut tail, switch_line(s, theme), w, 2);
         }
+        if let Some(o) = &y.origin {
+            for l in wrap(o, w) {
+                tail.push(Line::from(Span::styled(l, theme.warning())));
+            }
+        }
         if let Some(d) = &y.diagnosis {
             for l in wrap(&format!("diagnosis: {d}"), w) {
                 tail.push(Line::from(Span::styled(l, theme.warning())));
@@ -536,11 +543,12 @@ mod tests {
     }
 
     #[test]
-    fn the_users_value_comes_before_their_switches_and_the_diagnosis() {
+    fn the_users_value_comes_before_their_switches_where_the_mistake_is_and_the_diagnosis() {
         let theme = Theme::new(ColorMode::TrueColor);
         let tail = |e: &Explanation, y: &YourCell| text(&lines(e, 120, Some(y), &theme).2);
         let moved = YourCell {
             value: Some((1.0, true)),
+            origin: Some("mistake: step 0, pool1's forward pass".into()),
             diagnosis: Some("the last maximum wins ties".into()),
             switches: vec![switch(14.0, Some([2, 2]), true)],
         };
@@ -549,11 +557,13 @@ mod tests {
             vec![
                 "yours = 1  ✗ differs from the reference by 1",
                 "your switch of window (1,1): x[0,2,2] (flat 14)  ✗ the reference's is x[0,3,2] (flat 20)",
+                "mistake: step 0, pool1's forward pass",
                 "diagnosis: the last maximum wins ties",
             ]
         );
         // The same count from other switches: no "differs by 0".
         let swapped = YourCell {
+            origin: None,
             value: Some((1.0, true)),
             diagnosis: None,
             switches: vec![switch(14.0, Some([2, 2]), true)],
@@ -564,6 +574,7 @@ mod tests {
         );
         // A cell whose tensor they did not give: their switch alone.
         let switch_only = YourCell {
+            origin: None,
             value: None,
             diagnosis: None,
             switches: vec![switch(20.0, Some([3, 2]), true)],
@@ -573,6 +584,7 @@ mod tests {
             vec!["your switch of window (1,1): x[0,3,2]  ✓ the reference's"]
         );
         let agrees = YourCell {
+            origin: None,
             value: Some((1.0, false)),
             diagnosis: None,
             switches: Vec::new(),

@@ -49,8 +49,8 @@ pub fn layer_detail(kind: &LayerKind) -> String {
 }
 
 /// With `--compare`: " ✓ yours" when the user's tensors of this layer (or the loss) that
-/// are computed by the current event all agree, " ✗ yours 1/3" when some differ; nothing
-/// when there are none.
+/// are computed by the current event all agree, " ✗ yours 1/3" when some differ, " ✗ mistake
+/// here" when one is wrong given the user's own inputs; nothing when there are none.
 fn agreement<'a>(state: &State, layer: Option<usize>, theme: &Theme) -> Option<Span<'a>> {
     let known = |tensor: TensorName| match layer {
         None => state.timeline.loss_known(state.pos),
@@ -73,6 +73,10 @@ fn agreement<'a>(state: &State, layer: Option<usize>, theme: &Theme) -> Option<S
         .agreement(state.pos.step, layer, known)?;
     Some(if a.differing == 0 {
         Span::styled(" ✓ yours", theme.good())
+    } else if a.mistakes > 0 {
+        // Recomputed from the user's own inputs, a tensor of this layer is wrong: the
+        // mistake is made here, not only seen here.
+        Span::styled(" ✗ mistake here", theme.warning())
     } else {
         Span::styled(
             format!(" ✗ yours {}/{}", a.differing, a.tensors),

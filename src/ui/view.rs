@@ -254,11 +254,12 @@ pub fn view(state: &State, frame: &mut Frame) {
                 } else {
                     t.name
                 };
-                let diagnosis = c
-                    .tensor_diff(state.pos.step, layer, diagnosed)
-                    .and_then(|d| d.diagnosis.clone());
+                let diffed = c.tensor_diff(state.pos.step, layer, diagnosed);
+                let diagnosis = diffed.and_then(|d| d.diagnosis.clone());
+                let origin = diffed.and_then(|d| d.origin_line());
                 (value.is_some() || !switches.is_empty()).then_some(inspector::YourCell {
                     value,
+                    origin,
                     diagnosis,
                     switches,
                 })
