@@ -46,8 +46,9 @@ pub(super) fn mistakes(tensor: N, conv: &Conv, t: &ConvTrace) -> Vec<Mistake> {
             // With as many kernels as channels, the two axes can be swapped unnoticed.
             let (k, c, _, _) = t.weights.dim();
             if k == c {
+                let swapped = correct.grad_weights.permuted_axes([1, 0, 2, 3]);
                 out.push(Mistake::new(
-                    correct.grad_weights.permuted_axes([1, 0, 2, 3]).as_standard_layout().into_owned().into_dyn(),
+                    swapped.as_standard_layout().into_owned().into_dyn(),
                     "the kernel gradient has its kernel and channel axes swapped: ∂L/∂w[k, c] (shape [K, C, kh, kw]) is the correlation of input channel c with δz[k]; yours holds it at [c, k]",
                 ));
             }

@@ -6,6 +6,9 @@ use super::Mistake;
 use crate::engine::trace::PoolTrace;
 use crate::engine::{Pool, PoolKind, TensorName as N};
 
+const EVERY_CELL: &str = "max-pool δ sent to every cell of the window: only the window's maximum (its switch, kept from the forward pass) gets δ, the other cells get 0";
+const TIED_MAXIMA: &str = "max-pool δ sent to every cell equal to the window's maximum (a `window == max` mask): where the maximum is tied, only the first in row-major order gets δ (PyTorch's choice, and this reference's)";
+
 pub(super) fn mistakes(tensor: N, pool: &Pool, t: &PoolTrace) -> Vec<Mistake> {
     let last_max = "max-pool ties are routed to the last maximum; PyTorch (and this reference) send δ to the first maximum in row-major order";
     let mut out = Vec::new();
@@ -24,17 +27,8 @@ pub(super) fn mistakes(tensor: N, pool: &Pool, t: &PoolTrace) -> Vec<Mistake> {
                 PoolKind::Max => {
                     let (_, delta_input) = last_max_wins(pool, t);
                     out.push(Mistake::new(delta_input.into_dyn(), last_max));
-                    out.push(Mistake::new(
-                        spread(pool, t, |_, _, _| true),
-                        "max-pool δ sent to every cell of the window: only the window's maximum (its switch, kept from the forward pass) gets δ, the other cells get 0",
-                    ));
-                    out.push(Mistake::new(
-                        spread(pool, t, |c, window, cell| {
-                            let max = window.iter().map(|&[y, x]| t.input[[c, y, x]]).fold(f64::NEG_INFINITY, f64::max);
-                            t.input[[c, cell[0], cell[1]]] == max
-                        }),
-                        "max-pool δ sent to every cell equal to the window's maximum (a `window == max` mask): where the maximum is tied, only the first in row-major order gets δ (PyTorch's choice, and this reference's)",
-                    ));
+                    out.push(Mistake::new(spread(pool, t, |_, _| true), EVERY_CELL));
+                    out.push(Mistake::new(spread(pool, t, is_the_max), TIED_MAXIMA));
                 }
                 PoolKind::L2 => out.push(Mistake::new(
                     l2_not_divided(pool, t).into_dyn(),
@@ -89,23 +83,24 @@ fn last_max_wins(pool: &Pool, t: &PoolTrace) -> (Array3<usize>, Array3<f64>) {
     (argmax, delta_input)
 }
 
-/// δ_output of each window added to every cell of it that `gets` (channel, window cells,
-/// cell) picks.
-fn spread(
-    pool: &Pool,
-    t: &PoolTrace,
-    gets: impl Fn(usize, &[[usize; 2]], [usize; 2]) -> bool,
-) -> ArrayD<f64> {
+/// Each window's δ_output added to every cell of it that `gets(window values, cell value)`.
+fn spread(pool: &Pool, t: &PoolTrace, gets: impl Fn(&[f64], f64) -> bool) -> ArrayD<f64> {
     let mut delta_input = Array3::zeros(t.input.raw_dim());
     for ((c, i, j), &d) in t.delta_output.indexed_iter() {
-        let window: Vec<[usize; 2]> = pool.window(i, j).collect();
-        for &cell in &window {
-            if gets(c, &window, cell) {
-                delta_input[[c, cell[0], cell[1]]] += d;
+        let cells: Vec<[usize; 2]> = pool.window(i, j).collect();
+        let values: Vec<f64> = cells.iter().map(|&[y, x]| t.input[[c, y, x]]).collect();
+        for (&[y, x], &value) in cells.iter().zip(&values) {
+            if gets(&values, value) {
+                delta_input[[c, y, x]] += d;
             }
         }
     }
     delta_input.into_dyn()
+}
+
+/// Whether x is its window's maximum (a `window == window.max()` mask).
+fn is_the_max(window: &[f64], x: f64) -> bool {
+    x == window.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v))
 }
 
 /// The L2 backward without its division: δ·x to every cell.
