@@ -267,22 +267,35 @@ fn spread_delta(
 
 #[test]
 fn conv_delta_input_overwritten_per_kernel_keeps_the_last_kernel_only() {
-    let file = bundled("mean_pool_classic");
-    let steps = reference_steps(&file, 1);
-    let conv2 = layer(&steps[0], "conv2");
-    let (w, dz) = (kernels(&conv2["weights"]), maps(&conv2["delta_z"]));
-    let (_, h, wd) = maps(&conv2["input"]).dim();
-    let right = tensor(&conv2["delta_input"]);
-    let summed = spread_delta(&w, &dz, 1, (h, wd), false).into_dyn();
-    assert_same_numbers(&summed, &right, "summed over the kernels");
-    let wrong = spread_delta(&w, &dz, 1, (h, wd), true).into_dyn();
-    check(&Case {
-        scenario: file,
-        wrong: Given { values: wrong, ..from(&steps, 0, "conv2", "delta_input") },
-        right,
-        inputs: vec![from(&steps, 0, "conv2", "delta_z"), from(&steps, 0, "conv2", "weights")],
-        diagnosis: "δ_input was overwritten kernel by kernel instead of summed over the kernels: yours is the last kernel's share alone (k = 1); δ_input[c] = Σ_k full_conv(δz[k], rot180(w[k, c])), so add each kernel's share (+=)".into(),
-    });
+    // conv2 of mean_pool_classic (2 kernels) and of digit_classifier (8 kernels).
+    for (scenario, kernels_n) in [("mean_pool_classic", 2), ("digit_classifier", 8)] {
+        let file = bundled(scenario);
+        let steps = reference_steps(&file, 1);
+        let conv2 = layer(&steps[0], "conv2");
+        let (w, dz) = (kernels(&conv2["weights"]), maps(&conv2["delta_z"]));
+        assert_eq!(w.dim().0, kernels_n);
+        let (_, h, wd) = maps(&conv2["input"]).dim();
+        let right = tensor(&conv2["delta_input"]);
+        let summed = spread_delta(&w, &dz, 1, (h, wd), false).into_dyn();
+        assert_same_numbers(&summed, &right, "summed over the kernels");
+        let wrong = spread_delta(&w, &dz, 1, (h, wd), true).into_dyn();
+        check(&Case {
+            scenario: file,
+            wrong: Given {
+                values: wrong,
+                ..from(&steps, 0, "conv2", "delta_input")
+            },
+            right,
+            inputs: vec![
+                from(&steps, 0, "conv2", "delta_z"),
+                from(&steps, 0, "conv2", "weights"),
+            ],
+            diagnosis: format!(
+                "δ_input was overwritten kernel by kernel instead of summed over the kernels: yours is the last kernel's share alone (k = {}); δ_input[c] = Σ_k full_conv(δz[k], rot180(w[k, c])), so add each kernel's share (+=)",
+                kernels_n - 1
+            ),
+        });
+    }
 }
 
 #[test]

@@ -28,7 +28,7 @@ pub(super) fn mistakes(tensor: N, conv: &Conv, t: &ConvTrace) -> Vec<Mistake> {
                 "the kernel was not rotated by 180°: δ_input is the full convolution of δz with rot180(w) (a correlation with w itself gives these numbers)",
             ));
             out.extend(padding_shifts(conv, t));
-            out.extend(last_kernel_only(conv, t));
+            out.push(last_kernel_only(conv, t));
             out.extend(not_dilated(conv, t));
         }
         N::GradWeights => {
@@ -116,26 +116,21 @@ fn padding_shifts(conv: &Conv, t: &ConvTrace) -> Vec<Mistake> {
     out
 }
 
-/// δ_input computed kernel by kernel with `=`: only the last kernel's share remains.
-fn last_kernel_only(conv: &Conv, t: &ConvTrace) -> Option<Mistake> {
+/// δ_input computed kernel by kernel with `=`: only the last kernel's share remains. (With
+/// one kernel that is the right result, which diagnose() skips.)
+fn last_kernel_only(conv: &Conv, t: &ConvTrace) -> Mistake {
     let k = t.weights.len_of(ndarray::Axis(0));
-    if k < 2 {
-        return None;
-    }
-    let last = Conv {
-        bias: t.bias.slice(s![k - 1..]).to_owned(),
-        ..conv.clone()
-    };
+    // The bias plays no part in the backward pass: the layer's own is left in place.
     let weights = t.weights.slice(s![k - 1.., .., .., ..]).to_owned();
     let delta_z = t.delta_z.slice(s![k - 1.., .., ..]).to_owned();
-    let values = backward_from_delta_z(&last, &weights, &t.input, &delta_z).delta_input;
-    Some(Mistake::new(
+    let values = backward_from_delta_z(conv, &weights, &t.input, &delta_z).delta_input;
+    Mistake::new(
         values.into_dyn(),
         format!(
             "δ_input was overwritten kernel by kernel instead of summed over the kernels: yours is the last kernel's share alone (k = {}); δ_input[c] = Σ_k full_conv(δz[k], rot180(w[k, c])), so add each kernel's share (+=)",
             k - 1
         ),
-    ))
+    )
 }
 
 /// With a stride above 1, δz spread as if the stride were 1 (each δz[k, i, j] at
@@ -162,11 +157,12 @@ fn not_dilated(conv: &Conv, t: &ConvTrace) -> Option<Mistake> {
         &t.delta_z,
     )
     .delta_input;
-    // Placed in the padded input (it fits: (ho − 1)·s + kh ≤ H + 2p), then cropped.
+    // Cropped by the padding: input cell (y, x) is padded cell (y + ph, x + pw), and the
+    // padded cells beyond the spread got nothing.
     let [ph, pw] = conv.padding;
-    let mut padded = Array3::zeros((c, h + 2 * ph, w + 2 * pw));
-    padded.slice_mut(s![.., ..sh, ..sw]).assign(&spread);
-    let values = padded.slice(s![.., ph..ph + h, pw..pw + w]).to_owned();
+    let values = Array3::from_shape_fn((c, h, w), |(c, y, x)| {
+        spread.get((c, y + ph, x + pw)).copied().unwrap_or(0.0)
+    });
     Some(Mistake::new(
         values.into_dyn(),
         format!(
