@@ -402,6 +402,16 @@ fn padded_shape_hint(model: &Model, layer: Option<usize>, tensor: N, got: &[usiz
             conv.padding
         );
     }
+    if let (Some(l), N::Weights | N::GradWeights) = (layer, tensor)
+        && let LayerKind::Dense(dense) = &model.layers[l].kind
+        && got == [dense.inputs(), dense.outputs()]
+    {
+        return format!(
+            " (deltascope's dense weights are [outputs][inputs] = [{}][{}]: yours has them transposed)",
+            dense.outputs(),
+            dense.inputs()
+        );
+    }
     String::new()
 }
 

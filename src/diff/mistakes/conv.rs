@@ -2,7 +2,7 @@
 
 use ndarray::{Array3, Array4, s};
 
-use super::Mistake;
+use super::{Mistake, activation};
 use crate::engine::conv::{ConvBackward, ConvForward};
 use crate::engine::trace::ConvTrace;
 use crate::engine::{Activation, Conv, TensorName as N};
@@ -10,6 +10,15 @@ use crate::engine::{Activation, Conv, TensorName as N};
 pub(super) fn mistakes(tensor: N, conv: &Conv, t: &ConvTrace) -> Vec<Mistake> {
     let mut out = Vec::new();
     match tensor {
+        N::DeltaZ => {
+            let (z, a, delta_a) = (t.z.view(), t.a.view(), t.delta_a.view());
+            out = activation::mistakes(
+                conv.activation,
+                z.into_dyn(),
+                a.into_dyn(),
+                delta_a.into_dyn(),
+            );
+        }
         N::DeltaInput => {
             let rotated = t.weights.slice(s![.., .., ..;-1, ..;-1]).to_owned();
             out.push(Mistake::new(
@@ -19,6 +28,8 @@ pub(super) fn mistakes(tensor: N, conv: &Conv, t: &ConvTrace) -> Vec<Mistake> {
                 "the kernel was not rotated by 180°: δ_input is the full convolution of δz with rot180(w) (a correlation with w itself gives these numbers)",
             ));
             out.extend(padding_shifts(conv, t));
+            out.push(last_kernel_only(conv, t));
+            out.extend(not_dilated(conv, t));
         }
         N::GradWeights => {
             let correct = backward_from_delta_z(conv, &t.weights, &t.input, &t.delta_z);
@@ -26,10 +37,21 @@ pub(super) fn mistakes(tensor: N, conv: &Conv, t: &ConvTrace) -> Vec<Mistake> {
                 .grad_weights
                 .slice(s![.., .., ..;-1, ..;-1])
                 .to_owned();
+            // scipy's correlate2d(δz, x, 'valid') swaps its arguments when the second is the
+            // larger (x is), and the swap reverses the result: the same numbers.
             out.push(Mistake::new(
                 rotated.into_dyn(),
-                "the kernel gradient is rotated by 180°: ∂L/∂w is the correlation of the layer input with δz, without rotation",
+                "the kernel gradient is rotated by 180°: ∂L/∂w[k, c] is the correlation of the layer input x[c] with δz[k], without rotation (a convolution gives these numbers, and so does scipy's correlate2d(δz, x, 'valid'): with the input and δz swapped it returns the rotated result)",
             ));
+            // With as many kernels as channels, the two axes can be swapped unnoticed.
+            let (k, c, _, _) = t.weights.dim();
+            if k == c {
+                let swapped = correct.grad_weights.permuted_axes([1, 0, 2, 3]);
+                out.push(Mistake::new(
+                    swapped.as_standard_layout().into_owned().into_dyn(),
+                    "the kernel gradient has its kernel and channel axes swapped: ∂L/∂w[k, c] (shape [K, C, kh, kw]) is the correlation of input channel c with δz[k]; yours holds it at [c, k]",
+                ));
+            }
         }
         _ => {}
     }
@@ -92,4 +114,60 @@ fn padding_shifts(conv: &Conv, t: &ConvTrace) -> Vec<Mistake> {
         }
     }
     out
+}
+
+/// δ_input computed kernel by kernel with `=`: only the last kernel's share remains. (With
+/// one kernel that is the right result, which diagnose() skips.)
+fn last_kernel_only(conv: &Conv, t: &ConvTrace) -> Mistake {
+    let k = t.weights.len_of(ndarray::Axis(0));
+    // The bias plays no part in the backward pass: the layer's own is left in place.
+    let weights = t.weights.slice(s![k - 1.., .., .., ..]).to_owned();
+    let delta_z = t.delta_z.slice(s![k - 1.., .., ..]).to_owned();
+    let values = backward_from_delta_z(conv, &weights, &t.input, &delta_z).delta_input;
+    Mistake::new(
+        values.into_dyn(),
+        format!(
+            "δ_input was overwritten kernel by kernel instead of summed over the kernels: yours is the last kernel's share alone (k = {}); δ_input[c] = Σ_k full_conv(δz[k], rot180(w[k, c])), so add each kernel's share (+=)",
+            k - 1
+        ),
+    )
+}
+
+/// With a stride above 1, δz spread as if the stride were 1 (each δz[k, i, j] at
+/// (i + u, j + v) instead of (i·s + u, j·s + v)), then cropped by the padding as usual.
+fn not_dilated(conv: &Conv, t: &ConvTrace) -> Option<Mistake> {
+    if conv.stride == [1, 1] {
+        return None;
+    }
+    let (c, h, w) = t.input.dim();
+    let (_, _, kh, kw) = t.weights.dim();
+    let (_, ho, wo) = t.delta_z.dim();
+    // The backward pass of the same kernels at stride 1 and no padding, over an input just
+    // large enough for δz: its δ_input is δz spread undilated.
+    let undilated = Conv {
+        stride: [1, 1],
+        padding: [0, 0],
+        ..conv.clone()
+    };
+    let (sh, sw) = (ho + kh - 1, wo + kw - 1);
+    let spread = backward_from_delta_z(
+        &undilated,
+        &t.weights,
+        &Array3::zeros((c, sh, sw)),
+        &t.delta_z,
+    )
+    .delta_input;
+    // Cropped by the padding: input cell (y, x) is padded cell (y + ph, x + pw), and the
+    // padded cells beyond the spread got nothing.
+    let [ph, pw] = conv.padding;
+    let values = Array3::from_shape_fn((c, h, w), |(c, y, x)| {
+        spread.get((c, y + ph, x + pw)).copied().unwrap_or(0.0)
+    });
+    Some(Mistake::new(
+        values.into_dyn(),
+        format!(
+            "δz was not dilated by the stride {:?}: each δz[k, i, j] was spread at (i + u, j + v) instead of (i·s + u, j·s + v); put s − 1 zeros between neighbouring cells of δz before the full convolution with rot180(w), so that each lands where its window starts",
+            conv.stride
+        ),
+    ))
 }

@@ -1,12 +1,16 @@
 //! Known backprop mistakes, each recomputed with the engine's own pieces so that a
 //! diagnosis is proven (the user's tensor equals the wrong computation), not guessed.
 
+mod activation;
 mod conv;
+mod dense;
+mod loss;
 mod pool;
+mod update;
 
 use ndarray::ArrayD;
 
-use crate::engine::{LayerKind, LayerTrace, Loss, Model, PoolKind, StepTrace, TensorName as N};
+use crate::engine::{LayerKind, LayerTrace, Model, PoolKind, StepTrace, TensorName as N};
 
 use super::cell_mismatch;
 
@@ -71,7 +75,7 @@ pub fn diagnose(
     correct: &ArrayD<f64>,
     tolerance: f64,
 ) -> Option<String> {
-    for mistake in wrong_computations(subject) {
+    for mistake in wrong_computations(subject, yours) {
         if !matches(correct, &mistake.values, tolerance)
             && matches(yours, &mistake.values, tolerance)
         {
@@ -82,20 +86,35 @@ pub fn diagnose(
     if yours.iter().all(|&y| y == 0.0) {
         return Some("yours is all zeros".into());
     }
-    scale_factor(yours, correct, tolerance).map(|c| explain_scale(c, subject, correct.len()))
+    scale_factor(yours, correct, tolerance).map(|c| explain_scale(c, subject))
 }
 
-/// The known wrong versions of the subject's tensor, grouped by layer kind.
-fn wrong_computations(subject: &Subject) -> Vec<Mistake> {
-    match subject.layer() {
-        Some((LayerKind::Conv(conv), LayerTrace::Conv(t))) => {
-            conv::mistakes(subject.tensor, conv, t)
-        }
-        Some((LayerKind::Pool(pool), LayerTrace::Pool(t))) => {
-            pool::mistakes(subject.tensor, pool, t)
+/// The known wrong versions of the subject's tensor, grouped by layer kind. (`yours` only
+/// to fit a learning rate, which diagnose() then checks on every cell like the others.)
+fn wrong_computations(subject: &Subject, yours: &ArrayD<f64>) -> Vec<Mistake> {
+    let (tensor, model) = (subject.tensor, subject.model);
+    let Some(l) = subject.layer else {
+        return loss::mistakes(tensor, &model.loss, subject.step);
+    };
+    let mut out = match subject.layer() {
+        Some((LayerKind::Conv(conv), LayerTrace::Conv(t))) => conv::mistakes(tensor, conv, t),
+        Some((LayerKind::Pool(pool), LayerTrace::Pool(t))) => pool::mistakes(tensor, pool, t),
+        Some((LayerKind::Dense(dense), LayerTrace::Dense(t))) => {
+            let before = dense::maps_before(subject.step, &model.input, l);
+            dense::mistakes(tensor, dense, t, before)
         }
         _ => Vec::new(),
+    };
+    if let Some(previous) = subject.previous {
+        out.extend(update::mistakes(
+            tensor,
+            l,
+            previous,
+            model.learning_rate,
+            yours,
+        ));
     }
+    out
 }
 
 /// The c with yours = c · reference, when there is one (and it is not 1 or 0). It takes two
@@ -137,8 +156,8 @@ fn near(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
 }
 
-fn explain_scale(c: f64, subject: &Subject, n: usize) -> String {
-    let (layer, tensor, loss) = (subject.layer(), subject.tensor, &subject.model.loss);
+fn explain_scale(c: f64, subject: &Subject) -> String {
+    let (layer, tensor) = (subject.layer(), subject.tensor);
     let mut text = format!("yours = {} × the reference everywhere", factor_text(c));
     if let Some((LayerKind::Pool(pool), _)) = layer
         && pool.kind == PoolKind::Mean
@@ -164,17 +183,15 @@ fn explain_scale(c: f64, subject: &Subject, n: usize) -> String {
         }
         return text;
     }
-    if tensor.is_backward() {
-        match loss {
-            Loss::Mse { .. } if near(c, n as f64) || near(c, 0.5 * n as f64) => {
-                text += ": a loss-reduction mix-up; mse is the mean over all outputs, so ∂L/∂y = 2(y − t)/n";
-            }
-            Loss::Mse { .. } | Loss::HalfSse { .. } if near(c, 2.0) || near(c, 0.5) => {
-                text += ": a factor 2 in the loss; half_sse = ½Σ(y − t)² has ∂L/∂y = y − t, mse = mean (y − t)² has 2(y − t)/n";
-            }
-            // No cause this factor is known to come from: the factor alone, no guesses.
-            _ => {}
-        }
+    // Every δ before the loss scales with ∂L/∂y: a loss reduction's factor shows in each.
+    // (∂L/∂y itself is recomputed under each reduction, before any factor is looked for.)
+    // Otherwise no cause this factor is known to come from: the factor alone, no guesses.
+    if tensor.is_backward()
+        && let Some(cause) =
+            loss::scaled_reduction(&subject.model.loss, subject.step.output.len(), c)
+    {
+        text += ": ";
+        text += &cause;
     }
     text
 }
