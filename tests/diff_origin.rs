@@ -134,10 +134,6 @@ fn a_second_mistake_downstream_is_named_with_its_own_diagnosis() {
         "{out}"
     );
     assert!(
-        out.contains("\n  diagnosis: yours = 4 × the reference everywhere: mean-pool δ not divided by the window area m = 4"),
-        "{out}"
-    );
-    assert!(
         out.contains("\n11 later tensors differ only because their inputs do"),
         "{out}"
     );
@@ -321,6 +317,52 @@ fn a_max_pool_is_checked_from_its_input_when_the_switches_are_not_given() {
     // Its δ_input can't be checked from them, nor from the input the file does not hold.
     assert!(
         out.contains("\n1 later tensor differs too; its inputs are not all in your file, so diff can't tell whether it only follows from the first (pool1.delta_input)\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_factor_made_in_a_layer_is_not_blamed_on_the_loss() {
+    // conv1's ∂L/∂w doubled. Alone, the factor 2 may come from upstream, and the loss's
+    // ½ would give it: "perhaps". With the δz it is computed from (right), it is made here.
+    let mut step = reference_steps("mean_pool_classic", 1).remove(0);
+    scale(&mut step, "conv1", "grad_weights", 2.0);
+    let conv1 = layer_mut(&mut step, "conv1").clone();
+    let alone = json!({"steps": [{"step": 0, "layers": [
+        {"name": "conv1", "grad_weights": conv1["grad_weights"]}]}]});
+    let (_, out) = run_diff("mean_pool_classic", &alone);
+    assert!(
+        out.contains("\ndiagnosis: yours = 2 × the reference everywhere: perhaps a "),
+        "{out}"
+    );
+    assert!(
+        !out.contains("most likely"),
+        "a factor does not locate: {out}"
+    );
+    let located = json!({"steps": [{"step": 0, "layers": [
+        {"name": "conv1", "delta_z": conv1["delta_z"], "grad_weights": conv1["grad_weights"]}]}]});
+    let (_, out) = run_diff("mean_pool_classic", &located);
+    assert!(
+        out.contains("\nmistake: step 0, conv1's backward pass. Computed correctly from your conv1.delta_z and the scenario's input, conv1.grad_weights"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\ndiagnosis: yours = 2 × the reference everywhere\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_second_mistakes_factor_is_relative_to_what_its_inputs_give() {
+    // pool2 and pool1 both forget the division: pool1's δ_input is 16 × the reference but
+    // 4 × what its own (already 4×) δ_output gives.
+    let mut step = pool2_not_divided();
+    for (layer, name) in &AFTER_POOL2[6..] {
+        scale(&mut step, layer, name, 4.0);
+    }
+    let (_, out) = run_diff("mean_pool_classic", &json!({"steps": [step]}));
+    assert!(
+        out.contains("\n  diagnosis: yours = 4 × what your inputs give everywhere: mean-pool δ not divided by the window area m = 4"),
         "{out}"
     );
 }

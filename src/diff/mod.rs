@@ -94,6 +94,9 @@ pub struct TensorDiff {
     /// How the reference value of that cell is computed, with the numbers.
     pub why: Vec<String>,
     pub diagnosis: Option<String>,
+    /// Whether the diagnosis names a mistake of this tensor's own computation (not a factor
+    /// or a cause upstream).
+    pub diagnosis_made_here: bool,
     /// Where the difference comes from, recomputed from the user's own inputs (tensors that
     /// differ only).
     pub cause: Option<origin::Cause>,
@@ -290,6 +293,7 @@ pub fn diff(
             first: first_mismatch(&g.values, &reference, tolerance),
             why: Vec::new(),
             diagnosis: None,
+            diagnosis_made_here: false,
             cause: None,
         };
         for (&y, &r) in g.values.iter().zip(reference.iter()) {
@@ -319,14 +323,25 @@ pub fn diff(
             let key = (g.step, g.layer, g.tensor);
             let cause = origin::cause(params, &yours, key, &g.values, &correct, tolerance);
             if cause.verdict != origin::Verdict::Follows {
+                let inputs = match cause.verdict {
+                    Verdict::Unknown(_) => mistakes::Inputs::Missing,
+                    _ if first_mismatch(&correct, &reference, tolerance).is_none() => {
+                        mistakes::Inputs::Right
+                    }
+                    _ => mistakes::Inputs::Wrong,
+                };
                 let subject = mistakes::Subject {
                     model: params,
                     step,
                     previous,
                     layer: g.layer,
                     tensor: g.tensor,
+                    inputs,
                 };
-                d.diagnosis = mistakes::diagnose(&subject, &g.values, &correct, tolerance);
+                if let Some(found) = mistakes::diagnose(&subject, &g.values, &correct, tolerance) {
+                    d.diagnosis = Some(found.says);
+                    d.diagnosis_made_here = found.made_here;
+                }
             }
             d.cause = Some(cause);
         }
@@ -701,7 +716,7 @@ fn where_it_goes_wrong(t: &TensorDiff, cause: &Cause, first: bool) -> String {
                 "mistake: not located. {} is computed from {inputs}; your file does not hold {missing}, so the mistake may be in {} or before it: add {missing} to your file to tell",
                 t.label, cause.place
             );
-            if t.diagnosis.is_some() {
+            if t.diagnosis_made_here {
                 text += &format!(
                     ". With the reference's in their place, the diagnosis below reproduces every cell of yours: the mistake is most likely made in {}",
                     cause.place
@@ -808,6 +823,7 @@ mod tests {
             }),
             why: Vec::new(),
             diagnosis: None,
+            diagnosis_made_here: false,
             cause: (mismatches > 0).then(|| Cause {
                 place: format!("{}'s backward pass", &label[..1]),
                 inputs: vec![(Whose::Yours, format!("{}.delta_z", &label[..1]))],

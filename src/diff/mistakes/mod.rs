@@ -26,11 +26,34 @@ pub struct Subject<'a> {
     /// the user's own inputs wherever they gave them.
     pub step: &'a StepTrace,
     /// The step before, likewise (None at step 0): what the update reads.
-    #[allow(dead_code)] // read by the update's mistakes, which come next
     pub previous: Option<&'a StepTrace>,
     /// The layer, or None for the loss node (loss and loss_grad).
     pub layer: Option<usize>,
     pub tensor: N,
+    /// What the user's file says about the tensor's inputs.
+    pub inputs: Inputs,
+}
+
+/// What the user's file says about the inputs of the tensor being diagnosed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Inputs {
+    /// All in the file (or fixed by the scenario), and they agree with the reference: the
+    /// correct result is the reference.
+    Right,
+    /// All in the file, some of them wrong: the correct result is what they give.
+    Wrong,
+    /// Not all in the file: the reference's stand in for the missing ones, and a difference
+    /// may come from upstream.
+    Missing,
+}
+
+/// A diagnosis, and whether it names a mistake of this very computation (a recomputed
+/// mistake, a pool's divisor) rather than a fact about the numbers (a factor, zeros) or a
+/// cause upstream (a loss reduction seen in a later δ).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnosis {
+    pub says: String,
+    pub made_here: bool,
 }
 
 impl<'a> Subject<'a> {
@@ -74,17 +97,23 @@ pub fn diagnose(
     yours: &ArrayD<f64>,
     correct: &ArrayD<f64>,
     tolerance: f64,
-) -> Option<String> {
+) -> Option<Diagnosis> {
     for mistake in wrong_computations(subject, yours) {
         if !matches(correct, &mistake.values, tolerance)
             && matches(yours, &mistake.values, tolerance)
         {
-            return Some(mistake.says);
+            return Some(Diagnosis {
+                says: mistake.says,
+                made_here: true,
+            });
         }
     }
     // A fact, not a guess: said only where the correct numbers are not all zeros too.
     if yours.iter().all(|&y| y == 0.0) {
-        return Some("yours is all zeros".into());
+        return Some(Diagnosis {
+            says: "yours is all zeros".into(),
+            made_here: false,
+        });
     }
     scale_factor(yours, correct, tolerance).map(|c| explain_scale(c, subject))
 }
@@ -133,19 +162,40 @@ fn scale_factor(yours: &ArrayD<f64>, reference: &ArrayD<f64>, tolerance: f64) ->
         .then_some(c)
 }
 
-/// A factor as the simple number it is within rounding ("4", "1/4", "-1"), with the exact
-/// value beside it when the two differ; other factors as they are.
+/// A factor as the simple number it is within rounding ("4", "1/4", "-1", "3/2"), with the
+/// exact value beside it when the two differ; other factors as they are.
 fn factor_text(c: f64) -> String {
-    let (simple, value) = if near(c, c.round()) {
-        (format!("{}", c.round()), c.round())
-    } else if near(1.0 / c, (1.0 / c).round()) {
-        let q = (1.0 / c).round();
-        let sign = if q.is_sign_negative() { "-" } else { "" };
-        (format!("{sign}1/{}", q.abs()), 1.0 / q)
-    } else {
+    // The simplest fraction p/q (q up to 64, the largest window or map a learner averages
+    // over in these networks) that c is within rounding.
+    let Some((p, q)) = (1..=64u32)
+        .map(|q| ((c * f64::from(q)).round(), f64::from(q)))
+        .find(|&(p, q)| p != 0.0 && near(c, p / q))
+        .or_else(|| {
+            // 1/n for larger n: an average over a larger map.
+            let n = (1.0 / c).round();
+            (n.abs() > 64.0 && near(c, 1.0 / n)).then_some((n.signum(), n.abs()))
+        })
+    else {
         return format!("{c}");
     };
-    if value == c {
+    let decimal = {
+        // q = 2^a·5^b: p/q is a short decimal (2.5, 0.75), the way such a factor is read.
+        let mut r = q;
+        for f in [2.0, 5.0] {
+            while r % f == 0.0 {
+                r /= f;
+            }
+        }
+        r == 1.0
+    };
+    let simple = if q == 1.0 {
+        format!("{p}")
+    } else if p.abs() == 1.0 || !decimal {
+        format!("{p}/{q}")
+    } else {
+        format!("{}", p / q)
+    };
+    if p / q == c {
         simple
     } else {
         format!("{simple} ({c})")
@@ -156,9 +206,17 @@ fn near(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
 }
 
-fn explain_scale(c: f64, subject: &Subject) -> String {
+fn explain_scale(c: f64, subject: &Subject) -> Diagnosis {
     let (layer, tensor) = (subject.layer(), subject.tensor);
-    let mut text = format!("yours = {} × the reference everywhere", factor_text(c));
+    let basis = match subject.inputs {
+        Inputs::Wrong => "what your inputs give",
+        Inputs::Right | Inputs::Missing => "the reference",
+    };
+    let mut text = format!("yours = {} × {basis} everywhere", factor_text(c));
+    let here = |says: String| Diagnosis {
+        says,
+        made_here: true,
+    };
     if let Some((LayerKind::Pool(pool), _)) = layer
         && pool.kind == PoolKind::Mean
         && tensor == N::DeltaInput
@@ -167,10 +225,11 @@ fn explain_scale(c: f64, subject: &Subject) -> String {
         if near(c, m) {
             text +=
                 &format!(": mean-pool δ not divided by the window area m = {m} (δ_in = δ_out / m)");
+            return here(text);
         } else if near(c, 1.0 / m) {
             text += &format!(": mean-pool δ divided by the window area m = {m} twice");
+            return here(text);
         }
-        return text;
     }
     if let Some((LayerKind::Conv(_), LayerTrace::Conv(t))) = layer
         && tensor == N::GradBias
@@ -180,20 +239,25 @@ fn explain_scale(c: f64, subject: &Subject) -> String {
             text += &format!(
                 ": the bias gradient averaged over the map instead of summed; ∂L/∂b[k] = Σ δz[k] over its {h}×{w} cells"
             );
+            return here(text);
         }
-        return text;
     }
-    // Every δ before the loss scales with ∂L/∂y: a loss reduction's factor shows in each.
-    // (∂L/∂y itself is recomputed under each reduction, before any factor is looked for.)
-    // Otherwise no cause this factor is known to come from: the factor alone, no guesses.
+    // Every δ before the loss scales with ∂L/∂y: a loss reduction's factor shows in each,
+    // but only where this tensor's own inputs are not in the file (with them, the factor is
+    // made here). (∂L/∂y itself is recomputed under each reduction, before any factor is
+    // looked for.) Otherwise no cause this factor is known to come from: the factor alone.
     if tensor.is_backward()
+        && subject.inputs == Inputs::Missing
         && let Some(cause) =
             loss::scaled_reduction(&subject.model.loss, subject.step.output.len(), c)
     {
-        text += ": ";
+        text += ": perhaps ";
         text += &cause;
     }
-    text
+    Diagnosis {
+        says: text,
+        made_here: false,
+    }
 }
 
 #[cfg(test)]
@@ -229,6 +293,17 @@ mod tests {
         assert_eq!(factor_text(-0.5), "-1/2");
         assert_eq!(factor_text(0.2667), "0.2667");
         assert_eq!(factor_text(2.5), "2.5");
+        assert_eq!(factor_text(1.4999999999999996), "1.5 (1.4999999999999996)");
+        assert_eq!(factor_text(0.75), "0.75");
+        assert_eq!(factor_text(2.0 / 3.0), "2/3");
+        assert_eq!(factor_text(0.6666666666666667), "2/3 (0.6666666666666667)");
+        assert_eq!(factor_text(-1.0 / 3.0), "-1/3");
+        assert_eq!(factor_text(1.0 / 36.0), "1/36");
+        assert_eq!(
+            factor_text(0.010000000000000002),
+            "1/100 (0.010000000000000002)"
+        );
+        assert_eq!(factor_text(1.0 / 1024.0), "1/1024");
         // Within rounding means relative to the factor's size.
         assert_eq!(factor_text(1000.0000001), "1000 (1000.0000001)");
         assert_eq!(factor_text(1.0000001), "1.0000001");
@@ -252,10 +327,12 @@ mod tests {
             previous: None,
             layer: None,
             tensor: N::LossGrad,
+            inputs: Inputs::Right,
         };
         let yours = trace.loss_grad.mapv(|_| -0.0);
-        let said = diagnose(&subject, &yours, &trace.loss_grad, 1e-6);
-        assert_eq!(said.as_deref(), Some("yours is all zeros"));
+        let said = diagnose(&subject, &yours, &trace.loss_grad, 1e-6).unwrap();
+        assert_eq!(said.says, "yours is all zeros");
+        assert!(!said.made_here, "a fact, not a place");
     }
 
     #[test]
