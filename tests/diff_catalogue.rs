@@ -172,6 +172,13 @@ struct Case {
     diagnosis: String,
 }
 
+/// The name of the layer before `layer` in a scenario file.
+fn previous_layer(scenario: &Path, layer: &str) -> String {
+    let s = scenario::load(scenario).unwrap();
+    let at = s.model.layers.iter().position(|l| l.name == layer).unwrap();
+    s.model.layers[at - 1].name.clone()
+}
+
 /// The pass that computes a tensor, as the report names it.
 fn pass(g: &Given) -> &'static str {
     match (g.layer, g.tensor) {
@@ -213,6 +220,22 @@ fn check(case: &Case) {
         pass(wrong)
     );
     assert!(out.contains(&first), "expected {first:?} in:\n{out}");
+    // Its inputs are in the file and right: the mistake is located where it is made.
+    let place = match (&wrong.layer, wrong.tensor) {
+        (None, _) => "the loss".to_string(),
+        (Some(l), "weights" | "bias") => format!("{l}'s update after step {}", wrong.step - 1),
+        (Some(l), "input") => format!("passing {}'s output to {l}", previous_layer(scenario, l)),
+        (Some(l), _) => format!("{l}'s {} pass", pass(wrong)),
+    };
+    let made = format!(
+        "\nmistake: step {}, {place}. Computed correctly from your ",
+        wrong.step
+    );
+    assert!(out.contains(&made), "expected {made:?} in:\n{out}");
+    assert!(
+        out.contains(": the mistake is made here, not before\n"),
+        "{out}"
+    );
     assert_eq!(diagnosis(&out), expected, "{out}");
 
     // The correct tensor, with the same inputs: nothing differs.
@@ -839,7 +862,7 @@ fn a_loss_reductions_factor_in_a_later_gradient_is_named_from_the_same_table() {
             "{out}"
         );
     }
-    // A factor no reduction gives is named only as a factor: the sign turned, t − y.
+    // A factor no reduction gives is named only as a factor: 3(y − t).
     let (file, t) = five_outputs(dir.path(), "half_sse");
     let y = tensor(&layer(&reference(&file), "dense1")["a"]);
     let (status, out) = run_diff(
@@ -848,11 +871,15 @@ fn a_loss_reductions_factor_in_a_later_gradient_is_named_from_the_same_table() {
             step: 0,
             layer: None,
             tensor: "loss_grad",
-            values: &t - &y,
+            values: (&y - &t).mapv(|d| 3.0 * d),
         }]),
     );
     assert_eq!(status, 1, "{out}");
-    assert_eq!(diagnosis(&out), "yours = -1 × the reference everywhere");
+    assert!(
+        diagnosis(&out).starts_with("yours = 3 ")
+            && diagnosis(&out).ends_with(" × the reference everywhere"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -1230,4 +1257,215 @@ fn update_with_another_learning_rate() {
         0.0,
         "yours are step 0's, not updated: w ← w − η·∂L/∂w (η = 0.1)",
     ));
+}
+
+// ---------------------------------------------------------------- found with public NumPy CNNs
+
+#[test]
+fn max_pool_whole_window_assigned_over_an_earlier_windows_delta() {
+    // `d_in[c, y0:y0+k, x0:x0+k] = d * (window == window.max())`: assignment of the whole
+    // window, so a later window's zeros erase an earlier window's δ in the cells they share.
+    let file = bundled("overlapping_max_pool");
+    let steps = reference_steps(&file, 1);
+    let pool = layer(&steps[0], "pool1");
+    let (input, d_out) = (maps(&pool["input"]), maps(&pool["delta_output"]));
+    let (size, stride) = pool_geometry(&file, "pool1");
+    assert!(stride < size, "windows overlap");
+    let mut wrong = Array3::<f64>::zeros(input.raw_dim());
+    for ((c, i, j), &d) in d_out.indexed_iter() {
+        let (y0, x0) = (i * stride, j * stride);
+        let window = input
+            .slice(ndarray::s![c, y0..y0 + size, x0..x0 + size])
+            .to_owned();
+        // The first maximum, as np.argmax finds it.
+        let at = window
+            .indexed_iter()
+            .fold(
+                None,
+                |best: Option<((usize, usize), f64)>, (at, &v)| match best {
+                    Some((_, b)) if v <= b => best,
+                    _ => Some((at, v)),
+                },
+            )
+            .unwrap()
+            .0;
+        for u in 0..size {
+            for v in 0..size {
+                wrong[[c, y0 + u, x0 + v]] = if (u, v) == at { d } else { 0.0 };
+            }
+        }
+    }
+    check(&Case {
+        wrong: Given {
+            values: wrong.into_dyn(),
+            ..from(&steps, 0, "pool1", "delta_input")
+        },
+        right: tensor(&pool["delta_input"]),
+        inputs: vec![
+            from(&steps, 0, "pool1", "delta_output"),
+            from(&steps, 0, "pool1", "argmax"),
+        ],
+        diagnosis: "overlapping windows overwrite instead of accumulate, a whole window at a time (`dx[window] = mask · δ`): the zeros of a later window's mask erase the δ an earlier window gave a shared cell; add each window's share (+=)".into(),
+        scenario: file,
+    });
+}
+
+#[test]
+fn conv_delta_input_scattered_with_assignment() {
+    // `dx[:, i:i+kh, j:j+kw] = dz[k, i, j] * w[k]` in loops over k, i, j: `=` for `+=`.
+    let file = bundled("mean_pool_classic");
+    let steps = reference_steps(&file, 1);
+    let conv2 = layer(&steps[0], "conv2");
+    let (w, dz) = (kernels(&conv2["weights"]), maps(&conv2["delta_z"]));
+    let x = maps(&conv2["input"]);
+    let (kn, _, kh, kw) = w.dim();
+    let (_, ho, wo) = dz.dim();
+    let mut wrong = Array3::<f64>::zeros(x.raw_dim());
+    for k in 0..kn {
+        for i in 0..ho {
+            for j in 0..wo {
+                for c in 0..x.dim().0 {
+                    for u in 0..kh {
+                        for v in 0..kw {
+                            wrong[[c, i + u, j + v]] = dz[[k, i, j]] * w[[k, c, u, v]];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    check(&Case {
+        wrong: Given {
+            values: wrong.into_dyn(),
+            ..from(&steps, 0, "conv2", "delta_input")
+        },
+        right: tensor(&conv2["delta_input"]),
+        inputs: vec![
+            from(&steps, 0, "conv2", "delta_z"),
+            from(&steps, 0, "conv2", "weights"),
+        ],
+        diagnosis: "δ_input scattered with = instead of +=: each window's δz[k, i, j]·w[k] replaced what the earlier windows (and kernels) left in the cells they share; every cell gets the sum over all windows and kernels that cover it".into(),
+        scenario: file,
+    });
+}
+
+#[test]
+fn loss_gradient_with_its_sign_turned() {
+    // `dy = t - y` and `dy = onehot - p`: recomputations, so they need no second cell.
+    let dir = tempfile::tempdir().unwrap();
+    let (file, t) = five_outputs(dir.path(), "half_sse");
+    let y = tensor(&layer(&reference(&file), "dense1")["a"]);
+    check(&loss_case(
+        &file,
+        "loss_grad",
+        &t - &y,
+        "the gradient's sign is turned: yours is in the direction of t − y; ∂L/∂y points from the target to y, y − t".into(),
+    ));
+    let file = bundled("digit_classifier");
+    let y = tensor(&layer(&reference(&file), "dense1")["a"]);
+    let mut wrong = softmax(&y).mapv(|p| -p);
+    wrong[[3]] += 1.0;
+    check(&loss_case(
+        &file,
+        "loss_grad",
+        wrong,
+        "the gradient's sign is turned: yours is onehot(class) − softmax(y); ∂L/∂y = softmax(y) − onehot(class)".into(),
+    ));
+}
+
+#[test]
+fn cross_entropy_averaged_over_the_classes() {
+    // `loss = np.mean(-onehot * np.log(p))` and its gradient, (p − onehot) / 10.
+    let file = bundled("digit_classifier");
+    let step = reference(&file);
+    let y = tensor(&layer(&step, "dense1")["a"]);
+    let n = y.len() as f64;
+    let p = softmax(&y);
+    let says = "the cross-entropy averaged over the 10 classes: L = −log softmax(y)[class] is one term (only the class's probability enters), not a mean over the outputs";
+    check(&loss_case(
+        &file,
+        "loss",
+        scalar(-p[[3]].ln() / n),
+        says.into(),
+    ));
+    let mut grad = p.clone();
+    grad[[3]] -= 1.0;
+    check(&loss_case(
+        &file,
+        "loss_grad",
+        grad.mapv(|g| g / n),
+        says.into(),
+    ));
+}
+
+#[test]
+fn a_softmax_that_overflows_is_named() {
+    // A logit of 800: exp(800) is inf in float64, and the softmax written straight from
+    // exp(y) / Σ exp(y) gives NaN, so the loss −Σ onehot · log p is NaN.
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario_file(
+        dir.path(),
+        &json!({
+            "name": "large_logit",
+            "seed": 5,
+            "input": [[0.1, 0.5, -0.3, 0.8], [0.4, -0.2, 0.9, 0.0],
+                      [0.7, 0.3, -0.6, 0.2], [-0.1, 0.6, 0.5, -0.4]],
+            "layers": [
+                {"type": "conv", "kernels": 2, "kernel_size": 3, "activation": "tanh"},
+                {"type": "dense", "outputs": 3, "bias": [800.0, 0.0, 0.0]}
+            ],
+            "loss": {"kind": "cross_entropy", "class": 1},
+        }),
+    );
+    let step = reference(&file);
+    let y = tensor(&layer(&step, "dense1")["a"]);
+    assert!(y[[0]].exp().is_infinite(), "the logit overflows exp");
+    let right = step["loss"].as_f64().unwrap();
+    assert!(right.is_finite() && right > 700.0, "{right}");
+    let run = |loss: f64| {
+        run_diff(
+            &file,
+            &trace(&[
+                from(std::slice::from_ref(&step), 0, "dense1", "a"),
+                Given {
+                    step: 0,
+                    layer: None,
+                    tensor: "loss",
+                    values: scalar(loss),
+                },
+            ]),
+        )
+    };
+    let (status, out) = run(f64::NAN);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains(
+            "\nmistake: step 0, the loss. Computed correctly from your dense1.a, loss[] is "
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        diagnosis(&out),
+        "the softmax overflowed: exp(y) of a large logit is inf, and inf/inf is NaN; subtract the largest logit before exp (softmax(y) = softmax(y − max y)), or compute L as log Σ exp(y − max y) + max y − y[class]",
+        "{out}"
+    );
+    let (status, out) = run(right);
+    assert_eq!(status, 0, "{out}");
+    // A NaN loss where exp does not overflow is not put down to it.
+    let file = bundled("digit_classifier");
+    let step = reference(&file);
+    let (status, out) = run_diff(
+        &file,
+        &trace(&[
+            from(std::slice::from_ref(&step), 0, "dense1", "a"),
+            Given {
+                step: 0,
+                layer: None,
+                tensor: "loss",
+                values: scalar(f64::NAN),
+            },
+        ]),
+    );
+    assert_eq!(status, 1, "{out}");
+    assert!(!out.contains("overflowed"), "{out}");
 }

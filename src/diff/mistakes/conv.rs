@@ -3,9 +3,9 @@
 use ndarray::{Array3, Array4, s};
 
 use super::{Mistake, activation};
-use crate::engine::conv::{ConvBackward, ConvForward};
+use crate::engine::conv::ConvBackward;
 use crate::engine::trace::ConvTrace;
-use crate::engine::{Activation, Conv, TensorName as N};
+use crate::engine::{Conv, TensorName as N};
 
 pub(super) fn mistakes(tensor: N, conv: &Conv, t: &ConvTrace) -> Vec<Mistake> {
     let mut out = Vec::new();
@@ -29,6 +29,7 @@ pub(super) fn mistakes(tensor: N, conv: &Conv, t: &ConvTrace) -> Vec<Mistake> {
             ));
             out.extend(padding_shifts(conv, t));
             out.push(last_kernel_only(conv, t));
+            out.push(scattered_with_assignment(conv, t));
             out.extend(not_dilated(conv, t));
         }
         N::GradWeights => {
@@ -66,17 +67,39 @@ pub(super) fn backward_from_delta_z(
     input: &Array3<f64>,
     delta_z: &Array3<f64>,
 ) -> ConvBackward {
-    // With the identity activation δz = δa: the engine's own backward, fed δz.
     let layer = Conv {
         weights: weights.clone(),
-        activation: Activation::Identity,
         ..conv.clone()
     };
-    let fwd = ConvForward {
-        z: Array3::zeros(delta_z.raw_dim()),
-        a: Array3::zeros(delta_z.raw_dim()),
-    };
-    layer.backward(input, &fwd, delta_z)
+    layer.backward_from_delta_z(input, delta_z)
+}
+
+/// δ_input scattered window by window with `=` (`dx[:, y:y+kh, x:x+kw] = δz[k,i,j]·w[k]`
+/// in loops over k, i, j): each window's share replaces what the windows before it left in
+/// the cells they share, instead of adding to it.
+fn scattered_with_assignment(conv: &Conv, t: &ConvTrace) -> Mistake {
+    let (c, h, w) = t.input.dim();
+    let (kn, _, kh, kw) = t.weights.dim();
+    let (_, ho, wo) = t.delta_z.dim();
+    let ([sh, sw], [ph, pw]) = (conv.stride, conv.padding);
+    let mut padded = Array3::<f64>::zeros((c, h + 2 * ph, w + 2 * pw));
+    for k in 0..kn {
+        for i in 0..ho {
+            for j in 0..wo {
+                let share = &t.weights.slice(s![k, .., .., ..]) * t.delta_z[[k, i, j]];
+                padded
+                    .slice_mut(s![.., i * sh..i * sh + kh, j * sw..j * sw + kw])
+                    .assign(&share);
+            }
+        }
+    }
+    Mistake::new(
+        padded
+            .slice(s![.., ph..ph + h, pw..pw + w])
+            .to_owned()
+            .into_dyn(),
+        "δ_input scattered with = instead of +=: each window's δz[k, i, j]·w[k] replaced what the earlier windows (and kernels) left in the cells they share; every cell gets the sum over all windows and kernels that cover it",
+    )
 }
 
 /// δ of the padded input cropped at every offset but the right one (the padding itself).

@@ -97,6 +97,23 @@ pub(super) fn mistakes(tensor: N, loss: &Loss, step: &StepTrace) -> Vec<Mistake>
             }
         }
     }
+    // The sign turned: t − y for y − t, onehot − p for p − onehot. A recomputation, so one
+    // output is enough to prove it.
+    if tensor == N::LossGrad {
+        let (_, grad) = loss.value_and_grad(y);
+        out.push(Mistake::new(
+            grad.mapv(|g| -g),
+            match loss {
+                Loss::CrossEntropy { .. } => {
+                    "the gradient's sign is turned: yours is onehot(class) − softmax(y); ∂L/∂y = softmax(y) − onehot(class)"
+                }
+                _ => "the gradient's sign is turned: yours is in the direction of t − y; ∂L/∂y points from the target to y, y − t",
+            },
+        ));
+    }
+    if let Loss::CrossEntropy { class } = loss {
+        out.extend(cross_entropy_mistakes(tensor, *class, y));
+    }
     if let (Loss::CrossEntropy { class }, N::LossGrad) = (loss, tensor) {
         let p = softmax(y);
         let onehot = |i: usize| if i == *class { 1.0 } else { 0.0 };
@@ -132,4 +149,49 @@ pub(super) fn scaled_reduction(loss: &Loss, n: usize, c: f64) -> Option<String> 
         wrong.name,
         the_right_one(loss, right, n)
     ))
+}
+
+/// Cross-entropy on one example written as a mean over the classes (`np.mean` where the
+/// loss is one term), and the softmax computed without subtracting the largest logit, so
+/// that exp overflows.
+fn cross_entropy_mistakes(tensor: N, class: usize, y: &ArrayD<f64>) -> Vec<Mistake> {
+    let n = y.len() as f64;
+    let right = Loss::CrossEntropy { class };
+    let (loss, grad) = right.value_and_grad(y);
+    let averaged = format!(
+        "the cross-entropy averaged over the {n} classes: L = −log softmax(y)[class] is one term (only the class's probability enters), not a mean over the outputs"
+    );
+    // exp(y) / Σ exp(y) straight from the logits, as first written.
+    let e = y.mapv(f64::exp);
+    let total: f64 = e.sum();
+    let naive = e.mapv(|e| e / total);
+    let overflow = "the softmax overflowed: exp(y) of a large logit is inf, and inf/inf is NaN; subtract the largest logit before exp (softmax(y) = softmax(y − max y)), or compute L as log Σ exp(y − max y) + max y − y[class]";
+    match tensor {
+        N::Loss => vec![
+            Mistake::new(ArrayD::from_elem(IxDyn(&[]), loss / n), averaged),
+            // −Σ onehot · log p, as usually written: 0 · log(NaN) is NaN too.
+            Mistake::new(
+                ArrayD::from_elem(
+                    IxDyn(&[]),
+                    -naive
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| if i == class { 1.0 } else { 0.0 } * p.ln())
+                        .sum::<f64>(),
+                ),
+                overflow,
+            ),
+        ],
+        N::LossGrad => {
+            let mut naive_grad = naive;
+            if let Some(g) = naive_grad.iter_mut().nth(class) {
+                *g -= 1.0;
+            }
+            vec![
+                Mistake::new(grad.mapv(|g| g / n), averaged),
+                Mistake::new(naive_grad, overflow),
+            ]
+        }
+        _ => Vec::new(),
+    }
 }

@@ -19,9 +19,15 @@ pub(super) fn mistakes(tensor: N, pool: &Pool, t: &PoolTrace) -> Vec<Mistake> {
             // which diagnose() skips: so `<=` here would say the same.)
             if pool.stride[0] < pool.size[0] || pool.stride[1] < pool.size[1] {
                 out.push(Mistake::new(
-                    backward_without_accumulation(pool, t).into_dyn(),
+                    backward_without_accumulation(pool, t, false).into_dyn(),
                     "overlapping windows overwrite instead of accumulate: a cell in several windows must get the sum of their δ (+=, not =)",
                 ));
+                if pool.kind == PoolKind::Max {
+                    out.push(Mistake::new(
+                        backward_without_accumulation(pool, t, true).into_dyn(),
+                        "overlapping windows overwrite instead of accumulate, a whole window at a time (`dx[window] = mask · δ`): the zeros of a later window's mask erase the δ an earlier window gave a shared cell; add each window's share (+=)",
+                    ));
+                }
             }
             match pool.kind {
                 PoolKind::Max => {
@@ -48,13 +54,15 @@ pub(super) fn mistakes(tensor: N, pool: &Pool, t: &PoolTrace) -> Vec<Mistake> {
     out
 }
 
-/// The pool backward with `=` in place of `+=`: later windows overwrite earlier ones.
-fn backward_without_accumulation(pool: &Pool, t: &PoolTrace) -> Array3<f64> {
+/// The pool backward with `=` in place of `+=`: later windows overwrite earlier ones. A max
+/// pool writes its switch's cell only, or with `whole_window` every cell of the window (its
+/// mask times δ, zeros included).
+fn backward_without_accumulation(pool: &Pool, t: &PoolTrace, whole_window: bool) -> Array3<f64> {
     let mut delta_input = Array3::zeros(t.input.raw_dim());
     for ((c, i, j), &d) in t.delta_output.indexed_iter() {
         for cell in pool.window(i, j) {
             let weight = pool.routing_weight(t, c, i, j, cell);
-            if pool.kind != PoolKind::Max || weight != 0.0 {
+            if pool.kind != PoolKind::Max || whole_window || weight != 0.0 {
                 delta_input[[c, cell[0], cell[1]]] = d * weight;
             }
         }
