@@ -143,15 +143,11 @@ fn backward_from_delta_z(
     input: &Array1<f64>,
     delta_z: &Array1<f64>,
 ) -> DenseBackward {
-    // With the identity activation δz = δa.
+    // The bias and activation play no part in it.
     let layer = Dense {
         weights: weights.clone(),
         bias: Array1::zeros(weights.nrows()),
         activation: Activation::Identity,
     };
-    let fwd = DenseForward {
-        z: Array1::zeros(delta_z.len()),
-        a: Array1::zeros(delta_z.len()),
-    };
-    layer.backward(input, &fwd, delta_z)
+    layer.backward_from_delta_z(input, delta_z)
 }
