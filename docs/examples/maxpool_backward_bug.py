@@ -7,7 +7,8 @@ and the trace file that lets `deltascope diff` find the bug.
     cargo run --release -- diff scenarios/overlapping_max_pool.json mine.json
 
 The reference trace is only used for the layer's input and the δ arriving at its
-output, so that this one layer can be checked on its own, as you would while writing it.
+output, so that this one layer can be checked on its own, as you would while writing it;
+both go into mine.json with the δ_input computed from them.
 """
 import json
 import sys
@@ -41,8 +42,15 @@ def main(reference_path, mine_path):
 
     # Your numbers in the trace format: any subset of steps, layers and tensors.
     # Layers are matched by "name" (or by position when there is none); nested lists
-    # of floats, with "NaN", "inf" or "-inf" as strings for non-finite values.
-    mine = {"steps": [{"step": 0, "layers": [{"name": "pool1", "delta_input": delta_in.tolist()}]}]}
+    # of floats, with "NaN", "inf" or "-inf" as strings for non-finite values. With
+    # δ_input go what it was computed from, so that diff can tell whether the mistake
+    # is made in this layer or before it.
+    mine = {"steps": [{"step": 0, "layers": [{
+        "name": "pool1",
+        "input": x.tolist(),
+        "delta_output": delta_out.tolist(),
+        "delta_input": delta_in.tolist(),
+    }]}]}
     with open(mine_path, "w") as f:
         json.dump(mine, f)
 
