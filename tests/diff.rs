@@ -8,15 +8,12 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use deltascope::export::step_to_json;
 use deltascope::scenario;
-use deltascope::tensor_json::{NonFinite, parse_tensor, tensor_to_json};
+use deltascope::tensor_json::tensor_to_json;
 use ndarray::{Array3, Array4, ArrayD, Dimension, Ix3, Ix4};
 use serde_json::{Value, json};
 
-fn bundled(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(format!("{name}.json"))
-}
+mod common;
+use common::traces::{self, bundled, tensor};
 
 /// The reference trace of step 0 of a bundled scenario, as exported.
 fn reference(name: &str) -> Value {
@@ -43,10 +40,6 @@ fn layer<'a>(step: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|l| l["name"] == name)
         .unwrap()
-}
-
-fn tensor(v: &Value) -> ArrayD<f64> {
-    parse_tensor(v, "t", NonFinite::AsStrings).unwrap()
 }
 
 fn maps(v: &Value) -> Array3<f64> {
@@ -121,18 +114,7 @@ fn run_diff(scenario: &str, theirs: &Value) -> (i32, String) {
 
 /// `deltascope diff` of any scenario file with a trace; returns (status, stdout + stderr).
 fn run_diff_at(scenario: &Path, theirs: &Value) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("theirs.json");
-    fs::write(&file, theirs.to_string()).unwrap();
-    let out = Command::cargo_bin("deltascope")
-        .unwrap()
-        .arg("diff")
-        .arg(scenario)
-        .arg(&file)
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap();
-    (out.status.code().unwrap(), text)
+    traces::run_diff(scenario, theirs)
 }
 
 /// That a hand-written computation gives the reference, up to the order of its sums.

@@ -9,18 +9,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-use deltascope::export::step_to_json;
 use deltascope::scenario;
-use deltascope::tensor_json::{NonFinite, parse_tensor, tensor_to_json};
+use deltascope::tensor_json::tensor_to_json;
 use ndarray::{Array1, Array2, Array3, Array4, ArrayD, Dimension, Ix1, Ix2, Ix3, Ix4, IxDyn};
 use serde_json::{Map, Value, json};
 
-fn bundled(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(format!("{name}.json"))
-}
+mod common;
+use common::traces::{bundled, layer, reference_steps, run_diff, tensor};
 
 /// A scenario of the test's own, written into `dir`.
 fn scenario_file(dir: &Path, scenario: &Value) -> PathBuf {
@@ -29,29 +24,11 @@ fn scenario_file(dir: &Path, scenario: &Value) -> PathBuf {
     file
 }
 
-/// The reference export of the first `n` training steps of a scenario.
-fn reference_steps(path: &Path, n: usize) -> Vec<Value> {
-    let mut model = scenario::load(path).unwrap().model;
-    (0..n).map(|s| step_to_json(&model.train_step(s))).collect()
-}
-
 /// The reference export of step 0.
 fn reference(path: &Path) -> Value {
     reference_steps(path, 1).remove(0)
 }
 
-fn layer<'a>(step: &'a Value, name: &str) -> &'a Value {
-    step["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["name"] == name)
-        .unwrap_or_else(|| panic!("no layer {name}"))
-}
-
-fn tensor(v: &Value) -> ArrayD<f64> {
-    parse_tensor(v, "t", NonFinite::AsStrings).unwrap()
-}
 fn vector(v: &Value) -> Array1<f64> {
     tensor(v).into_dimensionality::<Ix1>().unwrap()
 }
@@ -114,22 +91,6 @@ fn trace(given: &[Given]) -> Value {
         .map(Value::Object)
         .collect();
     json!({ "steps": steps })
-}
-
-/// `deltascope diff` of a scenario file with a trace; returns (status, stdout + stderr).
-fn run_diff(scenario: &Path, theirs: &Value) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("theirs.json");
-    fs::write(&file, theirs.to_string()).unwrap();
-    let out = Command::cargo_bin("deltascope")
-        .unwrap()
-        .arg("diff")
-        .arg(scenario)
-        .arg(&file)
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap();
-    (out.status.code().unwrap(), text)
 }
 
 /// The diagnosis line of a report.

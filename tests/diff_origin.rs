@@ -2,28 +2,16 @@
 //! from the user's own inputs. The wrong traces are built here by hand from the reference
 //! export, as a learner's code would produce them (a wrong step and everything it feeds).
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
-use assert_cmd::Command;
-use deltascope::export::step_to_json;
-use deltascope::scenario;
-use deltascope::tensor_json::{NonFinite, parse_tensor, tensor_to_json};
+use deltascope::tensor_json::tensor_to_json;
 use ndarray::ArrayD;
 use serde_json::{Value, json};
 
-fn bundled(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(format!("{name}.json"))
-}
+mod common;
+use common::traces::{self, bundled, tensor};
 
 /// The reference traces of the first `n` steps of a bundled scenario, as exported.
-fn reference_steps(name: &str, n: usize) -> Vec<Value> {
-    let mut model = scenario::load(&bundled(name)).unwrap().model;
-    (0..n)
-        .map(|step| step_to_json(&model.train_step(step)))
-        .collect()
+fn reference(name: &str, n: usize) -> Vec<Value> {
+    traces::reference_steps(&bundled(name), n)
 }
 
 fn layer_mut<'a>(step: &'a mut Value, name: &str) -> &'a mut Value {
@@ -35,10 +23,6 @@ fn layer_mut<'a>(step: &'a mut Value, name: &str) -> &'a mut Value {
         .unwrap()
 }
 
-fn tensor(v: &Value) -> ArrayD<f64> {
-    parse_tensor(v, "t", NonFinite::AsStrings).unwrap()
-}
-
 /// Multiplies a tensor of the trace in place.
 fn scale(step: &mut Value, layer: &str, name: &str, by: f64) {
     let t = &mut layer_mut(step, layer)[name];
@@ -46,18 +30,7 @@ fn scale(step: &mut Value, layer: &str, name: &str, by: f64) {
 }
 
 fn run_diff(scenario: &str, theirs: &Value) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("theirs.json");
-    fs::write(&file, theirs.to_string()).unwrap();
-    let out = Command::cargo_bin("deltascope")
-        .unwrap()
-        .arg("diff")
-        .arg(bundled(scenario))
-        .arg(&file)
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap();
-    (out.status.code().unwrap(), text)
+    traces::run_diff(&bundled(scenario), theirs)
 }
 
 /// The backward tensors of mean_pool_classic that pool2's δ_input feeds, in order.
@@ -79,7 +52,7 @@ const AFTER_POOL2: [(&str, &str); 12] = [
 /// A learner's step 0 of mean_pool_classic whose pool2 backward forgets to divide by the
 /// window area: the backward pass is linear in δ, so everything it feeds is 4× too.
 fn pool2_not_divided() -> Value {
-    let mut step = reference_steps("mean_pool_classic", 1).remove(0);
+    let mut step = reference("mean_pool_classic", 1).remove(0);
     scale(&mut step, "pool2", "delta_input", 4.0);
     for (layer, name) in AFTER_POOL2 {
         scale(&mut step, layer, name, 4.0);
@@ -89,7 +62,7 @@ fn pool2_not_divided() -> Value {
 
 #[test]
 fn a_mistake_is_located_where_it_is_made_and_what_follows_from_it_is_said_once() {
-    let reference = reference_steps("mean_pool_classic", 1).remove(0);
+    let reference = reference("mean_pool_classic", 1).remove(0);
     let right = tensor(&layer_mut(&mut reference.clone(), "pool2")["delta_input"]);
     let (status, out) = run_diff(
         "mean_pool_classic",
@@ -143,7 +116,7 @@ fn a_second_mistake_downstream_is_named_with_its_own_diagnosis() {
 fn the_same_mistake_at_every_step_is_said_once_with_the_steps() {
     // Three steps whose pool2 forgets the division at each: the parameters drift apart after
     // step 0, so later steps differ everywhere, but pool2's backward is the place each time.
-    let mut steps = reference_steps("mean_pool_classic", 3);
+    let mut steps = reference("mean_pool_classic", 3);
     // Only pool2's δ_input and what it is computed from, at every step: consistent with
     // the user's own δ_output whatever their parameters did.
     let theirs: Vec<Value> = steps
@@ -170,7 +143,7 @@ fn the_same_mistake_at_every_step_is_said_once_with_the_steps() {
 
 #[test]
 fn without_its_inputs_a_difference_is_not_located_and_the_report_says_what_to_add() {
-    let mut step = reference_steps("mean_pool_classic", 1).remove(0);
+    let mut step = reference("mean_pool_classic", 1).remove(0);
     scale(&mut step, "conv1", "delta_input", 1.5);
     let conv1 = layer_mut(&mut step, "conv1");
     let theirs = json!({"steps": [{"step": 0, "layers": [
@@ -195,7 +168,7 @@ fn without_its_inputs_a_difference_is_not_located_and_the_report_says_what_to_ad
 fn an_input_passed_on_from_the_layer_before_counts_as_given() {
     // conv2's δz and its input are not in the file, but what they are passed on from is:
     // conv2.delta_a is pool2.delta_input, conv2.input is pool1.output.
-    let mut step = reference_steps("mean_pool_classic", 1).remove(0);
+    let mut step = reference("mean_pool_classic", 1).remove(0);
     scale(&mut step, "conv2", "grad_weights", -1.0);
     let (pool1, pool2, conv2) = (
         layer_mut(&mut step, "pool1").clone(),
@@ -230,7 +203,7 @@ fn an_input_passed_on_from_the_layer_before_counts_as_given() {
 #[test]
 fn a_mistake_between_layers_is_located_between_them() {
     // ∂L/∂y right, but pool2 receives half of it.
-    let mut step = reference_steps("mean_pool_classic", 1).remove(0);
+    let mut step = reference("mean_pool_classic", 1).remove(0);
     scale(&mut step, "pool2", "delta_output", 0.5);
     let pool2 = layer_mut(&mut step, "pool2").clone();
     let theirs = json!({"steps": [{"step": 0, "loss_grad": step["loss_grad"], "layers": [
@@ -245,7 +218,7 @@ fn a_mistake_between_layers_is_located_between_them() {
 
 #[test]
 fn the_update_and_the_initial_parameters_are_places_too() {
-    let mut steps = reference_steps("mean_pool_classic", 2);
+    let mut steps = reference("mean_pool_classic", 2);
     let lr = 0.1; // the scenario's learning rate
     let conv1 = layer_mut(&mut steps[0], "conv1").clone();
     let (w, g) = (tensor(&conv1["weights"]), tensor(&conv1["grad_weights"]));
@@ -278,7 +251,7 @@ fn the_update_and_the_initial_parameters_are_places_too() {
 #[test]
 fn a_max_pool_is_checked_from_its_input_when_the_switches_are_not_given() {
     // δ sent to every cell of each window: wrong given pool1's δ_output and its input.
-    let mut step = reference_steps("max_pool_switches", 1).remove(0);
+    let mut step = reference("max_pool_switches", 1).remove(0);
     let pool1 = layer_mut(&mut step, "pool1").clone();
     let delta_output = tensor(&pool1["delta_output"]);
     let mut everywhere = tensor(&pool1["delta_input"]).mapv(|_| 0.0);
@@ -325,7 +298,7 @@ fn a_max_pool_is_checked_from_its_input_when_the_switches_are_not_given() {
 fn a_factor_made_in_a_layer_is_not_blamed_on_the_loss() {
     // conv1's ∂L/∂w doubled. Alone, the factor 2 may come from upstream, and the loss's
     // ½ would give it: "perhaps". With the δz it is computed from (right), it is made here.
-    let mut step = reference_steps("mean_pool_classic", 1).remove(0);
+    let mut step = reference("mean_pool_classic", 1).remove(0);
     scale(&mut step, "conv1", "grad_weights", 2.0);
     let conv1 = layer_mut(&mut step, "conv1").clone();
     let alone = json!({"steps": [{"step": 0, "layers": [

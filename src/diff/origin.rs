@@ -287,6 +287,23 @@ pub fn recompute(
                 .and(&g)
                 .map_collect(|&w, &g| w + -model.learning_rate * g);
         }
+        N::A | N::DeltaZ => {
+            let activation = match &model.layers[l].kind {
+                LayerKind::Conv(c) => c.activation,
+                LayerKind::Dense(d) => d.activation,
+                LayerKind::Pool(_) => unreachable!("a pool has no activation"),
+            };
+            let z = t.tensor(N::Z).expect("a z");
+            let a = z.mapv(|z| activation.apply(z));
+            if tensor == N::A {
+                return a;
+            }
+            let delta_a = t.tensor(N::DeltaA).expect("a δa");
+            return ndarray::Zip::from(&z)
+                .and(&a)
+                .and(&delta_a)
+                .map_collect(|&z, &a, &d| activation.delta_z(z, a, d));
+        }
         _ => {}
     }
     match (&model.layers[l].kind, t) {
@@ -332,15 +349,6 @@ fn conv_tensor(conv: &Conv, t: &ConvTrace, tensor: N) -> ArrayD<f64> {
     };
     match tensor {
         N::Z => layer.forward(&t.input).z.into_dyn(),
-        N::A => t.z.mapv(|z| conv.activation.apply(z)).into_dyn(),
-        N::DeltaZ => {
-            let a = t.z.mapv(|z| conv.activation.apply(z));
-            ndarray::Zip::from(&t.z)
-                .and(&a)
-                .and(&t.delta_a)
-                .map_collect(|&z, &a, &d| conv.activation.delta_z(z, a, d))
-                .into_dyn()
-        }
         _ => {
             let back = layer.backward_from_delta_z(&t.input, &t.delta_z);
             match tensor {
@@ -360,15 +368,6 @@ fn dense_tensor(dense: &Dense, t: &DenseTrace, tensor: N) -> ArrayD<f64> {
     };
     match tensor {
         N::Z => layer.forward(&t.input).z.into_dyn(),
-        N::A => t.z.mapv(|z| dense.activation.apply(z)).into_dyn(),
-        N::DeltaZ => {
-            let a = t.z.mapv(|z| dense.activation.apply(z));
-            ndarray::Zip::from(&t.z)
-                .and(&a)
-                .and(&t.delta_a)
-                .map_collect(|&z, &a, &d| dense.activation.delta_z(z, a, d))
-                .into_dyn()
-        }
         _ => {
             let back = layer.backward_from_delta_z(&t.input, &t.delta_z);
             match tensor {

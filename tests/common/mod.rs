@@ -2,6 +2,8 @@
 //! produce, from the formulas of docs/scenario-format.md rather than from the engine.
 #![allow(dead_code)]
 
+pub mod traces;
+
 use std::path::{Path, PathBuf};
 
 use deltascope::engine::{LayerKind, Model};
