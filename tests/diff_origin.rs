@@ -110,6 +110,9 @@ fn a_second_mistake_downstream_is_named_with_its_own_diagnosis() {
         out.contains("\n11 later tensors differ only because their inputs do"),
         "{out}"
     );
+    // One step, two places: nothing is made "again".
+    assert!(!out.contains("the same mistake again"), "{out}");
+    assert!(!out.contains("the same again"), "{out}");
 }
 
 #[test]
@@ -338,4 +341,47 @@ fn a_second_mistakes_factor_is_relative_to_what_its_inputs_give() {
         out.contains("\n  diagnosis: yours = 4 × what your inputs give everywhere: mean-pool δ not divided by the window area m = 4"),
         "{out}"
     );
+}
+
+#[test]
+fn each_mistake_is_said_once_with_the_steps_it_is_made_again_in() {
+    // Two steps, each with pool2 and pool1 both forgetting the division: pool2's δ_input 4×,
+    // pool1's δ_output (conv2's δ_input, linear in it) 4×, pool1's δ_input 16×.
+    let theirs: Vec<Value> = reference("mean_pool_classic", 2)
+        .into_iter()
+        .map(|mut s| {
+            scale(&mut s, "pool2", "delta_input", 4.0);
+            scale(&mut s, "pool1", "delta_output", 4.0);
+            scale(&mut s, "pool1", "delta_input", 16.0);
+            let step = s["step"].clone();
+            let (pool1, pool2) = (
+                layer_mut(&mut s, "pool1").clone(),
+                layer_mut(&mut s, "pool2").clone(),
+            );
+            json!({"step": step, "layers": [
+                {"name": "pool1", "delta_output": pool1["delta_output"], "delta_input": pool1["delta_input"]},
+                {"name": "pool2", "delta_output": pool2["delta_output"], "delta_input": pool2["delta_input"]}]})
+        })
+        .collect();
+    let (status, out) = run_diff("mean_pool_classic", &json!({"steps": theirs}));
+    assert_eq!(status, 1, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let at = |prefix: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in:\n{out}"))
+    };
+    let first = at("mistake: step 0, pool2's backward pass.");
+    assert_eq!(
+        lines[first + 2],
+        "the same mistake again in step 1",
+        "{out}"
+    );
+    let second = at("another mistake: step 0, pool1's backward pass.");
+    assert_eq!(lines[second + 2], "  the same again in step 1", "{out}");
+    // Each place once, and pool1.delta_output, passed on from a right conv2, follows.
+    assert_eq!(out.matches("mistake again").count(), 1, "{out}");
+    assert_eq!(out.matches("another mistake").count(), 1, "{out}");
+    assert_eq!(out.matches("the same again").count(), 1, "{out}");
 }

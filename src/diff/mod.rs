@@ -138,8 +138,9 @@ impl TensorDiff {
                 "no mistake here: computed correctly from {inputs}, this tensor is yours; the mistake is made before it"
             ),
             Verdict::Unknown(missing) => format!(
-                "mistake not located: your file does not hold {}; add it to tell whether the mistake is made in {}",
+                "mistake not located: your file does not hold {}; add {} to tell whether the mistake is made in {}",
                 join(missing),
+                if missing.len() == 1 { "it" } else { "them" },
                 cause.place
             ),
         })
@@ -1082,6 +1083,42 @@ mod tests {
             ["-", "-"],
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_inspector_says_where_the_mistake_is_in_one_line() {
+        let line = |verdict: Verdict, inputs: Vec<(Whose, String)>| {
+            let mut t = row(0, "a.delta_input", 1);
+            let cause = t.cause.as_mut().unwrap();
+            cause.verdict = verdict;
+            cause.inputs = inputs;
+            t.origin_line().unwrap()
+        };
+        let made = || Verdict::MadeHere(row(0, "a", 1).first.unwrap());
+        let yours = || vec![(Whose::Yours, "a.delta_z".to_string())];
+        assert_eq!(
+            line(made(), yours()),
+            "mistake made here, in a's backward pass: computed correctly from your a.delta_z, this tensor is not yours"
+        );
+        assert_eq!(
+            line(made(), Vec::new()),
+            "mistake made here (a's backward pass): yours is not the scenario's (deltascope export writes it)"
+        );
+        assert_eq!(
+            line(Verdict::Follows, yours()),
+            "no mistake here: computed correctly from your a.delta_z, this tensor is yours; the mistake is made before it"
+        );
+        assert_eq!(
+            line(
+                Verdict::Unknown(vec!["a.delta_z".into(), "a.weights".into()]),
+                yours()
+            ),
+            "mistake not located: your file does not hold a.delta_z and a.weights; add them to tell whether the mistake is made in a's backward pass"
+        );
+        assert!(
+            line(Verdict::Unknown(vec!["a.delta_z".into()]), yours()).contains("; add it to tell")
+        );
+        assert_eq!(row(0, "a", 0).origin_line(), None, "a tensor that agrees");
     }
 
     #[test]
