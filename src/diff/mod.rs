@@ -1122,6 +1122,17 @@ mod tests {
     }
 
     #[test]
+    fn a_long_list_of_names_shows_four_and_counts_the_rest() {
+        let names = |n: usize| (0..n).map(|i| format!("t{i}")).collect::<Vec<_>>();
+        assert_eq!(some_of(&names(1)), "t0");
+        assert_eq!(some_of(&names(4)), "t0, t1, t2, t3");
+        // "and 1 more" would take the room of the name itself.
+        assert_eq!(some_of(&names(5)), "t0, t1, t2, t3, t4");
+        assert_eq!(some_of(&names(6)), "t0, t1, t2, t3, and 2 more");
+        assert_eq!(join(&names(3)), "t0, t1 and t2");
+    }
+
+    #[test]
     fn steps_are_listed_with_runs_as_ranges() {
         assert_eq!(steps(&[3]), "step 3");
         assert_eq!(steps(&[1, 2]), "steps 1 and 2");
