@@ -1430,3 +1430,38 @@ fn a_softmax_that_overflows_is_named() {
     assert_eq!(status, 1, "{out}");
     assert!(!out.contains("overflowed"), "{out}");
 }
+
+#[test]
+fn conv_kernel_gradient_from_delta_a() {
+    // numpy-ml style: the layer keeps no δz, and `dW += dLdy[k, i, j] * window` uses δa: the
+    // ReLU's derivative left out shows first in ∂w. conv1 of mean_pool_classic has dead
+    // ReLUs, so δa and δz differ.
+    let file = bundled("mean_pool_classic");
+    let steps = reference_steps(&file, 1);
+    let conv1 = layer(&steps[0], "conv1");
+    let (x, da) = (maps(&conv1["input"]), maps(&conv1["delta_a"]));
+    let (kn, c_in, kh, kw) = kernels(&conv1["weights"]).dim();
+    let (_, ho, wo) = da.dim();
+    let wrong = Array4::from_shape_fn((kn, c_in, kh, kw), |(k, c, u, v)| {
+        let mut sum = 0.0;
+        for i in 0..ho {
+            for j in 0..wo {
+                sum += da[[k, i, j]] * x[[c, i + u, j + v]];
+            }
+        }
+        sum
+    });
+    check(&Case {
+        wrong: Given {
+            values: wrong.into_dyn(),
+            ..from(&steps, 0, "conv1", "grad_weights")
+        },
+        right: tensor(&conv1["grad_weights"]),
+        inputs: vec![
+            from(&steps, 0, "conv1", "delta_a"),
+            from(&steps, 0, "conv1", "delta_z"),
+        ],
+        diagnosis: "computed from δa instead of δz: the activation's derivative was left out on the way back; δz = δa ⊙ relu′(z) comes first, and grad_weights is computed from δz".into(),
+        scenario: file,
+    });
+}

@@ -56,6 +56,23 @@ pub(super) fn mistakes(tensor: N, conv: &Conv, t: &ConvTrace) -> Vec<Mistake> {
         }
         _ => {}
     }
+    if matches!(tensor, N::GradWeights | N::GradBias | N::DeltaInput) {
+        // δa where δz is due: the derivative left out on the way to the gradients (in code
+        // that keeps no δz of its own, it shows here first).
+        let from_delta_a = backward_from_delta_z(conv, &t.weights, &t.input, &t.delta_a);
+        let values = match tensor {
+            N::GradWeights => from_delta_a.grad_weights.into_dyn(),
+            N::GradBias => from_delta_a.grad_bias.into_dyn(),
+            _ => from_delta_a.delta_input.into_dyn(),
+        };
+        out.push(Mistake::new(
+            values,
+            format!(
+                "computed from δa instead of δz: the activation's derivative was left out on the way back; δz = δa ⊙ {}′(z) comes first, and {tensor} is computed from δz",
+                conv.activation.name()
+            ),
+        ));
+    }
     out
 }
 
