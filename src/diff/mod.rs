@@ -783,7 +783,7 @@ fn steps(list: &[usize]) -> String {
             _ => vec![format!("{a}–{b}")],
         })
         .collect();
-    let plural = names.len() > 1 || runs.iter().any(|(a, b)| a != b);
+    let plural = runs.len() > 1 || runs.iter().any(|(a, b)| a != b);
     format!("step{} {}", if plural { "s" } else { "" }, join(&names))
 }
 
@@ -1136,6 +1136,7 @@ mod tests {
     fn steps_are_listed_with_runs_as_ranges() {
         assert_eq!(steps(&[3]), "step 3");
         assert_eq!(steps(&[1, 2]), "steps 1 and 2");
+        assert_eq!(steps(&[3, 7]), "steps 3 and 7");
         assert_eq!(steps(&[2, 1, 2]), "steps 1 and 2");
         assert_eq!(steps(&[1, 2, 3]), "steps 1–3");
         assert_eq!(steps(&[1, 2, 3, 7, 9, 10]), "steps 1–3, 7, 9 and 10");
