@@ -60,6 +60,18 @@ fn diff_one(
     diff_one_at(&bundled(scenario), layer_name, tensor_name, values)
 }
 
+/// `deltascope diff` on a trace holding these tensors of one layer of a bundled scenario.
+fn diff_layer(scenario: &str, layer_name: &str, tensors: &[(&str, &ArrayD<f64>)]) -> (i32, String) {
+    let mut entry = json!({"name": layer_name});
+    for (name, values) in tensors {
+        entry[*name] = tensor_to_json(&values.view());
+    }
+    run_diff(
+        scenario,
+        &json!({"steps": [{"step": 0, "layers": [entry]}]}),
+    )
+}
+
 /// [`diff_one`] for any scenario file.
 fn diff_one_at(
     scenario: &Path,
@@ -153,6 +165,18 @@ fn mean_pool_delta_not_divided_by_the_window_area() {
         )),
         "{out}"
     );
+    // Alone, the factor could come from upstream, unchanged through every linear step: a
+    // "perhaps". With the δ_output it is computed from, it is made here.
+    assert!(out.contains("diagnosis: yours = 4 × the reference everywhere: perhaps mean-pool δ not divided by the window area m = 4"), "{out}");
+    assert!(!out.contains("most likely"), "{out}");
+    let d_out = tensor(&layer(&step, "pool1")["delta_output"]);
+    let (status, out) = diff_layer(
+        "mean_pool_classic",
+        "pool1",
+        &[("delta_output", &d_out), ("delta_input", &wrong)],
+    );
+    assert_eq!(status, 1, "{out}");
+    assert!(out.contains("\nmistake: step 0, pool1's backward pass. Computed correctly from your pool1.delta_output, "), "{out}");
     assert!(out.contains("diagnosis: yours = 4 × the reference everywhere: mean-pool δ not divided by the window area m = 4"), "{out}");
 }
 
@@ -447,7 +471,11 @@ fn mean_pool_delta_divided_by_the_window_area_twice() {
     // Divided by m in the loop, and once more afterwards.
     let m = (size * size) as f64;
     let wrong = (right / m).into_dyn();
-    let (status, out) = diff_one("mean_pool_classic", "pool1", "delta_input", &wrong);
+    let (status, out) = diff_layer(
+        "mean_pool_classic",
+        "pool1",
+        &[("delta_output", &d_out.into_dyn()), ("delta_input", &wrong)],
+    );
     assert_eq!(status, 1, "{out}");
     assert_eq!(
         diagnosis(&out),
@@ -1037,11 +1065,13 @@ fn a_bias_gradient_averaged_over_the_map_is_named_as_such() {
         .sum_axis(ndarray::Axis(2))
         .sum_axis(ndarray::Axis(1))
         / (h * w) as f64;
-    let (status, out) = diff_one(
+    let (status, out) = diff_layer(
         "mean_pool_classic",
         "conv1",
-        "grad_bias",
-        &averaged.into_dyn(),
+        &[
+            ("delta_z", &delta_z.clone().into_dyn()),
+            ("grad_bias", &averaged.into_dyn()),
+        ],
     );
     assert_eq!(status, 1, "{out}");
     assert!((factor(&out) - 1.0 / (h * w) as f64).abs() < 1e-12, "{out}");

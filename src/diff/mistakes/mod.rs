@@ -213,21 +213,26 @@ fn explain_scale(c: f64, subject: &Subject) -> Diagnosis {
         Inputs::Right | Inputs::Missing => "the reference",
     };
     let mut text = format!("yours = {} × {basis} everywhere", factor_text(c));
-    let here = |says: String| Diagnosis {
-        says,
-        made_here: true,
+    // A factor passes unchanged through every linear step after it: where the tensor's own
+    // inputs are not in the file, one made upstream gives the same numbers, so its cause
+    // here is a "perhaps", and it locates nothing.
+    let (cause, made_here) = match subject.inputs {
+        Inputs::Missing => (": perhaps ", false),
+        Inputs::Right | Inputs::Wrong => (": ", true),
     };
+    let here = |says: String| Diagnosis { says, made_here };
     if let Some((LayerKind::Pool(pool), _)) = layer
         && pool.kind == PoolKind::Mean
         && tensor == N::DeltaInput
     {
         let m = pool.window_area() as f64;
         if near(c, m) {
-            text +=
-                &format!(": mean-pool δ not divided by the window area m = {m} (δ_in = δ_out / m)");
+            text += &format!(
+                "{cause}mean-pool δ not divided by the window area m = {m} (δ_in = δ_out / m)"
+            );
             return here(text);
         } else if near(c, 1.0 / m) {
-            text += &format!(": mean-pool δ divided by the window area m = {m} twice");
+            text += &format!("{cause}mean-pool δ divided by the window area m = {m} twice");
             return here(text);
         }
     }
@@ -237,7 +242,7 @@ fn explain_scale(c: f64, subject: &Subject) -> Diagnosis {
         let (_, h, w) = t.z.dim();
         if near(c, 1.0 / (h * w) as f64) {
             text += &format!(
-                ": the bias gradient averaged over the map instead of summed; ∂L/∂b[k] = Σ δz[k] over its {h}×{w} cells"
+                "{cause}the bias gradient averaged over the map instead of summed; ∂L/∂b[k] = Σ δz[k] over its {h}×{w} cells"
             );
             return here(text);
         }
