@@ -385,3 +385,36 @@ fn each_mistake_is_said_once_with_the_steps_it_is_made_again_in() {
     assert_eq!(out.matches("another mistake").count(), 1, "{out}");
     assert_eq!(out.matches("the same again").count(), 1, "{out}");
 }
+
+#[test]
+fn after_a_first_difference_that_is_not_located_the_first_located_mistake_is_said_so() {
+    // pool2's δ_input alone (its δ_output is not in the file), and pool1's wrong given its
+    // own δ_output; then a third place, conv1's ∂b averaged, is "another".
+    let mut step = reference("mean_pool_classic", 1).remove(0);
+    scale(&mut step, "pool2", "delta_input", 4.0);
+    scale(&mut step, "pool1", "delta_input", 4.0);
+    scale(&mut step, "conv1", "grad_bias", 0.5);
+    let (pool1, pool2, conv1) = (
+        layer_mut(&mut step, "pool1").clone(),
+        layer_mut(&mut step, "pool2").clone(),
+        layer_mut(&mut step, "conv1").clone(),
+    );
+    let theirs = json!({"steps": [{"step": 0, "layers": [
+        {"name": "conv1", "delta_z": conv1["delta_z"], "grad_bias": conv1["grad_bias"]},
+        {"name": "pool1", "delta_output": pool1["delta_output"], "delta_input": pool1["delta_input"]},
+        {"name": "pool2", "delta_input": pool2["delta_input"]}]}]});
+    let (status, out) = run_diff("mean_pool_classic", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("\nmistake: not located. pool2.delta_input"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n\nthe first located mistake: step 0, pool1's backward pass."),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n\nanother mistake: step 0, conv1's backward pass."),
+        "{out}"
+    );
+}

@@ -632,9 +632,15 @@ impl DiffReport {
             if others.iter().any(|o| same_place(o, t)) {
                 continue;
             }
+            // After a first difference that is not located, the first mistake that is.
+            let which = if first.made_here() || !others.is_empty() {
+                "another"
+            } else {
+                "the first located"
+            };
             others.push(t);
             let cause = t.cause.as_ref().expect("made here");
-            let _ = writeln!(out, "\nanother {}", where_it_goes_wrong(t, cause, false));
+            let _ = writeln!(out, "\n{which} {}", where_it_goes_wrong(t, cause, false));
             let _ = writeln!(
                 out,
                 "  diagnosis: {}",
