@@ -418,3 +418,81 @@ fn after_a_first_difference_that_is_not_located_the_first_located_mistake_is_sai
         "{out}"
     );
 }
+
+#[test]
+fn what_the_file_gives_for_a_tensor_wins_over_what_is_passed_on_to_it() {
+    // pool1's δ_input 4× (its δ_output not given), but conv1's own δa right: conv1's δz,
+    // written as δa itself (the ReLU's derivative left out), is checked against the δa the
+    // file gives for conv1, not the one pool1 passes on.
+    let mut step = reference("mean_pool_classic", 1).remove(0);
+    scale(&mut step, "pool1", "delta_input", 4.0);
+    let (pool1, conv1) = (
+        layer_mut(&mut step, "pool1").clone(),
+        layer_mut(&mut step, "conv1").clone(),
+    );
+    assert_ne!(conv1["delta_a"], conv1["delta_z"], "conv1 has dead ReLUs");
+    let theirs = json!({"steps": [{"step": 0, "layers": [
+        {"name": "conv1", "z": conv1["z"], "delta_a": conv1["delta_a"], "delta_z": conv1["delta_a"]},
+        {"name": "pool1", "delta_input": pool1["delta_input"]}]}]});
+    let (status, out) = run_diff("mean_pool_classic", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("\n\nthe first located mistake: step 0, conv1's backward pass. Computed correctly from your conv1.delta_a and conv1.z, conv1.delta_z"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n  diagnosis: the activation's derivative was left out: yours is δa itself"),
+        "{out}"
+    );
+}
+
+#[test]
+fn switches_the_file_gives_are_the_ones_its_delta_input_is_checked_with() {
+    // digit_classifier's pool1 has tied windows. The learner's switches take the last
+    // maximum (`>=`), and their δ_input follows their own switches: the mistake is in the
+    // forward pass, and the δ_input only follows from it.
+    let mut step = reference("digit_classifier", 1).remove(0);
+    let pool1 = layer_mut(&mut step, "pool1").clone();
+    let input = tensor(&pool1["input"])
+        .into_dimensionality::<ndarray::Ix3>()
+        .unwrap();
+    let delta_output = tensor(&pool1["delta_output"]);
+    let (_, h, w) = input.dim();
+    let switches = ndarray::Array3::from_shape_fn((input.dim().0, h / 2, w / 2), |(c, i, j)| {
+        let mut best = (f64::NEG_INFINITY, 0);
+        for u in 0..2 {
+            for v in 0..2 {
+                let (y, x) = (2 * i + u, 2 * j + v);
+                if input[[c, y, x]] >= best.0 {
+                    best = (input[[c, y, x]], y * w + x);
+                }
+            }
+        }
+        best.1 as f64
+    });
+    assert_ne!(
+        tensor_to_json(&switches.view().into_dyn()),
+        pool1["argmax"],
+        "a tie somewhere"
+    );
+    let mut delta_input = ndarray::Array3::<f64>::zeros(input.raw_dim());
+    for ((c, i, j), &s) in switches.indexed_iter() {
+        let s = s as usize;
+        delta_input[[c, s / w, s % w]] += delta_output[[c, i, j].as_slice()];
+    }
+    let theirs = json!({"steps": [{"step": 0, "layers": [{"name": "pool1",
+        "input": pool1["input"], "argmax": tensor_to_json(&switches.view().into_dyn()),
+        "delta_output": pool1["delta_output"],
+        "delta_input": tensor_to_json(&delta_input.view().into_dyn())}]}]});
+    let (status, out) = run_diff("digit_classifier", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("\nmistake: step 0, pool1's forward pass. Computed correctly from your pool1.input, pool1.argmax"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n1 later tensor differs only because its inputs do: it is what a correct computation gives from your own inputs (pool1.delta_input)\n"),
+        "{out}"
+    );
+    assert!(!out.contains("another mistake"), "{out}");
+}
