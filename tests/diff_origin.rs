@@ -496,3 +496,36 @@ fn switches_the_file_gives_are_the_ones_its_delta_input_is_checked_with() {
     );
     assert!(!out.contains("another mistake"), "{out}");
 }
+
+#[test]
+fn a_forward_pass_is_checked_with_the_files_own_parameters() {
+    // Biases not the scenario's, and z computed with them: the mistake is the parameters,
+    // and each z only follows from them.
+    let mut step = reference("digit_classifier", 1).remove(0);
+    let (conv1, dense1) = (
+        layer_mut(&mut step, "conv1").clone(),
+        layer_mut(&mut step, "dense1").clone(),
+    );
+    let shift = |v: &Value, by: f64| tensor_to_json(&tensor(v).mapv(|x| x + by).view());
+    let theirs = json!({"steps": [{"step": 0, "layers": [
+        {"name": "conv1", "bias": shift(&conv1["bias"], 0.25), "z": shift(&conv1["z"], 0.25)},
+        {"name": "dense1", "input": dense1["input"],
+         "bias": shift(&dense1["bias"], 0.5), "z": shift(&dense1["z"], 0.5)}]}]});
+    let (status, out) = run_diff("digit_classifier", &theirs);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("\nmistake: step 0, conv1's initial parameters: your conv1.bias[0] is "),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "\n\nanother mistake: step 0, dense1's initial parameters: your dense1.bias[0] is "
+        ),
+        "{out}"
+    );
+    assert_eq!(out.matches("another mistake").count(), 1, "{out}");
+    assert!(
+        out.contains("\n2 later tensors differ only because their inputs do: each is what a correct computation gives from your own inputs (conv1.z, dense1.z)\n"),
+        "{out}"
+    );
+}
