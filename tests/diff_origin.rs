@@ -236,6 +236,14 @@ fn the_update_and_the_initial_parameters_are_places_too() {
         out.contains("\nmistake: step 1, conv1's update after step 0. Computed correctly from your conv1.weights of step 0 and conv1.grad_weights of step 0, conv1.weights[0, 0, 0, 0] is "),
         "{out}"
     );
+    // The network input not the scenario's.
+    let input = tensor(&conv1["input"]).mapv(|x| x + 1.0);
+    let theirs = json!({"steps": [{"step": 0, "layers": [{"name": "conv1", "input": tensor_to_json(&input.view())}]}]});
+    let (_, out) = run_diff("mean_pool_classic", &theirs);
+    assert!(
+        out.contains("\nmistake: step 0, the network input: your conv1.input[0, 0, 0] is "),
+        "{out}"
+    );
     // Step 0's weights not the scenario's: said as such, with both numbers.
     let mut w0 = w.clone();
     w0[[0, 0, 0, 1]] += 0.5;

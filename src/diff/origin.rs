@@ -676,6 +676,11 @@ mod tests {
             what_to_add(model, (0, Some(0), N::Weights), 1),
             "conv1.weights of step 0"
         );
+        let s = load("max_pool_switches");
+        assert_eq!(
+            what_to_add(&s.model, (0, Some(1), N::Argmax), 0),
+            "pool1.argmax (or pool1.input)"
+        );
     }
 
     #[test]
