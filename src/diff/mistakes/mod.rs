@@ -309,6 +309,8 @@ mod tests {
             "1/100 (0.010000000000000002)"
         );
         assert_eq!(factor_text(1.0 / 1024.0), "1/1024");
+        // Near 1/81 but not within rounding of it: no fraction.
+        assert_eq!(factor_text(0.0123456), "0.0123456");
         // Within rounding means relative to the factor's size.
         assert_eq!(factor_text(1000.0000001), "1000 (1000.0000001)");
         assert_eq!(factor_text(1.0000001), "1.0000001");
