@@ -1412,6 +1412,26 @@ fn a_softmax_that_overflows_is_named() {
     );
     let (status, out) = run(right);
     assert_eq!(status, 0, "{out}");
+    // Its gradient, p − onehot with the same p: NaN for the large logit (inf/inf), 0 for
+    // the others (finite/inf), so −1 at the class.
+    let grad = ndarray::arr1(&[f64::NAN, -1.0, 0.0]).into_dyn();
+    let (status, out) = run_diff(
+        &file,
+        &trace(&[
+            from(std::slice::from_ref(&step), 0, "dense1", "a"),
+            Given {
+                step: 0,
+                layer: None,
+                tensor: "loss_grad",
+                values: grad,
+            },
+        ]),
+    );
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        diagnosis(&out).starts_with("the softmax overflowed: "),
+        "{out}"
+    );
     // A NaN loss where exp does not overflow is not put down to it.
     let file = bundled("digit_classifier");
     let step = reference(&file);
@@ -1462,6 +1482,20 @@ fn conv_kernel_gradient_from_delta_a() {
             from(&steps, 0, "conv1", "delta_z"),
         ],
         diagnosis: "computed from δa instead of δz: the activation's derivative was left out on the way back; δz = δa ⊙ relu′(z) comes first, and grad_weights is computed from δz".into(),
+        scenario: file.clone(),
+    });
+    // `db[k] = da[k].sum()`: the same mistake in the bias gradient.
+    check(&Case {
+        wrong: Given {
+            values: da.sum_axis(ndarray::Axis(2)).sum_axis(ndarray::Axis(1)).into_dyn(),
+            ..from(&steps, 0, "conv1", "grad_bias")
+        },
+        right: tensor(&conv1["grad_bias"]),
+        inputs: vec![
+            from(&steps, 0, "conv1", "delta_a"),
+            from(&steps, 0, "conv1", "delta_z"),
+        ],
+        diagnosis: "computed from δa instead of δz: the activation's derivative was left out on the way back; δz = δa ⊙ relu′(z) comes first, and grad_bias is computed from δz".into(),
         scenario: file,
     });
 }
