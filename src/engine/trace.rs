@@ -339,6 +339,37 @@ pub struct StepTrace {
 mod tests {
     use super::*;
 
+    /// tensor_mut writes where tensor reads, for every tensor of every layer type.
+    #[test]
+    fn a_tensor_is_written_where_it_is_read() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/digit_classifier.json"
+        );
+        let s = crate::scenario::load(std::path::Path::new(path)).unwrap();
+        let mut trace = s.model.trace(0);
+        let kinds: Vec<&str> = trace.layers.iter().map(|(_, t)| t.type_name()).collect();
+        assert!(["conv", "pool", "dense"].iter().all(|k| kinds.contains(k)));
+        for (_, layer) in &mut trace.layers {
+            for name in TensorName::ALL {
+                let reads = layer.tensor(name).is_some();
+                let Some(mut into) = layer.tensor_mut(name) else {
+                    assert!(!reads, "{} {name}: read but not written", layer.type_name());
+                    continue;
+                };
+                let marked = into.len() as f64 + 0.5;
+                *into.iter_mut().last().unwrap() = marked;
+                let read = layer.tensor(name).unwrap();
+                assert_eq!(
+                    read.iter().last(),
+                    Some(&marked),
+                    "{} {name}",
+                    layer.type_name()
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_name_reads_back_as_itself() {
         for name in TensorName::ALL {
