@@ -63,3 +63,45 @@ pub fn write_trace(
     out.write_all(b"\n]}\n")?;
     out.flush()
 }
+
+/// The key of a tensor in an `.npz` trace: `step0/conv1.weights`, `step2/loss_grad`.
+pub fn npz_key(step: usize, layer: Option<&str>, tensor: TensorName) -> String {
+    match layer {
+        Some(layer) => format!("step{step}/{layer}.{tensor}"),
+        None => format!("step{step}/{tensor}"),
+    }
+}
+
+/// Write the trace as an `.npz` archive (what NumPy's `np.savez` writes and `np.load`
+/// reads): every tensor of every step as a float64 array of its shape under
+/// [`npz_key`], the loss as a 0-d array, max-pool switches as int64. The numbers are
+/// the JSON export's, bit for bit.
+pub fn write_trace_npz<W: std::io::Write + std::io::Seek>(
+    out: W,
+    steps: impl IntoIterator<Item = StepTrace>,
+) -> std::io::Result<W> {
+    let mut npz = ndarray_npy::NpzWriter::new(out);
+    let io = |e: ndarray_npy::WriteNpzError| std::io::Error::other(e);
+    for step in steps {
+        let s = step.step;
+        let loss = ndarray::arr0(step.loss);
+        npz.add_array(npz_key(s, None, TensorName::Loss), &loss)
+            .map_err(io)?;
+        npz.add_array(npz_key(s, None, TensorName::LossGrad), &step.loss_grad)
+            .map_err(io)?;
+        for (name, layer) in &step.layers {
+            for (tensor, values) in layer.tensors() {
+                npz.add_array(npz_key(s, Some(name), tensor), &values)
+                    .map_err(io)?;
+            }
+            if let LayerTrace::Pool(p) = layer
+                && let Some(argmax) = &p.argmax
+            {
+                let switches = argmax.mapv(|i| i as i64);
+                npz.add_array(npz_key(s, Some(name), TensorName::Argmax), &switches)
+                    .map_err(io)?;
+            }
+        }
+    }
+    npz.finish().map_err(io)
+}

@@ -10,7 +10,7 @@
 //! names an input is refused outright.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::error::{OutputError, ReadError};
@@ -221,7 +221,7 @@ impl Drop for Temporary {
 pub fn write_atomic(
     path: &Path,
     inputs: &[&Path],
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    write: impl FnOnce(&mut std::io::BufWriter<fs::File>) -> std::io::Result<()>,
 ) -> Result<(), OutputError> {
     refuse_inputs(path, inputs)?;
     let tmp = Temporary::beside(path)?;
@@ -289,6 +289,7 @@ pub fn stop_if_interrupted() -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn entries(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)

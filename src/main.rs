@@ -8,7 +8,7 @@ use deltascope::check::{CheckOptions, DEFAULT_STEP, DEFAULT_TOLERANCE, gradient_
 use deltascope::diff::Comparison;
 use deltascope::engine::StepTrace;
 use deltascope::error::{CommandHint, InputError, Origin, OutputError, TraceError, UserError};
-use deltascope::export::write_trace;
+use deltascope::export::{write_trace, write_trace_npz};
 use deltascope::files::{read_limited, read_text, write_atomic};
 use deltascope::scenario::limits::MAX_FILE_BYTES;
 use deltascope::scenario::{self, Scenario};
@@ -38,9 +38,14 @@ enum Command {
         /// Write to this file (atomically) instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Write the trace as a NumPy .npz archive to this file (atomically): every tensor
+        /// of every step under `stepN/LAYER.TENSOR`, `stepN/loss` and `stepN/loss_grad`,
+        /// for `np.load`.
+        #[arg(long, value_name = "OUT.npz", conflicts_with = "output")]
+        npz: Option<PathBuf>,
         /// Print only where the run first produces a non-finite value (NaN, inf): step,
         /// pass, layer, tensor and cell, in computation order; exit 0 either way.
-        #[arg(long, conflicts_with = "output")]
+        #[arg(long, conflicts_with_all = ["output", "npz"])]
         first_anomaly: bool,
     },
     /// Compare the backward pass with central differences on every weight, bias and input cell.
@@ -142,8 +147,9 @@ fn main() -> ExitCode {
         Some(Command::Export {
             file,
             output,
+            npz,
             first_anomaly,
-        }) => export(&file, output.as_deref(), first_anomaly),
+        }) => export(&file, output.as_deref(), npz.as_deref(), first_anomaly),
         Some(Command::Check {
             file,
             tolerance,
@@ -299,7 +305,12 @@ fn run_steps(scenario: &Scenario) -> impl Iterator<Item = StepTrace> + '_ {
     (0..scenario.steps).map(move |step| model.train_step(step))
 }
 
-fn export(file: &Path, output: Option<&Path>, first_anomaly: bool) -> Result<u8, UserError> {
+fn export(
+    file: &Path,
+    output: Option<&Path>,
+    npz: Option<&Path>,
+    first_anomaly: bool,
+) -> Result<u8, UserError> {
     let scenario = load(Some(file))?;
     if first_anomaly {
         let found =
@@ -309,6 +320,10 @@ fn export(file: &Path, output: Option<&Path>, first_anomaly: bool) -> Result<u8,
         return Ok(0);
     }
     let steps = run_steps(&scenario);
+    if let Some(out) = npz {
+        write_atomic(out, &[file], |w| write_trace_npz(w, steps).map(drop))?;
+        return Ok(0);
+    }
     match output {
         Some(out) => write_atomic(out, &[file], |w| write_trace(w, &scenario.name, steps))?,
         None => {
