@@ -133,6 +133,32 @@ struct Case {
     diagnosis: String,
 }
 
+/// A case of a layer's tensor at step 0: `wrong` in place of the reference's `tensor`, with
+/// the layer's `inputs` as the reference export has them.
+fn layer_case(
+    file: PathBuf,
+    steps: &[Value],
+    layer_name: &'static str,
+    tensor_name: &'static str,
+    wrong: ArrayD<f64>,
+    inputs: &[&'static str],
+    says: &str,
+) -> Case {
+    Case {
+        wrong: Given {
+            values: wrong,
+            ..from(steps, 0, layer_name, tensor_name)
+        },
+        right: tensor(&layer(&steps[0], layer_name)[tensor_name]),
+        inputs: inputs
+            .iter()
+            .map(|name| from(steps, 0, layer_name, name))
+            .collect(),
+        diagnosis: says.into(),
+        scenario: file,
+    }
+}
+
 /// The name of the layer before `layer` in a scenario file.
 fn previous_layer(scenario: &Path, layer: &str) -> String {
     let s = scenario::load(scenario).unwrap();
@@ -1256,19 +1282,15 @@ fn max_pool_whole_window_assigned_over_an_earlier_windows_delta() {
             }
         }
     }
-    check(&Case {
-        wrong: Given {
-            values: wrong.into_dyn(),
-            ..from(&steps, 0, "pool1", "delta_input")
-        },
-        right: tensor(&pool["delta_input"]),
-        inputs: vec![
-            from(&steps, 0, "pool1", "delta_output"),
-            from(&steps, 0, "pool1", "argmax"),
-        ],
-        diagnosis: "overlapping windows overwrite instead of accumulate, a whole window at a time (`dx[window] = mask · δ`): the zeros of a later window's mask erase the δ an earlier window gave a shared cell; add each window's share (+=)".into(),
-        scenario: file,
-    });
+    check(&layer_case(
+        file,
+        &steps,
+        "pool1",
+        "delta_input",
+        wrong.into_dyn(),
+        &["delta_output", "argmax"],
+        "overlapping windows overwrite instead of accumulate, a whole window at a time (`dx[window] = mask · δ`): the zeros of a later window's mask erase the δ an earlier window gave a shared cell; add each window's share (+=)",
+    ));
 }
 
 #[test]
@@ -1295,19 +1317,15 @@ fn conv_delta_input_scattered_with_assignment() {
             }
         }
     }
-    check(&Case {
-        wrong: Given {
-            values: wrong.into_dyn(),
-            ..from(&steps, 0, "conv2", "delta_input")
-        },
-        right: tensor(&conv2["delta_input"]),
-        inputs: vec![
-            from(&steps, 0, "conv2", "delta_z"),
-            from(&steps, 0, "conv2", "weights"),
-        ],
-        diagnosis: "δ_input scattered with = instead of +=: each window's δz[k, i, j]·w[k] replaced what the earlier windows (and kernels) left in the cells they share; every cell gets the sum over all windows and kernels that cover it".into(),
-        scenario: file,
-    });
+    check(&layer_case(
+        file,
+        &steps,
+        "conv2",
+        "delta_input",
+        wrong.into_dyn(),
+        &["delta_z", "weights"],
+        "δ_input scattered with = instead of +=: each window's δz[k, i, j]·w[k] replaced what the earlier windows (and kernels) left in the cells they share; every cell gets the sum over all windows and kernels that cover it",
+    ));
 }
 
 #[test]
@@ -1471,31 +1489,29 @@ fn conv_kernel_gradient_from_delta_a() {
         }
         sum
     });
-    check(&Case {
-        wrong: Given {
-            values: wrong.into_dyn(),
-            ..from(&steps, 0, "conv1", "grad_weights")
-        },
-        right: tensor(&conv1["grad_weights"]),
-        inputs: vec![
-            from(&steps, 0, "conv1", "delta_a"),
-            from(&steps, 0, "conv1", "delta_z"),
-        ],
-        diagnosis: "computed from δa instead of δz: the activation's derivative was left out on the way back; δz = δa ⊙ relu′(z) comes first, and grad_weights is computed from δz".into(),
-        scenario: file.clone(),
-    });
+    let says = |tensor: &str| {
+        format!(
+            "computed from δa instead of δz: the activation's derivative was left out on the way back; δz = δa ⊙ relu′(z) comes first, and {tensor} is computed from δz"
+        )
+    };
+    check(&layer_case(
+        file.clone(),
+        &steps,
+        "conv1",
+        "grad_weights",
+        wrong.into_dyn(),
+        &["delta_a", "delta_z"],
+        &says("grad_weights"),
+    ));
     // `db[k] = da[k].sum()`: the same mistake in the bias gradient.
-    check(&Case {
-        wrong: Given {
-            values: da.sum_axis(ndarray::Axis(2)).sum_axis(ndarray::Axis(1)).into_dyn(),
-            ..from(&steps, 0, "conv1", "grad_bias")
-        },
-        right: tensor(&conv1["grad_bias"]),
-        inputs: vec![
-            from(&steps, 0, "conv1", "delta_a"),
-            from(&steps, 0, "conv1", "delta_z"),
-        ],
-        diagnosis: "computed from δa instead of δz: the activation's derivative was left out on the way back; δz = δa ⊙ relu′(z) comes first, and grad_bias is computed from δz".into(),
-        scenario: file,
-    });
+    let summed = da.sum_axis(ndarray::Axis(2)).sum_axis(ndarray::Axis(1));
+    check(&layer_case(
+        file,
+        &steps,
+        "conv1",
+        "grad_bias",
+        summed.into_dyn(),
+        &["delta_a", "delta_z"],
+        &says("grad_bias"),
+    ));
 }
