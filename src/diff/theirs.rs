@@ -47,6 +47,45 @@ pub fn parse_theirs(
         .map_err(|e| reader.refusal.take().unwrap_or(e))
 }
 
+/// The scenario's layer names, for messages: "conv1, pool1, conv2, pool2".
+fn layer_names(model: &Model) -> String {
+    let names: Vec<&str> = model.layers.iter().map(|l| l.name.as_str()).collect();
+    names.join(", ")
+}
+
+/// The index of the layer named `name`, or the message that refuses it. Shared by every
+/// reader of a user's trace.
+pub(crate) fn layer_named(model: &Model, name: &str) -> Result<usize, String> {
+    model
+        .layers
+        .iter()
+        .position(|l| l.name == name)
+        .ok_or_else(|| {
+            format!(
+                "no layer named \"{name}\" in the scenario (its layers: {})",
+                layer_names(model)
+            )
+        })
+}
+
+/// Tensor `key` of a layer of this kind and the pass that produces it, or the message that
+/// refuses it. Shared by every reader of a user's trace.
+pub(crate) fn layer_tensor(kind: &LayerKind, key: &str) -> Result<(N, Pass), String> {
+    let order = tensor_order(kind);
+    let Some(&name) = order.iter().find(|t| t.as_str() == key) else {
+        let known: Vec<&str> = order.iter().map(|t| t.as_str()).collect();
+        return Err(format!(
+            "unknown tensor for a {} layer (its tensors: {})",
+            kind.type_name(),
+            known.join(", ")
+        ));
+    };
+    if name == N::Argmax && !matches!(kind, LayerKind::Pool(p) if p.kind == PoolKind::Max) {
+        return Err("only max pooling has argmax".into());
+    }
+    Ok((name, Pass::of_layer_tensor(name)))
+}
+
 /// What every part of the reading shares.
 struct Reader<'m> {
     model: &'m Model,
@@ -415,14 +454,7 @@ struct Layer<'a, 'm> {
 
 impl Layer<'_, '_> {
     fn names(&self) -> String {
-        let names: Vec<&str> = self
-            .r
-            .model
-            .layers
-            .iter()
-            .map(|l| l.name.as_str())
-            .collect();
-        names.join(", ")
+        layer_names(self.r.model)
     }
 
     /// The layer a `name` names.
@@ -431,20 +463,7 @@ impl Layer<'_, '_> {
         let Leaf::String(name) = name else {
             return Err(self.r.refuse(at, format!("expected a string, got {name}")));
         };
-        self.r
-            .model
-            .layers
-            .iter()
-            .position(|l| &l.name == name)
-            .ok_or_else(|| {
-                self.r.refuse(
-                    at,
-                    format!(
-                        "no layer named \"{name}\" in the scenario (its layers: {})",
-                        self.names()
-                    ),
-                )
-            })
+        layer_named(self.r.model, name).map_err(|message| self.r.refuse(at, message))
     }
 
     /// The layer an entry without a `name` stands for: the one at its position.
@@ -504,23 +523,8 @@ impl Layer<'_, '_> {
         key: &str,
     ) -> Result<(N, Pass), E> {
         let at = self.at(key, index, anonymous);
-        let kind = &self.r.model.layers[index].kind;
-        let order = tensor_order(kind);
-        let Some(&name) = order.iter().find(|t| t.as_str() == key) else {
-            let known: Vec<&str> = order.iter().map(|t| t.as_str()).collect();
-            return Err(self.r.refuse(
-                at,
-                format!(
-                    "unknown tensor for a {} layer (its tensors: {})",
-                    kind.type_name(),
-                    known.join(", ")
-                ),
-            ));
-        };
-        if name == N::Argmax && !matches!(kind, LayerKind::Pool(p) if p.kind == PoolKind::Max) {
-            return Err(self.r.refuse(at, "only max pooling has argmax"));
-        }
-        Ok((name, Pass::of_layer_tensor(name)))
+        layer_tensor(&self.r.model.layers[index].kind, key)
+            .map_err(|message| self.r.refuse(at, message))
     }
 }
 
