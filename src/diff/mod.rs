@@ -77,6 +77,17 @@ pub struct CellMismatch {
     pub reference: f64,
 }
 
+impl CellMismatch {
+    /// Cell `i` (row-major) of a tensor of this shape.
+    fn at(shape: &[usize], i: usize, yours: f64, reference: f64) -> Self {
+        CellMismatch {
+            index: unravel(shape, i),
+            yours,
+            reference,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorDiff {
     pub step: usize,
@@ -112,12 +123,21 @@ pub struct DiffReport {
 }
 
 impl TensorDiff {
+    /// What the recomputation from the user's own inputs says (None when it agrees).
+    fn verdict(&self) -> Option<&Verdict> {
+        self.cause.as_ref().map(|c| &c.verdict)
+    }
+
     /// Whether it is wrong given the user's own inputs: a mistake is made here.
     pub fn made_here(&self) -> bool {
-        matches!(
-            self.cause.as_ref().map(|c| &c.verdict),
-            Some(Verdict::MadeHere(_))
-        )
+        matches!(self.verdict(), Some(Verdict::MadeHere(_)))
+    }
+
+    /// The diagnosis as the report says it, "none of the known mistakes …" included.
+    fn diagnosis_text(&self) -> &str {
+        self.diagnosis
+            .as_deref()
+            .unwrap_or("none of the known mistakes reproduces your numbers")
     }
 
     /// Where its difference comes from, in one sentence for the debugger's inspector
@@ -291,20 +311,25 @@ pub fn diff(
             max_abs_error: 0.0,
             max_rel_error: 0.0,
             mismatches: 0,
-            first: first_mismatch(&g.values, &reference, tolerance),
+            first: None,
             why: Vec::new(),
             diagnosis: None,
             diagnosis_made_here: false,
             cause: None,
         };
-        for (&y, &r) in g.values.iter().zip(reference.iter()) {
+        for (i, (&y, &r)) in g.values.iter().zip(reference.iter()).enumerate() {
             let differs = cell_mismatch(y, r, tolerance);
             let (abs, rel) = cell_errors(y, r, differs);
             d.max_abs_error = max_or_nan(d.max_abs_error, abs);
             if let Some(rel) = rel {
                 d.max_rel_error = max_or_nan(d.max_rel_error, rel);
             }
-            d.mismatches += usize::from(differs);
+            if differs {
+                d.mismatches += 1;
+                if d.first.is_none() {
+                    d.first = Some(CellMismatch::at(&d.shape, i, y, r));
+                }
+            }
         }
         // A tensor that differs: the derivation of its first wrong cell, where the mistake
         // is made, and what it is.
@@ -366,11 +391,7 @@ fn first_mismatch(
         .zip(reference.iter())
         .enumerate()
         .find(|(_, (y, r))| cell_mismatch(**y, **r, tolerance))?;
-    Some(CellMismatch {
-        index: unravel(reference.shape(), i),
-        yours: y,
-        reference: r,
-    })
+    Some(CellMismatch::at(reference.shape(), i, y, r))
 }
 
 /// The derivation of one reference cell, from the debugger's inspector.
@@ -593,32 +614,19 @@ impl DiffReport {
         let Some(cause) = &first.cause else { return };
         let _ = writeln!(out, "{}", where_it_goes_wrong(first, cause, true));
         if cause.verdict != Verdict::Follows {
-            let _ = writeln!(
-                out,
-                "diagnosis: {}",
-                first
-                    .diagnosis
-                    .as_deref()
-                    .unwrap_or("none of the known mistakes reproduces your numbers")
-            );
+            let _ = writeln!(out, "diagnosis: {}", first.diagnosis_text());
         }
         let later: Vec<&TensorDiff> = self
             .tensors
             .iter()
             .filter(|t| t.mismatches > 0 && !std::ptr::eq(*t, first))
             .collect();
-        let made_here = |t: &&TensorDiff| {
-            matches!(
-                t.cause.as_ref().map(|c| &c.verdict),
-                Some(Verdict::MadeHere(_))
-            )
-        };
         let same_place =
             |a: &TensorDiff, b: &TensorDiff| a.layer == b.layer && a.tensor == b.tensor;
         // The same mistake made again at later steps, said once.
         let again: Vec<usize> = later
             .iter()
-            .filter(|t| made_here(t) && same_place(t, first))
+            .filter(|t| t.made_here() && same_place(t, first))
             .map(|t| t.step)
             .collect();
         if !again.is_empty() {
@@ -627,7 +635,7 @@ impl DiffReport {
         let mut others: Vec<&TensorDiff> = Vec::new();
         for t in later
             .iter()
-            .filter(|t| made_here(t) && !same_place(t, first))
+            .filter(|t| t.made_here() && !same_place(t, first))
         {
             if others.iter().any(|o| same_place(o, t)) {
                 continue;
@@ -641,16 +649,10 @@ impl DiffReport {
             others.push(t);
             let cause = t.cause.as_ref().expect("made here");
             let _ = writeln!(out, "\n{which} {}", where_it_goes_wrong(t, cause, false));
-            let _ = writeln!(
-                out,
-                "  diagnosis: {}",
-                t.diagnosis
-                    .as_deref()
-                    .unwrap_or("none of the known mistakes reproduces your numbers")
-            );
+            let _ = writeln!(out, "  diagnosis: {}", t.diagnosis_text());
             let again: Vec<usize> = later
                 .iter()
-                .filter(|u| made_here(u) && same_place(u, t) && u.step != t.step)
+                .filter(|u| u.made_here() && same_place(u, t) && u.step != t.step)
                 .map(|u| u.step)
                 .collect();
             if !again.is_empty() {
@@ -659,7 +661,7 @@ impl DiffReport {
         }
         let follows: Vec<String> = later
             .iter()
-            .filter(|t| matches!(t.cause.as_ref().map(|c| &c.verdict), Some(Verdict::Follows)))
+            .filter(|t| t.verdict() == Some(&Verdict::Follows))
             .map(|t| step_label(t, first.step))
             .collect();
         if !follows.is_empty() {
@@ -678,10 +680,7 @@ impl DiffReport {
         }
         let unknown: Vec<String> = later
             .iter()
-            .filter(|t| {
-                !made_here(t)
-                    && !matches!(t.cause.as_ref().map(|c| &c.verdict), Some(Verdict::Follows))
-            })
+            .filter(|t| matches!(t.verdict(), Some(Verdict::Unknown(_))))
             .map(|t| step_label(t, first.step))
             .collect();
         if !unknown.is_empty() {
