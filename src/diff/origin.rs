@@ -282,10 +282,7 @@ pub fn recompute(
                 p.tensor(tensor).expect("parameters"),
                 p.tensor(grad).expect("gradients"),
             );
-            // As the engine updates: w + (−η)·g.
-            return ndarray::Zip::from(&w)
-                .and(&g)
-                .map_collect(|&w, &g| w + -model.learning_rate * g);
+            return super::mistakes::updated(&w, &g, model.learning_rate);
         }
         N::A | N::DeltaZ => {
             let activation = match &model.layers[l].kind {

@@ -589,6 +589,30 @@ mod tests {
         }
     }
 
+    /// The first row of the first map of a 2-column tensor drawn at this cell width: its
+    /// text, and the buffer for its styles.
+    fn first_row(t: &MapTensor, mode: ColorMode, width: u16) -> (String, Buffer) {
+        let theme = Theme::new(mode);
+        let mut buf = Buffer::empty(Rect::new(0, 0, 2 * width, 1));
+        Heatmap {
+            tensor: t,
+            map: 0,
+            row0: 0,
+            col0: 0,
+            cell_width: width,
+            scale: scale(t),
+            format: number_format(t),
+            theme: &theme,
+            cursor: None,
+            highlights: None,
+        }
+        .render(buf.area, &mut buf);
+        let line = (0..2 * width)
+            .map(|x| buf[(x, 0)].symbol().to_string())
+            .collect();
+        (line, buf)
+    }
+
     #[test]
     fn cells_where_the_users_numbers_differ_are_marked_in_every_mode() {
         let mut t = tensor();
@@ -602,24 +626,7 @@ mod tests {
             (ColorMode::TrueColor, 2, "  ≠"),
             (ColorMode::TrueColor, 6, "    1  -0.5≠"),
         ] {
-            let theme = Theme::new(mode);
-            let mut buf = Buffer::empty(Rect::new(0, 0, 2 * width, 1));
-            Heatmap {
-                tensor: &t,
-                map: 0,
-                row0: 0,
-                col0: 0,
-                cell_width: width,
-                scale: scale(&t),
-                format: number_format(&t),
-                theme: &theme,
-                cursor: None,
-                highlights: None,
-            }
-            .render(buf.area, &mut buf);
-            let line: String = (0..2 * width)
-                .map(|x| buf[(x, 0)].symbol().to_string())
-                .collect();
+            let (line, buf) = first_row(&t, mode, width);
             assert_eq!(
                 line.trim_end(),
                 expected.trim_end(),
@@ -651,24 +658,7 @@ mod tests {
             (ColorMode::TrueColor, 3, "· ≠ · "),
             (ColorMode::Mono, 4, " · ≠ ·  "),
         ] {
-            let theme = Theme::new(mode);
-            let mut buf = Buffer::empty(Rect::new(0, 0, 2 * width, 1));
-            Heatmap {
-                tensor: &t,
-                map: 0,
-                row0: 0,
-                col0: 0,
-                cell_width: width,
-                scale: scale(&t),
-                format: number_format(&t),
-                theme: &theme,
-                cursor: None,
-                highlights: None,
-            }
-            .render(buf.area, &mut buf);
-            let line: String = (0..2 * width)
-                .map(|x| buf[(x, 0)].symbol().to_string())
-                .collect();
+            let (line, _) = first_row(&t, mode, width);
             assert_eq!(line, expected, "{mode:?} width {width}");
         }
     }

@@ -8,6 +8,8 @@ mod loss;
 mod pool;
 mod update;
 
+pub(crate) use update::updated;
+
 use ndarray::ArrayD;
 
 use crate::engine::{LayerKind, LayerTrace, Model, PoolKind, StepTrace, TensorName as N};

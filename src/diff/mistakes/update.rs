@@ -47,8 +47,9 @@ pub(super) fn mistakes(
     out
 }
 
-/// w + (−η)·g, as the engine computes it.
-fn updated(w: &ArrayViewD<f64>, g: &ArrayViewD<f64>, rate: f64) -> ArrayD<f64> {
+/// w + (−η)·g, as the engine computes it: the SGD step, for the recomputation of a
+/// parameter and for its mistakes alike.
+pub(crate) fn updated(w: &ArrayViewD<f64>, g: &ArrayViewD<f64>, rate: f64) -> ArrayD<f64> {
     Zip::from(w).and(g).map_collect(|&w, &g| w + -rate * g)
 }
 
