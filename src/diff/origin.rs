@@ -128,10 +128,10 @@ fn usable_switches(shapes: &StepTrace, layer: usize, values: &ArrayD<f64>) -> bo
         .1
         .tensor(N::Input)
         .expect("a pool has an input");
-    let plane = input.shape()[1..].iter().product::<usize>();
+    let plane = [input.shape()[1], input.shape()[2]];
     values
         .iter()
-        .all(|&v| v >= 0.0 && v.fract() == 0.0 && v < plane as f64)
+        .all(|&v| super::compare::decode_switch(v, plane).is_some())
 }
 
 fn find(model: &Model, given: &Given, key: Key) -> Found {
